@@ -1,0 +1,38 @@
+# k8sfs: the two commands of the README's quick start are `make demo` and
+# `make test`; both install what they need first (scripts/deps.sh).
+PYTHON ?= python3
+CPP_BUILD := build/cpp
+
+.PHONY: deps build cpp-test py-test test demo bench clean lab-down
+
+deps:
+	scripts/deps.sh
+
+# Installs the package (the extension builds incrementally in build/).
+build: deps
+	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-build-isolation .
+
+cpp-test: deps
+	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF >/dev/null
+	cmake --build $(CPP_BUILD)
+	ctest --test-dir $(CPP_BUILD) --output-on-failure
+
+py-test: build
+	$(PYTHON) -m pytest -v -rs tests/python
+
+# Everything: Catch2 unit tests through ctest, then pytest (unit tests and
+# the integration tests on a lab of their own).
+test: cpp-test py-test
+
+# The main job as far as it exists today.
+demo: build
+	k8sfs demo
+
+bench: build
+	$(PYTHON) bench/ssh_exec.py
+
+lab-down:
+	k8sfs lab down
+
+clean:
+	rm -rf build

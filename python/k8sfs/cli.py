@@ -1,0 +1,237 @@
+"""The `k8sfs` command.
+
+    k8sfs lab up|down|status|ssh HOST     the local lab of walkthrough hosts
+    k8sfs exec HOST -- COMMAND...         run a command through the library
+    k8sfs demo                            the main job, as far as it goes today
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import k8sfs
+from k8sfs.table import render_table
+
+EPILOG = """\
+examples:
+  k8sfs lab up                      create k8s-master, node-1, node-2 on this machine
+  k8sfs lab status                  show each lab host, its address and state
+  k8sfs exec node-1 -- uname -a     run a command on a lab host over SSH
+  k8sfs exec admin@10.0.0.5:2222 -- id
+                                    any SSH host (honours ~/.ssh/config)
+  k8sfs lab down                    remove everything the lab made
+
+environment: K8SFS_LAB (lab name), K8SFS_LAB_SUBNET, K8SFS_CACHE (default ~/.cache/k8sfs)
+"""
+
+
+def _lab(args):
+    from k8sfs.lab import Lab
+
+    return Lab(name=args.lab, subnet=args.subnet, progress=lambda m: print(m, file=sys.stderr, flush=True))
+
+
+def _add_lab_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lab", default=os.environ.get("K8SFS_LAB", "k8sfs"), metavar="NAME",
+                        help="lab name, 1-8 lower-case letters/digits (default: %(default)s)")
+    parser.add_argument("--subnet", default=os.environ.get("K8SFS_LAB_SUBNET", "192.168.50.0/24"), metavar="CIDR",
+                        help="lab subnet; the controller takes .1, hosts .10-.12 (default: %(default)s)")
+
+
+def cmd_lab_up(args) -> int:
+    lab = _lab(args)
+    started = time.monotonic()
+    lab.up()
+    print(render_table(["HOST", "ADDRESS", "ROLE", "STATE"],
+                       [[r["host"], r["address"], r["role"], r["state"]] for r in lab.status()]))
+    print(f"\nready in {time.monotonic() - started:.1f}s; try: k8sfs exec node-1 -- hostname", file=sys.stderr)
+    return 0
+
+
+def cmd_lab_down(args) -> int:
+    _lab(args).down()
+    return 0
+
+
+def cmd_lab_status(args) -> int:
+    lab = _lab(args)
+    rows = lab.status()
+    print(render_table(["HOST", "ADDRESS", "ROLE", "STATE", "PID"],
+                       [[r["host"], r["address"], r["role"], r["state"], r["pid"] or "-"] for r in rows]))
+    return 0 if all(r["state"] == "running" for r in rows) else 3
+
+
+def cmd_lab_ssh(args) -> int:
+    lab = _lab(args)
+    host = lab.host(args.host)
+    from k8sfs.lab import check_route
+
+    check_route(host.address, lab.bridge)
+    if not lab.ssh_config_path.exists():
+        print(f"lab {lab.name} is not up (k8sfs lab up)", file=sys.stderr)
+        return 1
+    argv = ["ssh", "-F", str(lab.ssh_config_path), host.name, *args.command]
+    os.execvp("ssh", argv)
+    return 1  # not reached
+
+
+def _parse_target(target: str) -> tuple[str, str, int]:
+    """[user@]host[:port] -> (user, host, port); empty/0 means 'from config'."""
+    user, _, rest = target.rpartition("@")
+    host, port = rest, 0
+    if rest.count(":") == 1:
+        host, port_text = rest.split(":")
+        if not port_text.isdigit():
+            raise ValueError(f"invalid port in {target!r}")
+        port = int(port_text)
+    return user, host, port
+
+
+def _session_for(args) -> k8sfs.Session:
+    from k8sfs.lab import Lab, LabError
+
+    lab = Lab(name=args.lab, subnet=args.subnet)
+    try:
+        lab.host(args.host)
+        is_lab_host = True
+    except LabError:
+        is_lab_host = False
+    if is_lab_host:
+        # A lab host name means the lab's host; say so when the lab is down
+        # rather than looking the name up elsewhere (use user@name for that).
+        if not lab.known_hosts_path.exists():
+            raise LabError(f"{args.host} is a host of lab {lab.name}, which is not up (k8sfs lab up --lab {lab.name})")
+        return lab.session(args.host, connect_timeout=args.connect_timeout)
+    user, host, port = _parse_target(args.host)
+    return k8sfs.Session(host, user=user, port=port, host_key_policy=args.host_key_policy,
+                         identity_files=args.identity or [], connect_timeout=args.connect_timeout)
+
+
+def cmd_exec(args) -> int:
+    command = args.command
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("k8sfs exec: no command given (k8sfs exec HOST -- COMMAND...)", file=sys.stderr)
+        return 2
+    # One word is a shell line ("ls | wc -l"); several are an argv, quoted.
+    line = command[0] if len(command) == 1 else k8sfs.join_command(command)
+    session = _session_for(args)
+    stdin = sys.stdin.buffer.read() if args.stdin else None
+    try:
+        result = session.exec(line, stdin=stdin, timeout=args.timeout, sudo=args.sudo,
+                              on_stdout=lambda l: print(l, flush=True),
+                              on_stderr=lambda l: print(l, file=sys.stderr, flush=True))
+    except k8sfs.TimeoutError as error:
+        print(f"k8sfs: {error}", file=sys.stderr)
+        return 124  # as timeout(1) does
+    if result.exit_signal:
+        print(f"k8sfs exec: {args.host}: command killed by signal {result.exit_signal}", file=sys.stderr)
+        return 128 + 9
+    return result.exit_code
+
+
+def cmd_demo(args) -> int:
+    """The main job as far as it exists today: the lab's three hosts, each
+    answering a command through k8sfs, shown as a table."""
+    lab = _lab(args)
+    started = time.monotonic()
+    try:
+        lab.up()
+        print(f"lab up in {time.monotonic() - started:.1f}s; asking every host over SSH (k8sfs Pool)\n",
+              file=sys.stderr)
+        pool = k8sfs.Pool([lab.connect_options(h.name) for h in lab.hosts])
+        probe = ("printf '%s|%s|%s|%s\\n' \"$(hostname)\" \"$(. /etc/os-release; echo $PRETTY_NAME)\" "
+                 "\"$(systemctl is-system-running)\" \"$(ip -4 -o addr show eth0 | awk '{print $4}')\"")
+        results = pool.exec(probe, timeout=30)
+        rows, failed = [], 0
+        for host, outcome in zip(lab.hosts, results):
+            if outcome.ok and outcome.value.ok:
+                name, os_name, systemd, addr = (outcome.value.stdout.strip().split("|") + ["?"] * 4)[:4]
+                rows.append([host.name, host.address, name, os_name, systemd, addr,
+                             f"{outcome.value.elapsed * 1000:.0f} ms"])
+            else:
+                failed += 1
+                reason = outcome.error if outcome.error else outcome.value.stderr_tail(1)
+                rows.append([host.name, host.address, "-", "-", "FAILED", str(reason), "-"])
+        print(render_table(["HOST", "ADDRESS", "HOSTNAME", "OS", "SYSTEMD", "ETH0", "EXEC"], rows))
+        print(f"\n{len(rows) - failed} of {len(rows)} hosts answered; total {time.monotonic() - started:.1f}s",
+              file=sys.stderr)
+        return 1 if failed else 0
+    finally:
+        if args.keep:
+            print(f"lab {lab.name} left up (--keep): k8sfs lab ssh node-1; k8sfs lab down when done",
+                  file=sys.stderr)
+        else:
+            lab.down()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="k8sfs", description="Build a Kubernetes cluster from scratch, component by component, over SSH.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"k8sfs {k8sfs.__version__}")
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND")
+    sub.required = True
+
+    lab = sub.add_parser("lab", help="the local lab: walkthrough hosts on this machine (root)",
+                         description="Hosts k8s-master, node-1, node-2 as systemd-nspawn containers in network "
+                                     "namespaces on a bridge, reachable over SSH from this machine.")
+    lab_sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
+    lab_sub.required = True
+    for name, func, help_text in (("up", cmd_lab_up, "create the lab (idempotent; fast when already up)"),
+                                  ("down", cmd_lab_down, "remove everything the lab made (safe to repeat)"),
+                                  ("status", cmd_lab_status, "each host's address and state (exit 3 if not all up)")):
+        p = lab_sub.add_parser(name, help=help_text, description=help_text)
+        _add_lab_options(p)
+        p.set_defaults(func=func)
+    p = lab_sub.add_parser("ssh", help="open a shell (or run a command) on a lab host with OpenSSH",
+                           description="Open an interactive shell on a lab host with OpenSSH.")
+    _add_lab_options(p)
+    p.add_argument("host", help="k8s-master, node-1 or node-2")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="optional command instead of a shell")
+    p.set_defaults(func=cmd_lab_ssh)
+
+    p = sub.add_parser("exec", help="run a command on a host through k8sfs and exit with its code",
+                       description="Run a command on one host over SSH (k8sfs's libssh transport), streaming its "
+                                   "output, and exit with its exit code. HOST is a lab host name or "
+                                   "[user@]host[:port] (honouring ~/.ssh/config).")
+    _add_lab_options(p)
+    p.add_argument("host", metavar="HOST")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
+                   help="one word is run as a shell line; several words are quoted as an argument vector")
+    p.add_argument("--timeout", type=float, default=0, help="kill the command after this many seconds")
+    p.add_argument("--sudo", action="store_true", help="run through sudo when the login user is not root")
+    p.add_argument("--stdin", action="store_true", help="send this command's standard input to the remote command")
+    p.add_argument("-i", "--identity", action="append", metavar="KEY", help="private key file (repeatable)")
+    p.add_argument("--host-key-policy", choices=["strict", "accept-new", "off"], default="strict",
+                   help="known_hosts checking for non-lab hosts (default: %(default)s)")
+    p.add_argument("--connect-timeout", type=float, default=10, help="seconds (default: %(default)s)")
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("demo", help="the main job: bring the lab up and show every host answering over SSH",
+                       description="Bring the lab up, run a command on every host through k8sfs in parallel, "
+                                   "print the results as a table, then take the lab down (unless --keep).")
+    _add_lab_options(p)
+    p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("k8sfs: interrupted", file=sys.stderr)
+        return 130
+    except (k8sfs.SSHError, RuntimeError, ValueError, OSError) as error:
+        print(f"k8sfs: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
