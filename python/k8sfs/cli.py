@@ -112,8 +112,6 @@ def _session_for(args) -> k8sfs.Session:
 
 def cmd_exec(args) -> int:
     command = args.command
-    if command and command[0] == "--":
-        command = command[1:]
     if not command:
         print("k8sfs exec: no command given (k8sfs exec HOST -- COMMAND...)", file=sys.stderr)
         return 2
@@ -192,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Open an interactive shell on a lab host with OpenSSH.")
     _add_lab_options(p)
     p.add_argument("host", help="k8s-master, node-1 or node-2")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="optional command instead of a shell")
+    p.add_argument("command", nargs="*", help="optional command (after --) instead of a shell")
     p.set_defaults(func=cmd_lab_ssh)
 
     p = sub.add_parser("exec", help="run a command on a host through k8sfs and exit with its code",
@@ -201,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "[user@]host[:port] (honouring ~/.ssh/config).")
     _add_lab_options(p)
     p.add_argument("host", metavar="HOST")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
+    p.add_argument("command", nargs="*", metavar="-- COMMAND...",
                    help="one word is run as a shell line; several words are quoted as an argument vector")
     p.add_argument("--timeout", type=float, default=0, help="kill the command after this many seconds")
     p.add_argument("--sudo", action="store_true", help="run through sudo when the login user is not root")
@@ -222,7 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first "--" is the remote command, verbatim; options
+    # may stand anywhere before it (k8sfs exec node-1 --timeout 5 -- cmd).
+    tail = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, tail = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
+    if tail is not None:
+        if not hasattr(args, "command"):
+            build_parser().error("'--' is only used before a command (exec, lab ssh)")
+        args.command = list(args.command or []) + tail
     try:
         return args.func(args)
     except KeyboardInterrupt:

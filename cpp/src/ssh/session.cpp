@@ -6,8 +6,14 @@
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -38,6 +44,65 @@ std::string fingerprint(ssh_key key) {
   std::string out = text ? text : "(unknown)";
   ssh_string_free_char(text);
   ssh_clean_pubkey_hash(&hash);
+  return out;
+}
+
+std::string base64_decode(const std::string& text) {
+  std::string out((text.size() / 4 + 1) * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return {};
+  std::size_t padding = 0;
+  for (auto it = text.rbegin(); it != text.rend() && *it == '='; ++it) ++padding;
+  out.resize(static_cast<std::size_t>(n) - std::min<std::size_t>(padding, static_cast<std::size_t>(n)));
+  return out;
+}
+
+// Whether a known_hosts host field ("name,name2", "[name]:port" or a hashed
+// "|1|salt|hash") names `target`.
+bool known_hosts_field_matches(const std::string& field, const std::string& target) {
+  if (field.rfind("|1|", 0) == 0) {
+    auto bar = field.find('|', 3);
+    if (bar == std::string::npos) return false;
+    std::string salt = base64_decode(field.substr(3, bar - 3));
+    std::string hash = base64_decode(field.substr(bar + 1));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned mac_len = 0;
+    HMAC(EVP_sha1(), salt.data(), static_cast<int>(salt.size()), reinterpret_cast<const unsigned char*>(target.data()),
+         target.size(), mac, &mac_len);
+    return hash.size() == mac_len && std::memcmp(hash.data(), mac, mac_len) == 0;
+  }
+  std::size_t start = 0;
+  while (start <= field.size()) {
+    auto comma = field.find(',', start);
+    if (field.substr(start, comma == std::string::npos ? std::string::npos : comma - start) == target) return true;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return false;
+}
+
+// Fingerprints of the keys that `known_hosts` records for host:port, for
+// the message when the server's key differs from them.
+std::vector<std::string> recorded_fingerprints(const std::string& known_hosts, const std::string& host, int port) {
+  const std::string target = port == 22 ? host : fmt::format("[{}]:{}", host, port);
+  std::vector<std::string> out;
+  std::ifstream in(known_hosts);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string field, type, blob;
+    if (!(words >> field) || field.empty() || field[0] == '#') continue;
+    if (field[0] == '@') {  // @cert-authority / @revoked markers
+      if (!(words >> field)) continue;
+    }
+    if (!(words >> type >> blob) || !known_hosts_field_matches(field, target)) continue;
+    ssh_key key = nullptr;
+    if (ssh_pki_import_pubkey_base64(blob.c_str(), ssh_key_type_from_name(type.c_str()), &key) == SSH_OK) {
+      out.push_back(fmt::format("{} ({})", fingerprint(key), type));
+      ssh_key_free(key);
+    }
+  }
   return out;
 }
 
@@ -179,25 +244,27 @@ void Session::Impl::verify_host_key() {
   ssh_key_free(key);
   if (r.host_key_policy == HostKeyPolicy::Off) return;
 
-  struct ssh_knownhosts_entry* entry = nullptr;
-  const auto state = ssh_session_get_known_hosts_entry(session, &entry);
-  std::string known = entry ? fingerprint(entry->publickey) : "";
-  SSH_KNOWNHOSTS_ENTRY_FREE(entry);
+  const auto state = ssh_session_is_known_server(session);
 
   switch (state) {
     case SSH_KNOWN_HOSTS_OK:
       return;
     case SSH_KNOWN_HOSTS_CHANGED:
-    case SSH_KNOWN_HOSTS_OTHER:
+    case SSH_KNOWN_HOSTS_OTHER: {
+      std::string known;
+      for (const auto& f : recorded_fingerprints(r.known_hosts_file, r.hostname, r.port)) {
+        known += (known.empty() ? "" : ", ") + f;
+      }
       throw HostKeyError(
           r.host,
           fmt::format("{}: host key of {}:{} has CHANGED: the server offers {}, but {} records {}. "
                       "Refusing to connect (this could be a man-in-the-middle). If the host was "
                       "rebuilt, remove the old entry: ssh-keygen -R {} -f {}",
                       r.host, r.hostname, r.port, server_fingerprint, r.known_hosts_file,
-                      known.empty() ? "a key of another type" : known,
+                      known.empty() ? "another key" : known,
                       r.port == 22 ? r.hostname : fmt::format("'[{}]:{}'", r.hostname, r.port),
                       r.known_hosts_file));
+    }
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       if (r.host_key_policy == HostKeyPolicy::AcceptNew) {

@@ -144,6 +144,28 @@ class Lab:
                 return int(entry.name)
         return None
 
+    def _container_inits(self, host: LabHost) -> list[int]:
+        """PIDs of init processes still running on `host`'s root filesystem.
+        systemd-nspawn killed with SIGKILL leaves its container running
+        without it; those are found by their root mount, which is this
+        host's overlay, and by being PID 1 of their namespace."""
+        marker = f"upperdir={self.host_dir(host) / 'upper'},".encode()
+        inits = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text()
+                nspid = next(line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:"))
+                if len(nspid) < 2 or nspid[-1] != "1":
+                    continue
+                mounts = (entry / "mountinfo").read_bytes()
+            except (OSError, StopIteration):
+                continue
+            if any(line.split(b" ")[4] == b"/" and marker in line for line in mounts.splitlines()):
+                inits.append(int(entry.name))
+        return inits
+
     def _sshd_answers(self, host: LabHost, timeout: float = 0.5) -> bool:
         check_route(host.address, self.bridge)
         try:
@@ -343,8 +365,8 @@ class Lab:
                 found.append(f"netns {host.netns}")
             if Path(f"/sys/class/net/{host.veth}").exists():
                 found.append(f"link {host.veth}")
-            if self._nspawn_pid(host):
-                found.append(f"process for {host.name}")
+            if self._nspawn_pid(host) or self._container_inits(host):
+                found.append(f"processes of {host.name}")
         if Path(f"/sys/class/net/{self.bridge}").exists():
             found.append(f"bridge {self.bridge}")
         if self.state_dir.exists():
@@ -360,6 +382,11 @@ class Lab:
         if running:
             say("stopping " + ", ".join(f"{name} (pid {pid})" for name, pid in running.items()))
             _stop(list(running.values()))
+        # Containers whose nspawn died without stopping them (a crashed run).
+        orphans = [pid for host in self.hosts for pid in self._container_inits(host)]
+        if orphans:
+            say(f"stopping orphaned lab containers (pids {', '.join(map(str, orphans))})")
+            _stop(orphans, grace=0, sig=signal.SIGKILL)
         for host in self.hosts:
             hdir = self.host_dir(host)
             for mount_point in _mounts_under(hdir):
@@ -400,12 +427,12 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}").exists()
 
 
-def _stop(pids: list[int], grace: float = 20) -> None:
+def _stop(pids: list[int], grace: float = 20, sig: int = signal.SIGTERM) -> None:
     """SIGTERM makes nspawn power its host off cleanly (all hosts at once);
     SIGKILL for any that hangs past the grace period."""
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + grace
