@@ -43,6 +43,10 @@ def test_put_get_roundtrip_with_checksum_skip(master, tmp_path):
     assert third.changed
     assert _remote_state(master, remote)[1].startswith("600 ")
 
+    # Forced copy: sent again, digest computed on the way.
+    forced = master.put(str(local), remote, mode=0o600, skip_if_same=False)
+    assert forced.changed and forced.sha256 == hashlib.sha256(data).hexdigest()
+
     back = tmp_path / "back"
     got = master.get(remote, str(back))
     assert got.bytes == len(data)

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -67,6 +68,21 @@ std::string hex(const unsigned char* data, unsigned len) {
   return out;
 }
 
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  void update(const char* data, std::size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
+  std::string hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx_.get(), digest, &len);
+    return k8sfs::ssh::hex(digest, len);
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+};
+
 // Where the bytes of an upload come from: a local file or a string.
 class Source {
  public:
@@ -76,16 +92,12 @@ class Source {
   virtual std::size_t read(std::vector<char>& buffer) = 0;
   virtual void rewind() = 0;
   std::string sha256() {
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+    Sha256 digest;
     std::vector<char> buffer(1 << 20);
     rewind();
-    while (std::size_t n = read(buffer)) EVP_DigestUpdate(ctx.get(), buffer.data(), n);
+    while (std::size_t n = read(buffer)) digest.update(buffer.data(), n);
     rewind();
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx.get(), digest, &len);
-    return hex(digest, len);
+    return digest.hex();
   }
 };
 
@@ -226,7 +238,14 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
 
   PutResult result;
   result.bytes = source.size();
-  result.sha256 = source.sha256();
+  // The digest decides whether to skip; without skipping it is computed
+  // while the bytes go out instead of in a pass of its own.
+  std::optional<Sha256> running;
+  if (options.skip_if_same) {
+    result.sha256 = source.sha256();
+  } else {
+    running.emplace();
+  }
 
   const RemoteState state = parse_state(
       run_step(impl, {"sh", "-c", kStateScript, "k8sfs", remote_path, dir}, sudo, "checking " + remote_path).stdout_text);
@@ -278,6 +297,7 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
     while (in_flight.size() < kMaxInFlight && queued < result.bytes) {
       std::size_t n = source.read(buffer);
       if (n == 0) break;
+      if (running) running->update(buffer.data(), n);
       sftp_aio aio = nullptr;
       ssize_t accepted = sftp_aio_begin_write(file, buffer.data(), n, &aio);
       if (accepted < 0 || static_cast<std::size_t>(accepted) != n) abandon("writing");
@@ -299,6 +319,7 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
     sftp_unlink(sftp, tmp.c_str());
     throw SftpError(host, fmt::format("{}: local file changed size while it was sent to {}", host, remote_path));
   }
+  if (running) result.sha256 = running->hex();
 
   // Mode, owner and the rename in one command; the temporary file is removed
   // when any of it fails.

@@ -39,6 +39,8 @@ EXTRA_PACKAGES = [
     "kmod",
     "less",
     "busybox-static",
+    # Not needed by k8sfs itself; lets Ansible (bench/) run its modules here.
+    "python3",
 ]
 
 # Early in boot: give the host writable cgroup controllers (the controller
