@@ -177,3 +177,28 @@ def test_ssh_config_alias_is_honoured(lab, tmp_path):
     with k8sfs.Session("master-alias", ssh_config=str(config), use_agent=False) as s:
         assert s.resolved.hostname == host.address
         assert s.exec("hostname").stdout.strip() == "k8s-master"
+
+
+def test_proxyjump_goes_through_the_jump_host(lab, tmp_path):
+    master, node2 = lab.host("k8s-master"), lab.host("node-2")
+    with lab.session("node-2", proxy_jump=f"root@{master.address}") as s:
+        # sshd on node-2 sees the connection coming from k8s-master.
+        assert s.exec("echo $SSH_CONNECTION").stdout.split()[0] == master.address
+    # The same from ~/.ssh/config.
+    config = tmp_path / "config"
+    config.write_text(f"Host behind\n  HostName {node2.address}\n  User root\n  ProxyJump root@{master.address}\n"
+                      f"  IdentityFile {lab.key_path}\n  UserKnownHostsFile {lab.known_hosts_path}\n")
+    with k8sfs.Session("behind", ssh_config=str(config), use_agent=False) as s:
+        assert s.resolved.proxy_jump == f"root@{master.address}"
+        assert s.exec("hostname").stdout.strip() == "node-2"
+
+
+def test_proxyjump_checks_the_jump_hosts_key_too(lab, tmp_path):
+    master = lab.host("k8s-master")
+    # known_hosts knows the target (node-2) but not the jump host.
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(l + "\n" for l in lab.known_hosts_path.read_text().splitlines()
+                             if not l.startswith(master.address + " ")))
+    with pytest.raises(k8sfs.HostKeyError) as info:
+        lab.session("node-2", proxy_jump=f"root@{master.address}", known_hosts=str(known)).exec("true")
+    assert f"jump host {master.address}" in str(info.value)

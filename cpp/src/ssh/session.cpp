@@ -214,20 +214,36 @@ void Session::Impl::connect_locked() {
   ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout);
   ssh_options_set(session, SSH_OPTIONS_NODELAY, &one);
   ssh_options_set(session, SSH_OPTIONS_KNOWNHOSTS, r.known_hosts_file.c_str());
-  if (!r.proxy_jump.empty() && ssh_options_set(session, SSH_OPTIONS_PROXYJUMP, r.proxy_jump.c_str()) != SSH_OK) {
-    std::string message = fmt::format("{}: invalid ProxyJump '{}': {}", r.host, r.proxy_jump, ssh_get_error(session));
-    disconnect();
-    throw ConnectError(r.host, message);
+  if (!r.proxy_jump.empty()) {
+    if (ssh_options_set(session, SSH_OPTIONS_PROXYJUMP, r.proxy_jump.c_str()) != SSH_OK) {
+      std::string message = fmt::format("{}: invalid ProxyJump '{}': {}", r.host, r.proxy_jump, ssh_get_error(session));
+      disconnect();
+      throw ConnectError(r.host, message);
+    }
+    // Jump hosts get the same known_hosts, host key policy and credentials
+    // as the target, through libssh's per-hop callbacks (one per hop).
+    const auto hops = static_cast<std::size_t>(std::count(r.proxy_jump.begin(), r.proxy_jump.end(), ',') + 1);
+    jump_callbacks.assign(hops, ssh_jump_callbacks_struct{});
+    for (auto& cb : jump_callbacks) {
+      cb.userdata = this;
+      cb.before_connection = &Impl::jump_before_connection;
+      cb.verify_knownhost = &Impl::jump_verify_knownhost;
+      cb.authenticate = &Impl::jump_authenticate;
+      ssh_options_set(session, SSH_OPTIONS_PROXYJUMP_CB_LIST_APPEND, &cb);
+    }
   }
+  jump_failure = nullptr;
 
   if (ssh_connect(session) != SSH_OK) {
     std::string message = fmt::format("{}: cannot connect to {}: {}", r.host, where_with_jump(), ssh_get_error(session));
     disconnect();
+    if (jump_failure) std::rethrow_exception(jump_failure);
     throw ConnectError(r.host, message);
   }
   try {
-    verify_host_key();
-    authenticate();
+    const Endpoint target{"", r.hostname, r.port, r.user};
+    verify_host_key(session, target);
+    authenticate(session, target);
   } catch (...) {
     disconnect();
     throw;
@@ -236,15 +252,16 @@ void Session::Impl::connect_locked() {
   start_keepalive();
 }
 
-void Session::Impl::verify_host_key() {
+void Session::Impl::verify_host_key(ssh_session s, const Endpoint& peer) {
   const auto& r = resolved;
   ssh_key key = nullptr;
-  ssh_get_server_publickey(session, &key);
-  server_fingerprint = fingerprint(key);
+  ssh_get_server_publickey(s, &key);
+  const std::string offered = fingerprint(key);
   ssh_key_free(key);
+  if (s == session) server_fingerprint = offered;
   if (r.host_key_policy == HostKeyPolicy::Off) return;
 
-  const auto state = ssh_session_is_known_server(session);
+  const auto state = ssh_session_is_known_server(s);
 
   switch (state) {
     case SSH_KNOWN_HOSTS_OK:
@@ -252,17 +269,17 @@ void Session::Impl::verify_host_key() {
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER: {
       std::string known;
-      for (const auto& f : recorded_fingerprints(r.known_hosts_file, r.hostname, r.port)) {
+      for (const auto& f : recorded_fingerprints(r.known_hosts_file, peer.hostname, peer.port)) {
         known += (known.empty() ? "" : ", ") + f;
       }
       throw HostKeyError(
           r.host,
-          fmt::format("{}: host key of {}:{} has CHANGED: the server offers {}, but {} records {}. "
+          fmt::format("{}: host key of {}{}:{} has CHANGED: the server offers {}, but {} records {}. "
                       "Refusing to connect (this could be a man-in-the-middle). If the host was "
                       "rebuilt, remove the old entry: ssh-keygen -R {} -f {}",
-                      r.host, r.hostname, r.port, server_fingerprint, r.known_hosts_file,
+                      r.host, peer.role, peer.hostname, peer.port, offered, r.known_hosts_file,
                       known.empty() ? "another key" : known,
-                      r.port == 22 ? r.hostname : fmt::format("'[{}]:{}'", r.hostname, r.port),
+                      peer.port == 22 ? peer.hostname : fmt::format("'[{}]:{}'", peer.hostname, peer.port),
                       r.known_hosts_file));
     }
     case SSH_KNOWN_HOSTS_UNKNOWN:
@@ -270,31 +287,31 @@ void Session::Impl::verify_host_key() {
       if (r.host_key_policy == HostKeyPolicy::AcceptNew) {
         std::error_code ignored;
         std::filesystem::create_directories(std::filesystem::path(r.known_hosts_file).parent_path(), ignored);
-        if (ssh_session_update_known_hosts(session) != SSH_OK) {
-          throw HostKeyError(r.host, fmt::format("{}: cannot record the host key in {}: {}", r.host,
-                                                 r.known_hosts_file, ssh_get_error(session)));
+        if (ssh_session_update_known_hosts(s) != SSH_OK) {
+          throw HostKeyError(r.host, fmt::format("{}: cannot record the host key of {}{} in {}: {}", r.host,
+                                                 peer.role, peer.hostname, r.known_hosts_file, ssh_get_error(s)));
         }
         return;
       }
       throw HostKeyError(
-          r.host, fmt::format("{}: host key of {}:{} ({}) is not in {} and the host key policy is "
+          r.host, fmt::format("{}: host key of {}{}:{} ({}) is not in {} and the host key policy is "
                               "strict. Add it to that file, or connect once with accept-new.",
-                              r.host, r.hostname, r.port, server_fingerprint, r.known_hosts_file));
+                              r.host, peer.role, peer.hostname, peer.port, offered, r.known_hosts_file));
     case SSH_KNOWN_HOSTS_ERROR:
     default:
-      throw HostKeyError(r.host, fmt::format("{}: cannot check the host key against {}: {}", r.host,
-                                             r.known_hosts_file, ssh_get_error(session)));
+      throw HostKeyError(r.host, fmt::format("{}: cannot check the host key of {}{} against {}: {}", r.host,
+                                             peer.role, peer.hostname, r.known_hosts_file, ssh_get_error(s)));
   }
 }
 
-void Session::Impl::authenticate() {
+void Session::Impl::authenticate(ssh_session s, const Endpoint& peer) {
   const auto& r = resolved;
   std::vector<std::string> tried;
 
   if (options.use_agent) {
     const char* sock = std::getenv("SSH_AUTH_SOCK");
     if (sock != nullptr && *sock != '\0') {
-      if (ssh_userauth_agent(session, nullptr) == SSH_AUTH_SUCCESS) return;
+      if (ssh_userauth_agent(s, nullptr) == SSH_AUTH_SUCCESS) return;
       tried.push_back("ssh-agent (no key accepted)");
     } else {
       tried.push_back("ssh-agent (SSH_AUTH_SOCK not set)");
@@ -321,25 +338,78 @@ void Session::Impl::authenticate() {
                                   passphrase ? "; wrong passphrase?" : "; encrypted without a passphrase given?"));
       continue;
     }
-    int rc = ssh_userauth_publickey(session, nullptr, key);
+    int rc = ssh_userauth_publickey(s, nullptr, key);
     ssh_key_free(key);
     if (rc == SSH_AUTH_SUCCESS) return;
     if (rc == SSH_AUTH_ERROR) {
-      throw ConnectionLost(r.host, fmt::format("{}: connection failed during authentication of {}: {}", r.host,
-                                               where(), ssh_get_error(session)));
+      throw ConnectionLost(r.host, fmt::format("{}: connection failed during authentication to {}{}: {}", r.host,
+                                               peer.role, peer.where(), ssh_get_error(s)));
     }
     tried.push_back(fmt::format("key {} (refused)", path));
   }
 
   if (!options.password.empty()) {
-    if (ssh_userauth_password(session, nullptr, options.password.c_str()) == SSH_AUTH_SUCCESS) return;
+    if (ssh_userauth_password(s, nullptr, options.password.c_str()) == SSH_AUTH_SUCCESS) return;
     tried.push_back("password (refused)");
   }
 
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
   if (list.empty()) list = "nothing (no agent, no key, no password)";
-  throw AuthError(r.host, fmt::format("{}: authentication as {} failed; tried: {}", r.host, where(), list));
+  throw AuthError(r.host, fmt::format("{}: authentication to {}{} failed; tried: {}", r.host, peer.role, peer.where(),
+                                      list));
+}
+
+std::string Session::Impl::Endpoint::where() const { return fmt::format("{}@{}:{}", user, hostname, port); }
+
+Session::Impl::Endpoint Session::Impl::jump_endpoint(ssh_session jump) {
+  Endpoint peer{"jump host ", "", 22, ""};
+  char* value = nullptr;
+  if (ssh_options_get(jump, SSH_OPTIONS_HOST, &value) == SSH_OK) {
+    peer.hostname = value;
+    ssh_string_free_char(value);
+  }
+  if (ssh_options_get(jump, SSH_OPTIONS_USER, &value) == SSH_OK) {
+    peer.user = value;
+    ssh_string_free_char(value);
+  }
+  unsigned int port = 22;
+  if (ssh_options_get_port(jump, &port) == SSH_OK) peer.port = static_cast<int>(port);
+  return peer;
+}
+
+int Session::Impl::jump_before_connection(ssh_session jump, void* userdata) {
+  auto* impl = static_cast<Impl*>(userdata);
+  int one = 1;
+  long timeout = std::max(1L, static_cast<long>(impl->resolved.connect_timeout));
+  ssh_options_set(jump, SSH_OPTIONS_KNOWNHOSTS, impl->resolved.known_hosts_file.c_str());
+  ssh_options_set(jump, SSH_OPTIONS_NODELAY, &one);
+  ssh_options_set(jump, SSH_OPTIONS_TIMEOUT, &timeout);
+  return SSH_OK;
+}
+
+// libssh calls these from inside ssh_connect (C frames): errors are kept
+// and rethrown once ssh_connect has returned.
+int Session::Impl::jump_verify_knownhost(ssh_session jump, void* userdata) {
+  auto* impl = static_cast<Impl*>(userdata);
+  try {
+    impl->verify_host_key(jump, jump_endpoint(jump));
+    return SSH_OK;
+  } catch (...) {
+    impl->jump_failure = std::current_exception();
+    return SSH_ERROR;
+  }
+}
+
+int Session::Impl::jump_authenticate(ssh_session jump, void* userdata) {
+  auto* impl = static_cast<Impl*>(userdata);
+  try {
+    impl->authenticate(jump, jump_endpoint(jump));
+    return SSH_OK;
+  } catch (...) {
+    impl->jump_failure = std::current_exception();
+    return SSH_ERROR;
+  }
 }
 
 void Session::Impl::start_keepalive() {

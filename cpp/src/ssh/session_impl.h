@@ -2,6 +2,7 @@
 // sftp.cpp (transfers). Every *_locked member expects `mutex` to be held.
 #pragma once
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
@@ -9,6 +10,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <exception>
+#include <vector>
 
 #include "k8sfs/ssh/session.h"
 
@@ -18,10 +21,23 @@ struct Session::Impl {
   explicit Impl(ConnectOptions opts);
   ~Impl();
 
+  // The far end of one SSH hop: the target, or a ProxyJump host.
+  struct Endpoint {
+    std::string role;  // "" for the target, "jump host " for a hop
+    std::string hostname;
+    int port = 22;
+    std::string user;
+    std::string where() const;
+  };
+
   void connect_locked();
   void disconnect();
-  void verify_host_key();
-  void authenticate();
+  void verify_host_key(ssh_session s, const Endpoint& peer);
+  void authenticate(ssh_session s, const Endpoint& peer);
+  static Endpoint jump_endpoint(ssh_session jump);
+  static int jump_before_connection(ssh_session jump, void* userdata);
+  static int jump_verify_knownhost(ssh_session jump, void* userdata);
+  static int jump_authenticate(ssh_session jump, void* userdata);
   ExecResult exec_locked(const ExecRequest& request);
   [[noreturn]] void connection_lost(const std::string& doing);
   sftp_session sftp_locked();
@@ -41,6 +57,8 @@ struct Session::Impl {
   sftp_session sftp = nullptr;
   bool connected = false;
   std::string server_fingerprint;
+  std::vector<ssh_jump_callbacks_struct> jump_callbacks;  // must outlive ssh_connect
+  std::exception_ptr jump_failure;
 
   std::thread keepalive_thread;
   std::mutex keepalive_mutex;
