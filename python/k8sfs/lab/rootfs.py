@@ -39,6 +39,7 @@ EXTRA_PACKAGES = [
     "kmod",
     "less",
     "busybox-static",
+    "sudo",
     # Not needed by k8sfs itself; lets Ansible (bench/) run its modules here.
     "python3",
 ]
@@ -167,7 +168,18 @@ def ensure_rootfs(cache_dir: Path, progress=print) -> Path:
     (building / ".k8sfs-complete").write_text(cache_key() + "\n")
     building.rename(root)
     progress(f"  root filesystem ready: {root}")
+    _prune_old_images(root)
     return root
+
+
+def _prune_old_images(keep: Path) -> None:
+    """Removes images of earlier package lists that no running lab uses."""
+    mounts = Path("/proc/self/mountinfo").read_text()
+    for old in keep.parent.glob(f"{SUITE}-*"):
+        if old == keep or not old.is_dir() or f"lowerdir={old}" in mounts:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        old.with_name(old.name + ".log").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use
