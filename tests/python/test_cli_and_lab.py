@@ -54,6 +54,12 @@ def test_lab_status_table(lab):
     assert rows["node-2"][1] == str(lab.network.network_address + 12)
 
 
+def test_lab_ssh_runs_openssh_with_the_labs_key_and_known_hosts(lab):
+    r = k8sfs_cli("lab", "ssh", "k8s-master", "--", "hostname")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "k8s-master"
+
+
 def test_lab_hosts_have_no_way_out(lab):
     forwarding_before = Path("/proc/sys/net/ipv4/ip_forward").read_text()
     for host in lab.hosts:

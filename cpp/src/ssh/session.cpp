@@ -390,10 +390,10 @@ int Session::Impl::jump_before_connection(ssh_session jump, void* userdata) {
 
 // libssh calls these from inside ssh_connect (C frames): errors are kept
 // and rethrown once ssh_connect has returned.
-int Session::Impl::jump_verify_knownhost(ssh_session jump, void* userdata) {
+int Session::Impl::jump_step(void* userdata, ssh_session jump, void (Impl::*step)(ssh_session, const Endpoint&)) {
   auto* impl = static_cast<Impl*>(userdata);
   try {
-    impl->verify_host_key(jump, jump_endpoint(jump));
+    (impl->*step)(jump, jump_endpoint(jump));
     return SSH_OK;
   } catch (...) {
     impl->jump_failure = std::current_exception();
@@ -401,15 +401,12 @@ int Session::Impl::jump_verify_knownhost(ssh_session jump, void* userdata) {
   }
 }
 
+int Session::Impl::jump_verify_knownhost(ssh_session jump, void* userdata) {
+  return jump_step(userdata, jump, &Impl::verify_host_key);
+}
+
 int Session::Impl::jump_authenticate(ssh_session jump, void* userdata) {
-  auto* impl = static_cast<Impl*>(userdata);
-  try {
-    impl->authenticate(jump, jump_endpoint(jump));
-    return SSH_OK;
-  } catch (...) {
-    impl->jump_failure = std::current_exception();
-    return SSH_ERROR;
-  }
+  return jump_step(userdata, jump, &Impl::authenticate);
 }
 
 void Session::Impl::start_keepalive() {

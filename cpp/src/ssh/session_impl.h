@@ -38,6 +38,7 @@ struct Session::Impl {
   static int jump_before_connection(ssh_session jump, void* userdata);
   static int jump_verify_knownhost(ssh_session jump, void* userdata);
   static int jump_authenticate(ssh_session jump, void* userdata);
+  static int jump_step(void* userdata, ssh_session jump, void (Impl::*step)(ssh_session, const Endpoint&));
   ExecResult exec_locked(const ExecRequest& request);
   [[noreturn]] void connection_lost(const std::string& doing);
   sftp_session sftp_locked();
