@@ -36,8 +36,8 @@ def check_route(address: str, bridge: str) -> None:
 
 
 def check_subnet(subnet: str) -> ipaddress.IPv4Network:
-    """A lab subnet must be a private IPv4 /24..../28 that no interface uses yet
-    for something other than this lab."""
+    """A lab subnet must be a private IPv4 network with room for the
+    controller and hosts (Lab.up also refuses one another interface uses)."""
     try:
         net = ipaddress.IPv4Network(subnet, strict=True)
     except ValueError as error:
@@ -47,16 +47,3 @@ def check_subnet(subnet: str) -> ipaddress.IPv4Network:
     if net.prefixlen > 28:
         raise LabSafetyError(f"lab subnet {subnet} is too small (needs room for the controller and hosts)")
     return net
-
-
-def forwarding_enabled() -> bool:
-    try:
-        with open("/proc/sys/net/ipv4/ip_forward") as f:
-            return f.read().strip() == "1"
-    except OSError:
-        return False
-
-
-def host_has_default_route(netns: str) -> bool:
-    proc = subprocess.run(["ip", "-n", netns, "-j", "route", "show", "default"], capture_output=True, text=True)
-    return proc.returncode == 0 and json.loads(proc.stdout or "[]") != []
