@@ -7,6 +7,8 @@
 
 #include <variant>
 
+#include "k8sfs/pki/certificate.h"
+#include "k8sfs/pki/key.h"
 #include "k8sfs/ssh/errors.h"
 #include "k8sfs/ssh/pool.h"
 #include "k8sfs/ssh/quote.h"
@@ -20,7 +22,7 @@ namespace {
 
 // Python exception classes, created at import.
 struct PyErrors {
-  py::object ssh, connect, auth, host_key, timeout, lost, sftp, command;
+  py::object ssh, connect, auth, host_key, timeout, lost, sftp, command, pki;
 };
 PyErrors* errors = nullptr;
 
@@ -134,6 +136,8 @@ PYBIND11_MODULE(_core, m) {
   errs.command = new_error(m, "CommandError", errs.ssh,
                            "A command exited non-zero where success was required (check=True).");
 
+  errs.pki = new_error(m, "PKIError", PyExc_ValueError, "Key or certificate material is unusable or inconsistent.");
+
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -155,6 +159,8 @@ PYBIND11_MODULE(_core, m) {
       raise(errors->ssh, e);
     } catch (const ConfigError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const k8sfs::pki::PkiError& e) {
+      PyErr_SetString(errors->pki.ptr(), e.what());
     }
   });
 
@@ -332,4 +338,50 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("local"), py::arg("remote"), py::kw_only(), py::arg("mode") = py::none(), py::arg("owner") = "",
           py::arg("group") = "", py::arg("skip_if_same") = true, py::arg("sudo") = false);
+
+  // PKI (issue 4, first part): keys and certificates.
+  namespace pki = k8sfs::pki;
+  py::enum_<pki::ExtendedUsage>(m, "ExtendedUsage")
+      .value("SERVER_AUTH", pki::ExtendedUsage::ServerAuth)
+      .value("CLIENT_AUTH", pki::ExtendedUsage::ClientAuth);
+  py::class_<pki::PrivateKey>(m, "PrivateKey")
+      .def_static("generate", [](const std::string& type) { return pki::PrivateKey::generate(pki::parse_key_type(type)); },
+                  py::arg("type") = "ecdsa-p256", py::call_guard<py::gil_scoped_release>())
+      .def_static("from_pem", &pki::PrivateKey::from_pem, py::arg("pem"), py::arg("what") = "private key")
+      .def("to_pem", &pki::PrivateKey::to_pem, "PKCS#8 PEM: a secret, write it 0600")
+      .def("public_pem", &pki::PrivateKey::public_pem)
+      .def_property_readonly("type", [](const pki::PrivateKey& k) { return pki::to_string(k.type()); })
+      .def("__repr__", [](const pki::PrivateKey& k) { return "<PrivateKey " + pki::to_string(k.type()) + ">"; });
+  py::class_<pki::Certificate>(m, "Certificate")
+      .def_static("from_pem", &pki::Certificate::from_pem, py::arg("pem"), py::arg("what") = "certificate")
+      .def("to_pem", &pki::Certificate::to_pem)
+      .def_property_readonly("common_name", &pki::Certificate::common_name)
+      .def_property_readonly("organizations", &pki::Certificate::organizations)
+      .def_property_readonly("issuer_common_name", &pki::Certificate::issuer_common_name)
+      .def_property_readonly("dns_names", &pki::Certificate::dns_names)
+      .def_property_readonly("ip_addresses", &pki::Certificate::ip_addresses)
+      .def_property_readonly("extended_usages", &pki::Certificate::extended_usages)
+      .def_property_readonly("is_ca", &pki::Certificate::is_ca)
+      .def_property_readonly("not_before", &pki::Certificate::not_before)
+      .def_property_readonly("not_after", &pki::Certificate::not_after)
+      .def_property_readonly("serial_hex", &pki::Certificate::serial_hex)
+      .def("is_signed_by", &pki::Certificate::is_signed_by, py::arg("issuer"))
+      .def("matches", &pki::Certificate::matches, py::arg("key"))
+      .def("__repr__", [](const pki::Certificate& c) {
+        return "<Certificate CN=" + c.common_name() + " issuer=" + c.issuer_common_name() + ">";
+      });
+  m.def("make_ca", &pki::make_ca, py::arg("key"), py::arg("common_name"), py::arg("validity_days") = 3650);
+  m.def(
+      "issue_leaf",
+      [](const std::string& common_name, const std::vector<std::string>& organizations,
+         const std::vector<pki::ExtendedUsage>& usages, const std::vector<std::string>& dns_names,
+         const std::vector<std::string>& ip_addresses, int validity_days, const pki::PrivateKey& key,
+         const pki::Certificate& ca, const pki::PrivateKey& ca_key) {
+        pki::LeafSpec spec{{common_name, organizations}, usages, dns_names, ip_addresses, validity_days};
+        return pki::issue_leaf(spec, key, ca, ca_key);
+      },
+      py::arg("common_name"), py::kw_only(), py::arg("organizations") = std::vector<std::string>{},
+      py::arg("usages"), py::arg("dns_names") = std::vector<std::string>{},
+      py::arg("ip_addresses") = std::vector<std::string>{}, py::arg("validity_days") = 365, py::arg("key"),
+      py::arg("ca"), py::arg("ca_key"));
 }

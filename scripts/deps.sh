@@ -28,10 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Python build and test tools (PyPI: newer pybind11 and scikit-build-core
-# than Debian's, and they must match the interpreter that runs k8sfs).
+# than Debian's; cryptography checks our certificates independently;
+# all must match the interpreter that runs k8sfs).
 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "scikit-build-core>=0.10" "pybind11>=2.12" "pytest>=7" "pytest-timeout" \
-  "asyncssh" "fabric" "paramiko" "ansible-core"
+  "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core"
 
 # libssh 0.12 from Debian's source package (see docs/dependencies.md).
 scripts/build-libssh.sh
