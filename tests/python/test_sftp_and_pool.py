@@ -57,11 +57,9 @@ def test_put_get_roundtrip_with_checksum_skip(master, tmp_path):
     assert listing == ["blob"]
 
 
-def test_put_content_replaces_atomically_and_keeps_secrets_private(master):
+def test_put_content_replaces_a_file_and_applies_the_mode(master):
     path = "/etc/k8sfs-test/secret.key"
-    master.put_content("old\n", path, mode=0o600)
-    # While an upload is in progress the temporary file is 0600; afterwards
-    # the mode asked for is applied.
+    master.put_content("old\n", path, mode=0o644)
     result = master.put_content(b"new-content\n", path, mode=0o600)
     assert result.changed
     assert master.exec(["cat", path]).stdout == "new-content\n"

@@ -6,14 +6,8 @@
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -22,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "k8sfs/ssh/errors.h"
+#include "k8sfs/ssh/known_hosts.h"
 #include "session_impl.h"
 
 namespace k8sfs::ssh {
@@ -47,61 +42,17 @@ std::string fingerprint(ssh_key key) {
   return out;
 }
 
-std::string base64_decode(const std::string& text) {
-  std::string out((text.size() / 4 + 1) * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) return {};
-  std::size_t padding = 0;
-  for (auto it = text.rbegin(); it != text.rend() && *it == '='; ++it) ++padding;
-  out.resize(static_cast<std::size_t>(n) - std::min<std::size_t>(padding, static_cast<std::size_t>(n)));
-  return out;
-}
-
-// Whether a known_hosts host field ("name,name2", "[name]:port" or a hashed
-// "|1|salt|hash") names `target`.
-bool known_hosts_field_matches(const std::string& field, const std::string& target) {
-  if (field.rfind("|1|", 0) == 0) {
-    auto bar = field.find('|', 3);
-    if (bar == std::string::npos) return false;
-    std::string salt = base64_decode(field.substr(3, bar - 3));
-    std::string hash = base64_decode(field.substr(bar + 1));
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned mac_len = 0;
-    HMAC(EVP_sha1(), salt.data(), static_cast<int>(salt.size()), reinterpret_cast<const unsigned char*>(target.data()),
-         target.size(), mac, &mac_len);
-    return hash.size() == mac_len && std::memcmp(hash.data(), mac, mac_len) == 0;
-  }
-  std::size_t start = 0;
-  while (start <= field.size()) {
-    auto comma = field.find(',', start);
-    if (field.substr(start, comma == std::string::npos ? std::string::npos : comma - start) == target) return true;
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return false;
-}
-
-// Fingerprints of the keys that `known_hosts` records for host:port, for
-// the message when the server's key differs from them.
-std::vector<std::string> recorded_fingerprints(const std::string& known_hosts, const std::string& host, int port) {
-  const std::string target = port == 22 ? host : fmt::format("[{}]:{}", host, port);
-  std::vector<std::string> out;
-  std::ifstream in(known_hosts);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string field, type, blob;
-    if (!(words >> field) || field.empty() || field[0] == '#') continue;
-    if (field[0] == '@') {  // @cert-authority / @revoked markers
-      if (!(words >> field)) continue;
-    }
-    if (!(words >> type >> blob) || !known_hosts_field_matches(field, target)) continue;
+// Fingerprints of the keys known_hosts records for host:port, for the
+// message when the server's key differs from them.
+std::string recorded_fingerprints(const std::string& known_hosts, const std::string& host, int port) {
+  std::string out;
+  for (const auto& known : known_keys_for(known_hosts, host, port)) {
     ssh_key key = nullptr;
-    if (ssh_pki_import_pubkey_base64(blob.c_str(), ssh_key_type_from_name(type.c_str()), &key) == SSH_OK) {
-      out.push_back(fmt::format("{} ({})", fingerprint(key), type));
-      ssh_key_free(key);
+    if (ssh_pki_import_pubkey_base64(known.base64.c_str(), ssh_key_type_from_name(known.type.c_str()), &key) != SSH_OK) {
+      continue;
     }
+    out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", fingerprint(key), known.type);
+    ssh_key_free(key);
   }
   return out;
 }
@@ -174,8 +125,20 @@ Session::Impl::~Impl() {
   disconnect();
 }
 
-std::string Session::Impl::where() const {
-  return fmt::format("{}@{}:{}", resolved.user, resolved.hostname, resolved.port);
+Session::Impl::Endpoint Session::Impl::target() const {
+  return Endpoint{"", resolved.hostname, resolved.port, resolved.user};
+}
+
+std::string Session::Impl::where() const { return target().where(); }
+
+// What every hop shares: the connect timeout, no Nagle delay (commands are
+// small round trips), and the known_hosts file.
+void Session::Impl::apply_transport_options(ssh_session s) const {
+  int one = 1;
+  long timeout = std::max(1L, static_cast<long>(resolved.connect_timeout));
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &one);
+  ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, resolved.known_hosts_file.c_str());
 }
 
 std::string Session::Impl::where_with_jump() const {
@@ -204,16 +167,12 @@ void Session::Impl::connect_locked() {
   if (session == nullptr) throw ConnectError(r.host, fmt::format("{}: out of memory creating an SSH session", r.host));
 
   bool no = false;
-  int one = 1;
-  long timeout = std::max(1L, static_cast<long>(r.connect_timeout));
   // k8sfs applied ~/.ssh/config itself; libssh must not apply it again.
   ssh_options_set(session, SSH_OPTIONS_PROCESS_CONFIG, &no);
   ssh_options_set(session, SSH_OPTIONS_HOST, r.hostname.c_str());
   ssh_options_set(session, SSH_OPTIONS_PORT, &r.port);
   ssh_options_set(session, SSH_OPTIONS_USER, r.user.c_str());
-  ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &timeout);
-  ssh_options_set(session, SSH_OPTIONS_NODELAY, &one);
-  ssh_options_set(session, SSH_OPTIONS_KNOWNHOSTS, r.known_hosts_file.c_str());
+  apply_transport_options(session);
   if (!r.proxy_jump.empty()) {
     if (ssh_options_set(session, SSH_OPTIONS_PROXYJUMP, r.proxy_jump.c_str()) != SSH_OK) {
       std::string message = fmt::format("{}: invalid ProxyJump '{}': {}", r.host, r.proxy_jump, ssh_get_error(session));
@@ -241,9 +200,8 @@ void Session::Impl::connect_locked() {
     throw ConnectError(r.host, message);
   }
   try {
-    const Endpoint target{"", r.hostname, r.port, r.user};
-    verify_host_key(session, target);
-    authenticate(session, target);
+    verify_host_key(session, target());
+    authenticate(session, target());
   } catch (...) {
     disconnect();
     throw;
@@ -268,10 +226,7 @@ void Session::Impl::verify_host_key(ssh_session s, const Endpoint& peer) {
       return;
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER: {
-      std::string known;
-      for (const auto& f : recorded_fingerprints(r.known_hosts_file, peer.hostname, peer.port)) {
-        known += (known.empty() ? "" : ", ") + f;
-      }
+      const std::string known = recorded_fingerprints(r.known_hosts_file, peer.hostname, peer.port);
       throw HostKeyError(
           r.host,
           fmt::format("{}: host key of {}{}:{} has CHANGED: the server offers {}, but {} records {}. "
@@ -379,12 +334,7 @@ Session::Impl::Endpoint Session::Impl::jump_endpoint(ssh_session jump) {
 }
 
 int Session::Impl::jump_before_connection(ssh_session jump, void* userdata) {
-  auto* impl = static_cast<Impl*>(userdata);
-  int one = 1;
-  long timeout = std::max(1L, static_cast<long>(impl->resolved.connect_timeout));
-  ssh_options_set(jump, SSH_OPTIONS_KNOWNHOSTS, impl->resolved.known_hosts_file.c_str());
-  ssh_options_set(jump, SSH_OPTIONS_NODELAY, &one);
-  ssh_options_set(jump, SSH_OPTIONS_TIMEOUT, &timeout);
+  static_cast<Impl*>(userdata)->apply_transport_options(jump);
   return SSH_OK;
 }
 

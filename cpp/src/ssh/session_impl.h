@@ -9,8 +9,8 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <exception>
+#include <thread>
 #include <vector>
 
 #include "k8sfs/ssh/session.h"
@@ -30,6 +30,8 @@ struct Session::Impl {
     std::string where() const;
   };
 
+  Endpoint target() const;
+  void apply_transport_options(ssh_session s) const;
   void connect_locked();
   void disconnect();
   void verify_host_key(ssh_session s, const Endpoint& peer);

@@ -161,10 +161,15 @@ struct RemoteState {
   std::string user, group, uid, gid;
 };
 
-// Prints "nodir", "nofile", or the digest and "mode user group uid gid".
+// Args: path, its directory, "digest" or "". Prints "nodir", "nofile", or
+// the file's digest ("-" when not asked for: hashing a large file that will
+// be replaced anyway is wasted work) and "mode user group uid gid".
 constexpr const char* kStateScript =
-    "if [ -f \"$1\" ]; then sha256sum < \"$1\" | cut -c1-64; stat -c '%a %U %G %u %g' -- \"$1\"; "
-    "elif [ -d \"$2\" ]; then echo nofile; else echo nodir; fi";
+    "if [ -f \"$1\" ]; then if [ \"$3\" = digest ]; then sha256sum < \"$1\" | cut -c1-64; else echo -; fi; "
+    "stat -c '%a %U %G %u %g' -- \"$1\"; elif [ -d \"$2\" ]; then echo nofile; else echo nodir; fi";
+
+// Args: mode (octal), owner[:group] or "", path.
+constexpr const char* kMetadataScript = "chmod \"$1\" -- \"$3\" && { [ -z \"$2\" ] || chown -- \"$2\" \"$3\"; }";
 
 RemoteState parse_state(const std::string& out) {
   RemoteState state;
@@ -247,8 +252,10 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
     running.emplace();
   }
 
-  const RemoteState state = parse_state(
-      run_step(impl, {"sh", "-c", kStateScript, "k8sfs", remote_path, dir}, sudo, "checking " + remote_path).stdout_text);
+  const RemoteState state =
+      parse_state(run_step(impl, {"sh", "-c", kStateScript, "k8sfs", remote_path, dir, options.skip_if_same ? "digest" : ""},
+                           sudo, "checking " + remote_path)
+                      .stdout_text);
   const bool same_content = state.file_exists && state.sha256 == result.sha256;
   const bool same_meta = state.file_exists && state.mode == mode && owner_matches(options.owner, state.user, state.uid) &&
                          owner_matches(options.group, state.group, state.gid);
@@ -258,9 +265,8 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
   if (options.skip_if_same && same_content) {
     if (!same_meta) {
       // Content is right; only mode or owner need fixing.
-      std::vector<std::string> argv = {"chmod", fmt::format("{:o}", mode), "--", remote_path};
-      run_step(impl, argv, sudo, "chmod " + remote_path);
-      if (!chown_to.empty()) run_step(impl, {"chown", chown_to, "--", remote_path}, sudo, "chown " + remote_path);
+      run_step(impl, {"sh", "-c", kMetadataScript, "k8sfs", fmt::format("{:o}", mode), chown_to, remote_path}, sudo,
+               "setting mode and owner of " + remote_path);
       result.changed = true;
     }
     result.elapsed = seconds_since(start);

@@ -129,42 +129,44 @@ class Lab:
             return None
 
     # ----- queries -----------------------------------------------------
-    def _nspawn_pid(self, host: LabHost) -> int | None:
-        """PID of the running systemd-nspawn for `host`, found by its own
-        root directory in the command line (never someone else's process)."""
-        merged = str(self.host_dir(host) / "root")
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+    def _nspawn_pids(self) -> dict[str, int]:
+        """PID of each host's running systemd-nspawn, found (in one pass over
+        /proc) by its own root directory in the command line, so never
+        someone else's process."""
+        wanted = {f"--directory={self.host_dir(h) / 'root'}".encode(): h.name for h in self.hosts}
+        found = {}
+        for entry in _processes():
             try:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv and argv[0].endswith(b"systemd-nspawn") and f"--directory={merged}".encode() in argv:
-                return int(entry.name)
-        return None
+            if argv and argv[0].endswith(b"systemd-nspawn"):
+                for arg in argv:
+                    if arg in wanted:
+                        found[wanted[arg]] = int(entry.name)
+        return found
 
-    def _container_inits(self, host: LabHost) -> list[int]:
-        """PIDs of init processes still running on `host`'s root filesystem.
+    def _orphaned_inits(self) -> dict[str, list[int]]:
+        """Init processes still running on a host's root filesystem, per host.
         systemd-nspawn killed with SIGKILL leaves its container running
-        without it; those are found by their root mount, which is this
-        host's overlay, and by being PID 1 of their namespace."""
-        marker = f"upperdir={self.host_dir(host) / 'upper'},".encode()
-        inits = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        without it; such a container is found by being PID 1 of its
+        namespace with this host's overlay as its root mount."""
+        markers = {f"upperdir={self.host_dir(h) / 'upper'},".encode(): h.name for h in self.hosts}
+        found: dict[str, list[int]] = {}
+        for entry in _processes():
             try:
                 status = (entry / "status").read_text()
                 nspid = next(line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:"))
                 if len(nspid) < 2 or nspid[-1] != "1":
                     continue
-                mounts = (entry / "mountinfo").read_bytes()
+                root_mounts = [line for line in (entry / "mountinfo").read_bytes().splitlines()
+                               if line.split(b" ")[4] == b"/"]
             except (OSError, StopIteration):
                 continue
-            if any(line.split(b" ")[4] == b"/" and marker in line for line in mounts.splitlines()):
-                inits.append(int(entry.name))
-        return inits
+            for marker, name in markers.items():
+                if any(marker in line for line in root_mounts):
+                    found.setdefault(name, []).append(int(entry.name))
+        return found
 
     def _sshd_answers(self, host: LabHost, timeout: float = 0.5) -> bool:
         check_route(host.address, self.bridge)
@@ -180,8 +182,9 @@ class Lab:
         (container up, sshd not yet), stopped."""
         rows = []
         bridge_up = Path(f"/sys/class/net/{self.bridge}").exists()
+        pids = self._nspawn_pids()
         for host in self.hosts:
-            pid = self._nspawn_pid(host)
+            pid = pids.get(host.name)
             if pid is None:
                 state = "stopped"
             elif bridge_up and self._sshd_answers(host):
@@ -360,12 +363,13 @@ class Lab:
     # ----- down --------------------------------------------------------
     def _leftovers(self) -> list[str]:
         found = []
+        with_processes = set(self._nspawn_pids()) | set(self._orphaned_inits())
         for host in self.hosts:
             if Path(f"/run/netns/{host.netns}").exists():
                 found.append(f"netns {host.netns}")
             if Path(f"/sys/class/net/{host.veth}").exists():
                 found.append(f"link {host.veth}")
-            if self._nspawn_pid(host) or self._container_inits(host):
+            if host.name in with_processes:
                 found.append(f"processes of {host.name}")
         if Path(f"/sys/class/net/{self.bridge}").exists():
             found.append(f"bridge {self.bridge}")
@@ -377,13 +381,12 @@ class Lab:
         """Removes every process, mount, namespace, link and file the lab
         made (the cached root filesystem stays). Safe to repeat."""
         say = (lambda _m: None) if quiet else self.progress
-        running = {host.name: self._nspawn_pid(host) for host in self.hosts}
-        running = {name: pid for name, pid in running.items() if pid is not None}
+        running = self._nspawn_pids()
         if running:
             say("stopping " + ", ".join(f"{name} (pid {pid})" for name, pid in running.items()))
             _stop(list(running.values()))
         # Containers whose nspawn died without stopping them (a crashed run).
-        orphans = [pid for host in self.hosts for pid in self._container_inits(host)]
+        orphans = [pid for pids in self._orphaned_inits().values() for pid in pids]
         if orphans:
             say(f"stopping orphaned lab containers (pids {', '.join(map(str, orphans))})")
             _stop(orphans, grace=0, sig=signal.SIGKILL)
@@ -404,6 +407,10 @@ class Lab:
         for host in self.hosts:
             host.pid = None
         say(f"lab {self.name} is down")
+
+
+def _processes():
+    return (entry for entry in Path("/proc").iterdir() if entry.name.isdigit())
 
 
 def _run(argv: list[str], what: str) -> subprocess.CompletedProcess:
