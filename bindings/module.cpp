@@ -18,6 +18,8 @@
 namespace py = pybind11;
 using namespace k8sfs::ssh;
 
+void bind_cluster_pki(py::module_& m);  // cluster_pki.cpp
+
 namespace {
 
 // Python exception classes, created at import.
@@ -384,4 +386,5 @@ PYBIND11_MODULE(_core, m) {
       py::arg("usages"), py::arg("dns_names") = std::vector<std::string>{},
       py::arg("ip_addresses") = std::vector<std::string>{}, py::arg("validity_days") = 365, py::arg("key"),
       py::arg("ca"), py::arg("ca_key"));
+  bind_cluster_pki(m);
 }

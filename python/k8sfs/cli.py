@@ -2,6 +2,7 @@
 
     k8sfs lab up|down|status|ssh HOST     the local lab of walkthrough hosts
     k8sfs exec HOST -- COMMAND...         run a command through the library
+    k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
     k8sfs demo                            the main job, as far as it goes today
 """
 
@@ -209,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="known_hosts checking for non-lab hosts (default: %(default)s)")
     p.add_argument("--connect-timeout", type=float, default=10, help="seconds (default: %(default)s)")
     p.set_defaults(func=cmd_exec)
+
+    from k8sfs import cli_pki
+
+    cli_pki.add_parser(sub)
 
     p = sub.add_parser("demo", help="the main job: bring the lab up and show every host answering over SSH",
                        description="Bring the lab up, run a command on every host through k8sfs in parallel, "

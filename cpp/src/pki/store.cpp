@@ -83,7 +83,11 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-long days_until(std::time_t t) { return static_cast<long>((t - std::time(nullptr)) / 86400); }
+// Whole days left, rounded, so a certificate issued for 365 days shows 365.
+long days_until(std::time_t t) {
+  double seconds = std::difftime(t, std::time(nullptr));
+  return static_cast<long>(seconds >= 0 ? (seconds + 43200) / 86400 : (seconds - 43200) / 86400);
+}
 
 // What exists on disk for one material.
 struct Loaded {

@@ -355,6 +355,14 @@ class Lab:
                    "use_agent": False, **overrides}
         return _core.ConnectOptions(host.name, **options)
 
+    def cluster_spec(self, **overrides):
+        """The walkthrough's spec with this lab's addresses (etcd on the control plane)."""
+        from k8sfs.spec import ClusterSpec, HostSpec
+
+        hosts = [HostSpec(h.name, h.address, [h.role, "etcd"] if h.role == "control-plane" else [h.role])
+                 for h in self.hosts]
+        return ClusterSpec(hosts=hosts, **overrides)
+
     def session(self, name: str, **overrides):
         from k8sfs.ssh import Session
 

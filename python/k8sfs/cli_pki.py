@@ -1,0 +1,179 @@
+"""`k8sfs pki ...`: the cluster's certificates on the controller, and their push to hosts."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from k8sfs import pki
+from k8sfs.spec import load_spec
+from k8sfs.table import render_table
+
+EPILOG = """\
+The directory holds kubeadm's layout: pki/ca.crt, pki/etcd/ca.crt, pki/apiserver.crt, ...,
+admin.conf, super-admin.conf, controller-manager.conf, scheduler.conf, kube-proxy.conf, and
+hosts/<host>/ for what belongs to one host (etcd server/peer, kubelet serving cert, kubelet.conf).
+Keys are 0600, certificates 0644, the directory 0700. CA keys stay here unless the spec sets
+pki.ca_key_on_control_plane.
+
+examples:
+  k8sfs pki init                         walkthrough defaults into ./k8sfs-state/kubernetes
+  k8sfs pki init --spec cluster.yaml     hosts, ranges and PKI options from a spec
+  k8sfs pki plan                         what init would do now, and why (exit 2 if anything)
+  k8sfs pki check                        every certificate: subject, issuer, SANs, days left
+  k8sfs pki renew apiserver              new certificate, same key, same CA
+  k8sfs pki renew --all --new-key
+  k8sfs pki import ca --cert my-ca.crt --key my-ca.key
+  k8sfs pki init --lab k8sfs && k8sfs pki push --lab k8sfs
+                                         the lab's hosts: certificates, then copy them over SSH
+"""
+
+
+def _lab(args):
+    from k8sfs.lab import Lab
+
+    return Lab(name=args.lab, subnet=args.subnet)
+
+
+def _context(args):
+    if args.lab and args.spec:
+        raise ValueError("give --spec or --lab, not both (--lab uses the lab's hosts as the spec)")
+    spec = _lab(args).cluster_spec() if args.lab else load_spec(args.spec)
+    directory = Path(args.dir) if args.dir else pki.default_dir(spec)
+    return spec, pki.store(spec, directory)
+
+
+def _print_plan(plan, applied: bool) -> None:
+    lines = pki.plan_lines(plan)
+    verb = "done" if applied else "to do"
+    if lines:
+        print(f"PKI changes {verb}:")
+        print("\n".join(lines))
+    else:
+        print("PKI: everything is present and current; nothing to do")
+    extra = pki.describe_distribution(plan.files)
+    print("distribution to hosts:")
+    print("\n".join(extra))
+
+
+def cmd_init(args) -> int:
+    spec, store = _context(args)
+    started = time.monotonic()
+    plan = store.apply(spec.pki_spec(), args.renew_within)
+    _print_plan(plan, applied=True)
+    changed = sum(1 for i in plan.items if i.action != "keep")
+    print(f"\n{changed} of {len(plan.items)} items written to {store.dir} in {time.monotonic() - started:.2f}s",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_plan(args) -> int:
+    spec, store = _context(args)
+    plan = store.plan(spec.pki_spec(), args.renew_within)
+    _print_plan(plan, applied=False)
+    return 2 if plan.changes else 0
+
+
+def cmd_check(args) -> int:
+    spec, store = _context(args)
+    rows, bad = [], 0
+    for s in store.check(spec.pki_spec()):
+        expires = datetime.fromtimestamp(s.not_after, timezone.utc).strftime("%Y-%m-%d %H:%M") if s.not_after else "-"
+        status = s.problem or "ok"
+        bad += bool(s.problem)
+        rows.append([s.name, s.subject or "-", s.issuer or "-", expires, s.days_left if s.not_after else "-",
+                     status, ",".join(s.sans) or "-"])
+    # SANs last: the apiserver's list is long and may run past the screen.
+    print(render_table(["NAME", "SUBJECT", "ISSUER", "EXPIRES (UTC)", "DAYS", "STATUS", "SANS"], rows))
+    if bad:
+        print(f"\n{bad} item(s) need attention: k8sfs pki plan says what init would do", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_renew(args) -> int:
+    if not args.names and not args.all:
+        print("k8sfs pki renew: name the certificates to renew, or --all", file=sys.stderr)
+        return 2
+    spec, store = _context(args)
+    done = store.renew(spec.pki_spec(), [] if args.all else args.names, args.new_key)
+    key = "new keys" if args.new_key else "same keys"
+    print(f"renewed {len(done)} ({key}, CAs kept): {', '.join(done)}")
+    print("push them to the hosts with: k8sfs pki push", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args) -> int:
+    spec, store = _context(args)
+    store.import_ca(args.which, Path(args.cert).read_text(), Path(args.key).read_text(), f"{args.cert} + {args.key}")
+    print(f"imported {args.which} into {store.dir}; `k8sfs pki plan` shows the certificates to reissue")
+    return 0
+
+
+def cmd_push(args) -> int:
+    spec, store = _context(args)
+    plan = store.plan(spec.pki_spec())
+    if any(i.action == "create" for i in plan.items):
+        print("k8sfs pki push: some material does not exist yet; run k8sfs pki init first", file=sys.stderr)
+        return 1
+    if args.lab:
+        connect = _lab(args).session
+    else:
+        import k8sfs
+
+        def connect(host: str):
+            h = spec.host(host)
+            return k8sfs.Session(h.name, hostname=h.address, user=h.user, port=h.port)
+    results = pki.push(store, plan.files, connect, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    rows = [[r.host, r.changed, r.unchanged, f"FAILED: {r.error}" if r.error else "ok"] for r in results]
+    print(render_table(["HOST", "WRITTEN", "CURRENT", "RESULT"], rows))
+    return 1 if any(r.error for r in results) else 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("pki", help="the cluster's CAs, certificates and kubeconfigs",
+                       description="Create and manage every CA, key, certificate and kubeconfig the cluster "
+                                   "needs, on the controller, with OpenSSL in process.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="pki_command", metavar="ACTION")
+    actions.required = True
+
+    def common(q, renew_within: bool = False):
+        q.add_argument("--spec", metavar="FILE", help="cluster spec (YAML or JSON); default: the walkthrough")
+        q.add_argument("--dir", metavar="DIR", help="PKI directory (default: $K8SFS_STATE/<cluster>, "
+                                                    "K8SFS_STATE defaults to ./k8sfs-state)")
+        q.add_argument("--lab", metavar="NAME", help="take the hosts of this local lab as the spec "
+                                                     "(push: and reach them the lab's way)")
+        q.add_argument("--subnet", default="192.168.50.0/24", metavar="CIDR",
+                       help="the lab's subnet (default: %(default)s)")
+        if renew_within:
+            q.add_argument("--renew-within", type=int, default=30, metavar="DAYS",
+                           help="renew leaves that expire within DAYS (default: %(default)s)")
+
+    q = actions.add_parser("init", help="create what is missing, reissue what no longer matches the spec",
+                           description="Create what is missing and reissue what no longer matches the spec; "
+                                       "valid material is kept. Prints what it did and why.")
+    common(q, True)
+    q.set_defaults(func=cmd_init)
+    q = actions.add_parser("plan", help="what init would do, and why; changes nothing (exit 2 if anything)")
+    common(q, True)
+    q.set_defaults(func=cmd_plan)
+    q = actions.add_parser("check", help="table of every certificate with subject, issuer, SANs and days left")
+    common(q)
+    q.set_defaults(func=cmd_check)
+    q = actions.add_parser("renew", help="reissue leaf certificates (CAs kept)")
+    common(q)
+    q.add_argument("names", nargs="*", metavar="NAME", help="e.g. apiserver, admin.conf, kubelet@node-1")
+    q.add_argument("--all", action="store_true", help="every leaf certificate and kubeconfig")
+    q.add_argument("--new-key", action="store_true", help="generate new keys instead of keeping them")
+    q.set_defaults(func=cmd_renew)
+    q = actions.add_parser("import", help="bring your own CA (the key must match the certificate)")
+    common(q)
+    q.add_argument("which", choices=["ca", "etcd-ca", "front-proxy-ca"])
+    q.add_argument("--cert", required=True, metavar="FILE")
+    q.add_argument("--key", required=True, metavar="FILE")
+    q.set_defaults(func=cmd_import)
+    q = actions.add_parser("push", help="copy each host's certificates and kubeconfigs to it over SSH")
+    common(q)
+    q.set_defaults(func=cmd_push)

@@ -1,0 +1,233 @@
+"""The cluster spec: hosts and roles, versions, ranges, PKI options.
+
+Defaults reproduce the walkthrough (k8s-master 192.168.50.10, node-1 .11,
+node-2 .12, services 10.0.0.0/16). A spec is read from YAML or JSON; an
+unknown key or a bad value is a SpecError that names the key path.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROLES = ("control-plane", "etcd", "worker")
+KEY_TYPES = ("ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096")
+HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message starts with the key path."""
+
+
+@dataclass
+class HostSpec:
+    name: str
+    address: str
+    roles: list[str]
+    user: str = "root"
+    port: int = 22
+
+    @property
+    def control_plane(self) -> bool:
+        return "control-plane" in self.roles
+
+    @property
+    def etcd(self) -> bool:
+        return "etcd" in self.roles
+
+    @property
+    def worker(self) -> bool:
+        return "worker" in self.roles
+
+
+@dataclass
+class PkiOptions:
+    key_type: str = "ecdsa-p256"
+    ca_validity_days: int = 3650
+    leaf_validity_days: int = 365
+    ca_key_on_control_plane: bool = False
+    apiserver_extra_sans: list[str] = field(default_factory=list)
+    api_server_url: str = ""
+
+
+def walkthrough_hosts() -> list[HostSpec]:
+    return [HostSpec("k8s-master", "192.168.50.10", ["control-plane", "etcd"]),
+            HostSpec("node-1", "192.168.50.11", ["worker"]),
+            HostSpec("node-2", "192.168.50.12", ["worker"])]
+
+
+@dataclass
+class ClusterSpec:
+    cluster_name: str = "kubernetes"
+    kubernetes_version: str = "v1.34.4"
+    service_cidr: str = "10.0.0.0/16"
+    pod_cidr: str = "10.200.0.0/16"
+    cluster_domain: str = "cluster.local"
+    hosts: list[HostSpec] = field(default_factory=walkthrough_hosts)
+    pki: PkiOptions = field(default_factory=PkiOptions)
+
+    @property
+    def kubernetes_minor(self) -> int:
+        return int(self.kubernetes_version.split(".")[1])
+
+    def host(self, name: str) -> HostSpec:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(f"no host {name!r} in the spec (hosts: {', '.join(h.name for h in self.hosts)})")
+
+    def pki_spec(self):
+        """The core's view of this spec for the certificate table."""
+        from k8sfs import _core
+
+        s = _core.ClusterPkiSpec()
+        s.kubernetes_minor = self.kubernetes_minor
+        s.cluster_name = self.cluster_name
+        s.service_cidr = self.service_cidr
+        s.dns_domain = self.cluster_domain
+        s.hosts = [_core.PkiHost(h.name, h.address, control_plane=h.control_plane, etcd=h.etcd, worker=h.worker)
+                   for h in self.hosts]
+        s.apiserver_extra_sans = list(self.pki.apiserver_extra_sans)
+        s.api_server_url = self.pki.api_server_url
+        s.key_type = self.pki.key_type
+        s.ca_validity_days = self.pki.ca_validity_days
+        s.leaf_validity_days = self.pki.leaf_validity_days
+        s.ca_key_on_control_plane = self.pki.ca_key_on_control_plane
+        return s
+
+
+# ----- reading -------------------------------------------------------------
+
+def _expect(value: Any, kind: type | tuple, path: str, what: str) -> Any:
+    if isinstance(value, bool) and kind is int:
+        raise SpecError(f"{path}: {value!r} is not {what}")
+    if not isinstance(value, kind):
+        raise SpecError(f"{path}: {value!r} is not {what}")
+    return value
+
+
+def _check_keys(data: dict, allowed: set[str], path: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise SpecError(f"{path}{key}: unknown key (known: {', '.join(sorted(allowed))})")
+
+
+def _cidr(value: Any, path: str) -> str:
+    _expect(value, str, path, "a CIDR like 10.0.0.0/16")
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as e:
+        raise SpecError(f"{path}: {value!r} is not a network range ({e})") from None
+    return value
+
+
+def _host(data: Any, path: str) -> HostSpec:
+    _expect(data, dict, path, "a mapping with name, address and roles")
+    _check_keys(data, {"name", "address", "roles", "user", "port"}, path + ".")
+    for key in ("name", "address", "roles"):
+        if key not in data:
+            raise SpecError(f"{path}.{key}: missing")
+    name = _expect(data["name"], str, f"{path}.name", "a host name")
+    if not HOST_NAME.match(name):
+        raise SpecError(f"{path}.name: {name!r} is not a lower-case host name (letters, digits, '-')")
+    address = _expect(data["address"], str, f"{path}.address", "an IP address")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise SpecError(f"{path}.address: {address!r} is not an IP address") from None
+    roles = _expect(data["roles"], list, f"{path}.roles", f"a list of roles ({', '.join(ROLES)})")
+    for i, role in enumerate(roles):
+        if role not in ROLES:
+            raise SpecError(f"{path}.roles[{i}]: {role!r} is not a role ({', '.join(ROLES)})")
+    user = _expect(data.get("user", "root"), str, f"{path}.user", "a user name")
+    port = _expect(data.get("port", 22), int, f"{path}.port", "a port number")
+    if not 0 < port < 65536:
+        raise SpecError(f"{path}.port: {port} is not a port number")
+    return HostSpec(name, address, list(roles), user, port)
+
+
+def _pki(data: Any, path: str) -> PkiOptions:
+    _expect(data, dict, path, "a mapping")
+    defaults = PkiOptions()
+    _check_keys(data, set(defaults.__dict__), path + ".")
+    opts = PkiOptions()
+    if "key_type" in data:
+        if data["key_type"] not in KEY_TYPES:
+            raise SpecError(f"{path}.key_type: {data['key_type']!r} is not one of {', '.join(KEY_TYPES)}")
+        opts.key_type = data["key_type"]
+    for key in ("ca_validity_days", "leaf_validity_days"):
+        if key in data:
+            value = _expect(data[key], int, f"{path}.{key}", "a number of days")
+            if value < 1:
+                raise SpecError(f"{path}.{key}: must be at least 1")
+            setattr(opts, key, value)
+    if "ca_key_on_control_plane" in data:
+        opts.ca_key_on_control_plane = _expect(data["ca_key_on_control_plane"], bool,
+                                               f"{path}.ca_key_on_control_plane", "true or false")
+    if "apiserver_extra_sans" in data:
+        sans = _expect(data["apiserver_extra_sans"], list, f"{path}.apiserver_extra_sans", "a list of names")
+        for i, san in enumerate(sans):
+            _expect(san, str, f"{path}.apiserver_extra_sans[{i}]", "a DNS name or IP address")
+        opts.apiserver_extra_sans = list(sans)
+    if "api_server_url" in data:
+        url = _expect(data["api_server_url"], str, f"{path}.api_server_url", "an https:// URL")
+        if url and not url.startswith("https://"):
+            raise SpecError(f"{path}.api_server_url: {url!r} must start with https://")
+        opts.api_server_url = url
+    return opts
+
+
+def spec_from_dict(data: Any) -> ClusterSpec:
+    _expect(data, dict, "(top)", "a mapping")
+    spec = ClusterSpec()
+    _check_keys(data, set(spec.__dict__), "")
+    for key in ("cluster_name", "cluster_domain"):
+        if key in data:
+            setattr(spec, key, _expect(data[key], str, key, "a name"))
+    if "kubernetes_version" in data:
+        version = _expect(data["kubernetes_version"], str, "kubernetes_version", "a version like v1.34.4")
+        if not re.fullmatch(r"v1\.\d+\.\d+", version):
+            raise SpecError(f"kubernetes_version: {version!r} is not a version like v1.34.4")
+        spec.kubernetes_version = version
+    for key in ("service_cidr", "pod_cidr"):
+        if key in data:
+            setattr(spec, key, _cidr(data[key], key))
+    if "hosts" in data:
+        hosts = _expect(data["hosts"], list, "hosts", "a list of hosts")
+        spec.hosts = [_host(h, f"hosts[{i}]") for i, h in enumerate(hosts)]
+    if "pki" in data:
+        spec.pki = _pki(data["pki"], "pki")
+    names = [h.name for h in spec.hosts]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise SpecError(f"hosts[{i}].name: {name!r} is used twice")
+    if not any(h.control_plane for h in spec.hosts):
+        raise SpecError("hosts: no host has the control-plane role")
+    return spec
+
+
+def load_spec(path: str | Path | None) -> ClusterSpec:
+    """The spec in `path` (YAML or JSON), or the walkthrough's defaults."""
+    if path is None:
+        return ClusterSpec()
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the spec ({e.strerror})") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except (ValueError, Exception) as e:  # yaml.YAMLError and json.JSONDecodeError
+        raise SpecError(f"{path}: not valid YAML/JSON: {e}") from None
+    try:
+        return spec_from_dict(data or {})
+    except SpecError as e:
+        raise SpecError(f"{path}: {e}") from None
