@@ -3,7 +3,7 @@
 PYTHON ?= python3
 CPP_BUILD := build/cpp
 
-.PHONY: deps build cpp-test py-test test demo bench clean lab-down
+.PHONY: deps build artifacts cpp-test py-test test demo bench clean lab-down
 
 deps:
 	scripts/deps.sh
@@ -12,12 +12,17 @@ deps:
 build: deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-build-isolation .
 
+# Kubernetes, etcd and crictl binaries built from Go modules into
+# ~/.cache/k8sfs/artifacts (about 7 minutes cold; cached afterwards).
+artifacts: build
+	k8sfs artifacts build
+
 cpp-test: deps
 	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF >/dev/null
 	cmake --build $(CPP_BUILD)
 	ctest --test-dir $(CPP_BUILD) --output-on-failure
 
-py-test: build
+py-test: artifacts
 	$(PYTHON) -m pytest -v -rs tests/python
 
 # Everything: Catch2 unit tests through ctest, then pytest (unit tests and
@@ -28,8 +33,9 @@ test: cpp-test py-test
 demo: build
 	k8sfs demo
 
-bench: build
+bench: artifacts
 	$(PYTHON) bench/ssh_exec.py
+	$(PYTHON) bench/pki.py
 
 lab-down:
 	k8sfs lab down

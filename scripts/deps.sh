@@ -32,7 +32,19 @@ fi
 # all must match the interpreter that runs k8sfs).
 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "scikit-build-core>=0.10" "pybind11>=2.12" "pytest>=7" "pytest-timeout" \
-  "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core"
+  "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core" "pyyaml"
+
+# Go builds the Kubernetes, etcd and crictl binaries from their modules
+# (k8sfs artifacts build). These machines come with Go; 1.34 needs >= 1.24.
+export PATH="$PATH:/usr/local/go/bin"
+if ! go_version=$(go env GOVERSION 2>/dev/null); then
+  echo "deps: Go is not installed (needed >= 1.24 for k8sfs artifacts build; see docs/artifacts.md)" >&2
+  exit 1
+fi
+case "$go_version" in
+  go1.2[4-9]*|go1.[3-9][0-9]*|go[2-9]*) ;;
+  *) echo "deps: $go_version is too old; k8sfs artifacts build needs Go >= 1.24" >&2; exit 1 ;;
+esac
 
 # libssh 0.12 from Debian's source package (see docs/dependencies.md).
 scripts/build-libssh.sh

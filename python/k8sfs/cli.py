@@ -3,6 +3,7 @@
     k8sfs lab up|down|status|ssh HOST     the local lab of walkthrough hosts
     k8sfs exec HOST -- COMMAND...         run a command through the library
     k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
+    k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
     k8sfs demo                            the main job, as far as it goes today
 """
 
@@ -211,9 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=10, help="seconds (default: %(default)s)")
     p.set_defaults(func=cmd_exec)
 
-    from k8sfs import cli_pki
+    from k8sfs import cli_artifacts, cli_pki
 
     cli_pki.add_parser(sub)
+    cli_artifacts.add_parser(sub)
 
     p = sub.add_parser("demo", help="the main job: bring the lab up and show every host answering over SSH",
                        description="Bring the lab up, run a command on every host through k8sfs in parallel, "

@@ -47,3 +47,16 @@ def master(lab):
 def node1(lab):
     with lab.session("node-1") as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """The cluster's kubectl from the artifact cache (make test builds it first)."""
+    from k8sfs.artifacts import ArtifactCache
+    from k8sfs.versions import LAB_KUBERNETES_VERSION
+
+    found = ArtifactCache().lookup("kubectl", LAB_KUBERNETES_VERSION)
+    if found is None:
+        pytest.skip(f"kubectl {LAB_KUBERNETES_VERSION} is not in the artifact cache; `make test` builds it "
+                    "(k8sfs artifacts build)")
+    return str(found.path)

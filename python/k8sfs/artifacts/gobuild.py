@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 # Commands built from k8s.io/kubernetes. kubeadm is only a reference for tests.
-KUBERNETES_COMMANDS = (
+KUBERNETES_COMMANDS: tuple[str, ...] = (
     "kube-apiserver", "kube-controller-manager", "kube-scheduler",
     "kubelet", "kube-proxy", "kubectl", "kubeadm",
 )
@@ -36,7 +36,8 @@ def _go(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> str:
     with open(log, "a") as out:
         out.write(f"$ go {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.run(["go", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+        go = shutil.which("go", path=env["PATH"]) or "go"
+        proc = subprocess.run([go, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
         out.write(proc.stdout)
     if proc.returncode != 0:
@@ -48,6 +49,8 @@ def _go(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> str:
 
 def _go_env() -> dict[str, str]:
     env = dict(os.environ)
+    if shutil.which("go", path=env.get("PATH")) is None:  # the usual place when PATH lacks it
+        env["PATH"] = env.get("PATH", "") + ":/usr/local/go/bin"
     env.setdefault("CGO_ENABLED", "0")
     env["GOFLAGS"] = "-mod=mod -buildvcs=false"
     env.setdefault("GOTOOLCHAIN", "local")
@@ -104,30 +107,40 @@ def build_kubernetes(version: str, out_dir: Path, work_dir: Path,
     return _build(packages, version, out_dir, work_dir, env, log, _version_ldflags(version), progress)
 
 
-def build_critools(version: str, out_dir: Path, work_dir: Path,
-                   progress: Progress = print) -> dict[str, Path]:
+def build_module(module: str, version: str, packages: list[str], out_dir: Path, work_dir: Path,
+                 ldflags: str = "-s -w", progress: Progress = print) -> dict[str, Path]:
+    """Build `packages` of a Go module that needs no replace lines (cri-tools, etcd)."""
     env = _go_env()
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = work_dir / "build.log"
-    info = json.loads(_go(["mod", "download", "-json", f"sigs.k8s.io/cri-tools@{version}"],
-                          work_dir, env, log))
+    info = json.loads(_go(["mod", "download", "-json", f"{module}@{version}"], work_dir, env, log))
     upstream = Path(info["GoMod"]).read_text()
     (work_dir / "go.mod").write_text("\n".join([
-        "module k8sfs.local/cri-tools-build", "", *go_directives(upstream), "",
-        f"require sigs.k8s.io/cri-tools {version}", ""]))
+        "module k8sfs.local/build", "", *go_directives(upstream), "", f"require {module} {version}", ""]))
     (work_dir / "go.sum").unlink(missing_ok=True)
-    packages = ["sigs.k8s.io/cri-tools/cmd/crictl"]
+    progress(f"resolving modules for {module} {version}")
     _go(["get", *(f"{p}@{version}" for p in packages)], work_dir, env, log)
-    ldflags = f"-s -w -X 'sigs.k8s.io/cri-tools/pkg/version.Version={version}'"
     return _build(packages, version, out_dir, work_dir, env, log, ldflags, progress)
+
+
+def build_critools(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
+    ldflags = f"-s -w -X 'sigs.k8s.io/cri-tools/pkg/version.Version={version}'"
+    return build_module("sigs.k8s.io/cri-tools", version, ["sigs.k8s.io/cri-tools/cmd/crictl"], out_dir, work_dir,
+                        ldflags, progress)
+
+
+def command_name(package: str) -> str:
+    """The binary a package builds: its last path element that is not a major-version suffix."""
+    parts = [p for p in package.split("/") if not re.fullmatch(r"v\d+", p)]
+    return {"server": "etcd"}.get(parts[-1], parts[-1])
 
 
 def _build(packages: list[str], version: str, out_dir: Path, work_dir: Path,
            env: dict[str, str], log: Path, ldflags: str, progress: Progress) -> dict[str, Path]:
     built: dict[str, Path] = {}
     for pkg in packages:
-        name = pkg.rsplit("/", 1)[1]
+        name = command_name(pkg)
         start = time.monotonic()
         progress(f"building {name} {version}")
         tmp = work_dir / f".{name}.tmp"

@@ -1,0 +1,60 @@
+"""Binaries for the cluster: a verified cache on the controller, filled
+from official releases (fetch), local Go builds (build) or files you bring
+(import). The rest of k8sfs only asks the cache."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+from k8sfs import versions
+from k8sfs.artifacts import catalog, gobuild
+from k8sfs.artifacts.cache import Artifact, ArtifactCache, ArtifactError, sha256_file
+
+__all__ = ["Artifact", "ArtifactCache", "ArtifactError", "build", "sha256_file", "versions_for"]
+
+
+MODULES = {"crictl": "sigs.k8s.io/cri-tools", "etcd": "go.etcd.io/etcd/server/v3",
+           "etcdctl": "go.etcd.io/etcd/etcdctl/v3"}
+
+
+def versions_for(kubernetes_version: str) -> dict[str, str]:
+    """Each artifact's version for a Kubernetes version (etcd and crictl have their own)."""
+    out = {name: kubernetes_version for name in catalog.KUBERNETES}
+    out["crictl"] = versions.crictl_version(kubernetes_version)
+    out["etcd"] = out["etcdctl"] = versions.etcd_version(kubernetes_version)
+    return out
+
+
+def build(kubernetes_version: str, names: Iterable[str] | None = None, cache: ArtifactCache | None = None,
+          progress: Callable[[str], None] = print) -> list[Artifact]:
+    """Build what is not cached yet from Go modules; cached ones are kept."""
+    cache = cache or ArtifactCache()
+    wanted = versions_for(kubernetes_version)
+    names = list(names) if names else list(wanted)
+    for n in names:
+        if n not in wanted:
+            raise ArtifactError(f"unknown artifact {n!r}; known: {', '.join(wanted)}")
+    missing = [n for n in names if cache.lookup(n, wanted[n]) is None]
+    work = cache.root.parent / "build"
+    staging = work / "out"
+    groups: list[tuple[list[str], Callable[[], dict[str, Path]]]] = []
+    kube = [n for n in missing if n in catalog.KUBERNETES]
+    if kube:
+        groups.append((kube, lambda: gobuild.build_kubernetes(
+            kubernetes_version, staging, work / f"kubernetes-{kubernetes_version}", tuple(kube), progress)))
+    if "crictl" in missing:
+        v = wanted["crictl"]
+        groups.append((["crictl"], lambda v=v: gobuild.build_critools(v, staging, work / f"cri-tools-{v}", progress)))
+    for tool in ("etcd", "etcdctl"):
+        if tool in missing:
+            module = MODULES[tool]
+            v = wanted[tool]
+            groups.append(([tool], lambda module=module, tool=tool, v=v: gobuild.build_module(
+                module, v, [module], staging, work / f"{tool}-{v}", progress=progress)))
+    for group_names, run in groups:
+        built = run()
+        for n in group_names:
+            source = f"build {MODULES.get(n, 'k8s.io/kubernetes')}@{wanted[n]}"
+            cache.add(n, wanted[n], built[n], source)
+            built[n].unlink()
+    return [cache.require(n, wanted[n]) for n in names]
