@@ -19,6 +19,7 @@ namespace py = pybind11;
 using namespace k8sfs::ssh;
 
 void bind_cluster_pki(py::module_& m);  // cluster_pki.cpp
+void bind_components(py::module_& m);   // components.cpp
 
 namespace {
 
@@ -387,4 +388,5 @@ PYBIND11_MODULE(_core, m) {
       py::arg("ip_addresses") = std::vector<std::string>{}, py::arg("validity_days") = 365, py::arg("key"),
       py::arg("ca"), py::arg("ca_key"));
   bind_cluster_pki(m);
+  bind_components(m);
 }

@@ -16,6 +16,8 @@ apt_packages=(
   debootstrap systemd-container iproute2 iptables openssh-client
   # tests and benchmarks: OpenSSH's sftp client, the openssl CLI
   openssl
+  # the lab's container images: a static busybox (k8sfs images)
+  busybox-static
 )
 missing=()
 for pkg in "${apt_packages[@]}"; do

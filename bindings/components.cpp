@@ -1,0 +1,108 @@
+// k8sfs._core: component rendering (kubelet, container runtimes, crictl).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "k8sfs/components/kubelet.h"
+#include "k8sfs/components/runtime.h"
+#include "k8sfs/components/version.h"
+
+namespace py = pybind11;
+namespace c = k8sfs::components;
+
+namespace {
+
+std::optional<std::string> driver_text(const std::optional<c::CgroupDriver>& d) {
+  if (!d) return std::nullopt;
+  return c::to_string(*d);
+}
+
+}  // namespace
+
+void bind_components(py::module_& m) {
+  py::register_exception<c::RenderError>(m, "RenderError", PyExc_ValueError);
+
+  py::class_<c::KubeVersion>(m, "KubeVersion")
+      .def_static("parse", &c::KubeVersion::parse, py::arg("text"))
+      .def_readonly("major", &c::KubeVersion::major)
+      .def_readonly("minor", &c::KubeVersion::minor)
+      .def_readonly("patch", &c::KubeVersion::patch)
+      .def("__str__", &c::KubeVersion::str)
+      .def("__repr__", [](const c::KubeVersion& v) { return "<KubeVersion " + v.str() + ">"; });
+  m.attr("OLDEST_MINOR") = c::kOldestMinor;
+  m.attr("NEWEST_MINOR") = c::kNewestMinor;
+
+  py::class_<c::KubeletOptions>(m, "KubeletOptions")
+      .def(py::init([](const std::string& version) {
+             c::KubeletOptions o;
+             o.version = c::KubeVersion::parse(version);
+             return o;
+           }),
+           py::arg("version"))
+      .def_property_readonly("version", [](const c::KubeletOptions& o) { return o.version.str(); })
+      .def_readwrite("config_path", &c::KubeletOptions::config_path)
+      .def_readwrite("runtime_endpoint", &c::KubeletOptions::runtime_endpoint)
+      .def_property(
+          "cgroup_driver", [](const c::KubeletOptions& o) { return c::to_string(o.cgroup_driver); },
+          [](c::KubeletOptions& o, const std::string& d) { o.cgroup_driver = c::parse_cgroup_driver(d); })
+      .def_readwrite("static_pod_path", &c::KubeletOptions::static_pod_path)
+      .def_readwrite("kubeconfig", &c::KubeletOptions::kubeconfig)
+      .def_readwrite("client_ca_file", &c::KubeletOptions::client_ca_file)
+      .def_readwrite("tls_cert_file", &c::KubeletOptions::tls_cert_file)
+      .def_readwrite("tls_private_key_file", &c::KubeletOptions::tls_private_key_file)
+      .def_readwrite("node_ip", &c::KubeletOptions::node_ip)
+      .def_readwrite("cluster_dns", &c::KubeletOptions::cluster_dns)
+      .def_readwrite("cluster_domain", &c::KubeletOptions::cluster_domain)
+      .def_readwrite("pause_image", &c::KubeletOptions::pause_image)
+      .def_readwrite("fail_swap_on", &c::KubeletOptions::fail_swap_on)
+      .def_readwrite("fail_cgroup_v1", &c::KubeletOptions::fail_cgroup_v1)
+      .def_readwrite("cgroup_root", &c::KubeletOptions::cgroup_root)
+      .def_readwrite("container_host", &c::KubeletOptions::container_host);
+  m.def("render_kubelet_config", &c::render_kubelet_config, py::arg("options"));
+  m.def("kubelet_flags", &c::kubelet_flags, py::arg("options"));
+  m.def("render_kubelet_unit", &c::render_kubelet_unit, py::arg("options"), py::arg("runtime_unit"),
+        py::arg("binary") = "/usr/local/bin/kubelet");
+
+  py::class_<c::ContainerdOptions>(m, "ContainerdOptions")
+      .def(py::init<>())
+      .def_readwrite("major_version", &c::ContainerdOptions::major_version)
+      .def_property(
+          "cgroup_driver", [](const c::ContainerdOptions& o) { return c::to_string(o.cgroup_driver); },
+          [](c::ContainerdOptions& o, const std::string& d) { o.cgroup_driver = c::parse_cgroup_driver(d); })
+      .def_readwrite("sandbox_image", &c::ContainerdOptions::sandbox_image)
+      .def_readwrite("cni_bin_dir", &c::ContainerdOptions::cni_bin_dir)
+      .def_readwrite("cni_conf_dir", &c::ContainerdOptions::cni_conf_dir)
+      .def_readwrite("container_host", &c::ContainerdOptions::container_host);
+  m.def("render_containerd_config", &c::render_containerd_config, py::arg("options"));
+
+  py::class_<c::CrioOptions>(m, "CrioOptions")
+      .def(py::init<>())
+      .def_property(
+          "cgroup_driver", [](const c::CrioOptions& o) { return c::to_string(o.cgroup_driver); },
+          [](c::CrioOptions& o, const std::string& d) { o.cgroup_driver = c::parse_cgroup_driver(d); })
+      .def_readwrite("pause_image", &c::CrioOptions::pause_image)
+      .def_readwrite("cni_plugin_dir", &c::CrioOptions::cni_plugin_dir);
+  m.def("render_crio_config", &c::render_crio_config, py::arg("options"));
+
+  py::class_<c::PackageRepository>(m, "PackageRepository")
+      .def_readonly("path", &c::PackageRepository::path)
+      .def_readonly("content", &c::PackageRepository::content)
+      .def_readonly("setup", &c::PackageRepository::setup)
+      .def_readonly("install", &c::PackageRepository::install);
+  m.def("crio_repository", [](const std::string& os_family, const std::string& version) {
+    return c::crio_repository(c::parse_os_family(os_family), c::KubeVersion::parse(version));
+  }, py::arg("os_family"), py::arg("version"));
+
+  m.def("render_crictl_config", &c::render_crictl_config, py::arg("endpoint"), py::arg("timeout_seconds") = 10);
+  m.def("runtime_socket", &c::runtime_socket, py::arg("runtime"));
+  m.def("containerd_cgroup_driver_from_info", [](const std::string& j) {
+    return driver_text(c::containerd_cgroup_driver_from_info(j));
+  }, py::arg("crictl_info_json"));
+  m.def("crio_cgroup_driver_from_config", [](const std::string& t) {
+    return driver_text(c::crio_cgroup_driver_from_config(t));
+  }, py::arg("crio_config_toml"));
+  m.def("cgroup_driver_mismatch", [](const std::string& runtime, const std::string& runtime_driver,
+                                     const std::string& kubelet_driver) {
+    return c::cgroup_driver_mismatch(runtime, c::parse_cgroup_driver(runtime_driver),
+                                     c::parse_cgroup_driver(kubelet_driver));
+  }, py::arg("runtime"), py::arg("runtime_driver"), py::arg("kubelet_driver"));
+}

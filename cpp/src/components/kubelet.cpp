@@ -1,0 +1,105 @@
+// kubelet rendering. The flag set stays minimal (the reference's guidance):
+// everything the file can say goes in the file.
+#include "k8sfs/components/kubelet.h"
+
+#include <fmt/format.h>
+
+namespace k8sfs::components {
+namespace {
+
+// A YAML scalar that needs no quotes stays bare; anything else is quoted.
+std::string scalar(const std::string& value) {
+  bool plain = !value.empty() && value.find_first_of(":#{}[],&*!|>'\"%@` ") == std::string::npos;
+  if (plain) return value;
+  std::string out = "\"";
+  for (char c : value) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return out + "\"";
+}
+
+std::string bool_text(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+std::string render_kubelet_config(const KubeletOptions& o) {
+  const bool standalone = o.kubeconfig.empty();
+  std::string y =
+      "# Written by k8sfs.\n"
+      "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+      "kind: KubeletConfiguration\n"
+      "authentication:\n"
+      "  anonymous:\n"
+      "    enabled: false\n"
+      "  webhook:\n";
+  y += fmt::format("    enabled: {}\n", bool_text(!standalone));
+  if (!o.client_ca_file.empty()) y += fmt::format("  x509:\n    clientCAFile: {}\n", scalar(o.client_ca_file));
+  // Standalone there is no apiserver to ask; with anonymous off and neither
+  // x509 nor webhook authentication, nobody authenticates, so AlwaysAllow opens nothing.
+  y += fmt::format("authorization:\n  mode: {}\n", standalone ? "AlwaysAllow" : "Webhook");
+  y += fmt::format("cgroupDriver: {}\n", to_string(o.cgroup_driver));
+  if (!o.cgroup_root.empty()) y += fmt::format("cgroupRoot: {}\n", scalar(o.cgroup_root));
+  if (!o.cluster_dns.empty()) {
+    y += "clusterDNS:\n";
+    for (const auto& ip : o.cluster_dns) y += fmt::format("- {}\n", scalar(ip));
+    y += fmt::format("clusterDomain: {}\n", scalar(o.cluster_domain));
+  }
+  if (o.version.at_least(27)) y += fmt::format("containerRuntimeEndpoint: {}\n", scalar(o.runtime_endpoint));
+  if (o.container_host) {
+    // A container shares the machine's disks and memory: its own view of
+    // "full" is meaningless, so never evict or garbage-collect images.
+    y += "evictionHard:\n"
+         "  imagefs.available: \"0%\"\n"
+         "  memory.available: \"0%\"\n"
+         "  nodefs.available: \"0%\"\n"
+         "  nodefs.inodesFree: \"0%\"\n"
+         "imageGCHighThresholdPercent: 100\n";
+  }
+  if (o.fail_cgroup_v1 && o.version.at_least(31)) y += fmt::format("failCgroupV1: {}\n", bool_text(*o.fail_cgroup_v1));
+  y += fmt::format("failSwapOn: {}\n", bool_text(o.fail_swap_on));
+  y += fmt::format("staticPodPath: {}\n", scalar(o.static_pod_path));
+  if (!o.tls_cert_file.empty()) {
+    y += fmt::format("tlsCertFile: {}\ntlsPrivateKeyFile: {}\n", scalar(o.tls_cert_file),
+                     scalar(o.tls_private_key_file));
+  }
+  return y;
+}
+
+std::vector<std::string> kubelet_flags(const KubeletOptions& o) {
+  std::vector<std::string> flags{"--config=" + o.config_path};
+  if (!o.kubeconfig.empty()) flags.push_back("--kubeconfig=" + o.kubeconfig);
+  if (!o.node_ip.empty()) flags.push_back("--node-ip=" + o.node_ip);
+  if (!o.version.at_least(24)) flags.push_back("--container-runtime=remote");  // gone in 1.27
+  if (!o.version.at_least(27)) flags.push_back("--container-runtime-endpoint=" + o.runtime_endpoint);
+  // A no-op from 1.29 and removed in 1.35: the runtime pins the sandbox image.
+  if (!o.version.at_least(29) && !o.pause_image.empty()) flags.push_back("--pod-infra-container-image=" + o.pause_image);
+  flags.push_back("--v=2");
+  return flags;
+}
+
+std::string render_kubelet_unit(const KubeletOptions& o, const std::string& runtime_unit, const std::string& binary) {
+  std::string exec = binary;
+  for (const auto& flag : kubelet_flags(o)) {
+    if (flag.find_first_of(" \t\"'\\") != std::string::npos) {
+      throw RenderError(fmt::format("kubelet flag '{}' contains quotes or blanks, which a unit file cannot carry as is",
+                                    flag));
+    }
+    exec += " \\\n  " + flag;
+  }
+  return fmt::format(
+      "# Written by k8sfs.\n"
+      "[Unit]\n"
+      "Description=Kubernetes node agent (kubelet {version})\n"
+      "Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/\n"
+      "After={runtime}.service\n"
+      "Requires={runtime}.service\n"
+      "\n"
+      "[Service]\n"
+      "ExecStart={exec}\n"
+      "Restart=always\n"
+      "RestartSec=5\n"
+      "\n"
+      "[Install]\n"
+      "WantedBy=multi-user.target\n",
+      fmt::arg("version", o.version.str()), fmt::arg("runtime", runtime_unit), fmt::arg("exec", exec));
+}
+
+}  // namespace k8sfs::components

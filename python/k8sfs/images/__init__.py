@@ -1,0 +1,130 @@
+"""Container images for clusters without a registry: k8sfs's own pause
+image and a small busybox test image, written as docker-archive tarballs
+that `ctr images import` (containerd) and `podman load` (CRI-O) accept.
+
+Nothing is pulled: the runtime's sandbox image setting names PAUSE_IMAGE
+and pods use TEST_IMAGE with imagePullPolicy IfNotPresent (or Never).
+Builds are deterministic (fixed mtimes and owners), so the same inputs
+give the same image digest.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PAUSE_IMAGE = "k8sfs.local/pause:1.0"
+TEST_IMAGE = "k8sfs.local/busybox:1.0"
+BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
+PAUSE_SOURCE = Path(__file__).with_name("pause.go")
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+@dataclass
+class Image:
+    name: str
+    path: Path      # the docker-archive tarball
+    config_digest: str  # sha256 of the image config: the image ID runtimes show
+
+    @property
+    def id(self) -> str:
+        return "sha256:" + self.config_digest
+
+
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_link(tar: tarfile.TarFile, name: str, target: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, target, 0o777, 0
+    tar.addfile(info)
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 0
+    tar.addfile(info)
+
+
+def write_archive(path: Path, name: str, layer: bytes, config: dict) -> Image:
+    """One-layer docker-archive: manifest.json, the config and the layer."""
+    layer_digest = hashlib.sha256(layer).hexdigest()
+    config = {**config, "architecture": "amd64", "os": "linux",
+              "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]}}
+    config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    config_digest = hashlib.sha256(config_bytes).hexdigest()
+    manifest = [{"Config": f"{config_digest}.json", "RepoTags": [name], "Layers": [f"{layer_digest}/layer.tar"]}]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        _add_dir(tar, layer_digest)
+        _add_file(tar, f"{layer_digest}/layer.tar", layer, 0o644)
+        _add_file(tar, f"{config_digest}.json", config_bytes, 0o644)
+        _add_file(tar, "manifest.json", json.dumps(manifest).encode(), 0o644)
+    tmp.rename(path)
+    return Image(name, path, config_digest)
+
+
+def _layer(build) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        build(tar)
+    return buf.getvalue()
+
+
+def _build_pause_binary(work: Path) -> bytes:
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PAUSE_SOURCE, work / "main.go")
+    (work / "go.mod").write_text("module k8sfs.local/pause\n\ngo 1.21\n")
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local"}
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    proc = subprocess.run([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", "pause", "."], cwd=work, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ImageError(f"building the pause binary failed: {proc.stderr.strip()[-800:]}")
+    return (work / "pause").read_bytes()
+
+
+def pause_image(cache: Path) -> Image:
+    path = cache / "images" / "pause.tar"
+    binary = _build_pause_binary(cache / "build" / "pause")
+
+    def fill(tar):
+        _add_file(tar, "pause", binary)
+    return write_archive(path, PAUSE_IMAGE, _layer(fill), {"config": {"Entrypoint": ["/pause"], "User": "65535:65535"}})
+
+
+def busybox_image(cache: Path, busybox: Path = BUSYBOX) -> Image:
+    if not busybox.exists():
+        raise ImageError(f"{busybox} is missing: install Debian's busybox-static (make deps does)")
+    binary = busybox.read_bytes()
+    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+
+    def fill(tar):
+        for d in ("bin", "tmp", "etc", "root", "var", "var/www"):
+            _add_dir(tar, d, 0o1777 if d == "tmp" else 0o755)
+        _add_file(tar, "bin/busybox", binary)
+        for applet in sorted(set(applets) - {"busybox"}):
+            _add_link(tar, f"bin/{applet}", "busybox")
+        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+                  0o644)
+        _add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n", 0o644)
+        _add_file(tar, "var/www/index.html", b"hello from k8sfs\n", 0o644)
+    config = {"config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"}}
+    return write_archive(cache / "images" / "busybox.tar", TEST_IMAGE, _layer(fill), config)
+
+
+def build_all(cache: Path) -> list[Image]:
+    return [pause_image(cache), busybox_image(cache)]
