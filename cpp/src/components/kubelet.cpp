@@ -7,9 +7,12 @@
 namespace k8sfs::components {
 namespace {
 
-// A YAML scalar that needs no quotes stays bare; anything else is quoted.
+// A YAML scalar that needs no quotes stays bare (paths, URLs); anything a
+// YAML parser could read as something else is double-quoted.
 std::string scalar(const std::string& value) {
-  bool plain = !value.empty() && value.find_first_of(":#{}[],&*!|>'\"%@` ") == std::string::npos;
+  bool plain = !value.empty() && std::string("-?:,[]{}#&*!|>'\"%@` ").find(value.front()) == std::string::npos &&
+               value.find(": ") == std::string::npos && value.find(" #") == std::string::npos &&
+               value.back() != ':' && value.back() != ' ' && value != "true" && value != "false" && value != "null";
   if (plain) return value;
   std::string out = "\"";
   for (char c : value) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
