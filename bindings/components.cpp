@@ -97,6 +97,9 @@ void bind_components(py::module_& m) {
   m.def("containerd_cgroup_driver_from_info", [](const std::string& j) {
     return driver_text(c::containerd_cgroup_driver_from_info(j));
   }, py::arg("crictl_info_json"));
+  m.def("containerd_cgroup_driver_from_config", [](const std::string& t) {
+    return driver_text(c::containerd_cgroup_driver_from_config(t));
+  }, py::arg("config_dump_toml"));
   m.def("crio_cgroup_driver_from_config", [](const std::string& t) {
     return driver_text(c::crio_cgroup_driver_from_config(t));
   }, py::arg("crio_config_toml"));

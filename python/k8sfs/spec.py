@@ -53,6 +53,24 @@ class PkiOptions:
     api_server_url: str = ""
 
 
+RUNTIMES = ("containerd", "crio")
+CGROUP_DRIVERS = ("systemd", "cgroupfs")
+HOST_PROFILES = ("machine", "container")
+
+
+@dataclass
+class RuntimeOptions:
+    name: str = "containerd"
+    cgroup_driver: str = "systemd"
+
+
+@dataclass
+class KubeletOptions:
+    # Empty: the runtime's driver. Set it apart only to reproduce the
+    # walkthrough's mismatch (k8sfs then stops before starting kubelet).
+    cgroup_driver: str = ""
+
+
 def walkthrough_hosts() -> list[HostSpec]:
     return [HostSpec("k8s-master", "192.168.50.10", ["control-plane", "etcd"]),
             HostSpec("node-1", "192.168.50.11", ["worker"]),
@@ -68,6 +86,16 @@ class ClusterSpec:
     cluster_domain: str = "cluster.local"
     hosts: list[HostSpec] = field(default_factory=walkthrough_hosts)
     pki: PkiOptions = field(default_factory=PkiOptions)
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    kubelet: KubeletOptions = field(default_factory=KubeletOptions)
+    # machine: real hosts or VMs. container: hosts that are containers (the
+    # lab): no swapoff (swap is the machine's), a cgroup root per node, the
+    # runtime may not lower OOM scores, kubelet never evicts.
+    host_profile: str = "machine"
+
+    @property
+    def kubelet_cgroup_driver(self) -> str:
+        return self.kubelet.cgroup_driver or self.runtime.cgroup_driver
 
     @property
     def kubernetes_minor(self) -> int:
@@ -180,6 +208,23 @@ def _pki(data: Any, path: str) -> PkiOptions:
     return opts
 
 
+def _choice(value: Any, allowed: tuple[str, ...], path: str) -> str:
+    if value not in allowed:
+        raise SpecError(f"{path}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _runtime(data: Any, path: str) -> RuntimeOptions:
+    _expect(data, dict, path, "a mapping")
+    _check_keys(data, {"name", "cgroup_driver"}, path + ".")
+    opts = RuntimeOptions()
+    if "name" in data:
+        opts.name = _choice(data["name"], RUNTIMES, f"{path}.name")
+    if "cgroup_driver" in data:
+        opts.cgroup_driver = _choice(data["cgroup_driver"], CGROUP_DRIVERS, f"{path}.cgroup_driver")
+    return opts
+
+
 def spec_from_dict(data: Any) -> ClusterSpec:
     _expect(data, dict, "(top)", "a mapping")
     spec = ClusterSpec()
@@ -200,6 +245,15 @@ def spec_from_dict(data: Any) -> ClusterSpec:
         spec.hosts = [_host(h, f"hosts[{i}]") for i, h in enumerate(hosts)]
     if "pki" in data:
         spec.pki = _pki(data["pki"], "pki")
+    if "runtime" in data:
+        spec.runtime = _runtime(data["runtime"], "runtime")
+    if "kubelet" in data:
+        k = _expect(data["kubelet"], dict, "kubelet", "a mapping")
+        _check_keys(k, {"cgroup_driver"}, "kubelet.")
+        if "cgroup_driver" in k:
+            spec.kubelet.cgroup_driver = _choice(k["cgroup_driver"], CGROUP_DRIVERS, "kubelet.cgroup_driver")
+    if "host_profile" in data:
+        spec.host_profile = _choice(data["host_profile"], HOST_PROFILES, "host_profile")
     names = [h.name for h in spec.hosts]
     for i, name in enumerate(names):
         if name in names[:i]:

@@ -125,6 +125,28 @@ std::optional<CgroupDriver> crio_cgroup_driver_from_config(const std::string& cr
   return parse_cgroup_driver(m[1].str());
 }
 
+std::optional<CgroupDriver> containerd_cgroup_driver_from_config(const std::string& config_dump_toml) {
+  std::istringstream in(config_dump_toml);
+  std::string line;
+  bool in_runc_options = false, seen_section = false;
+  static const std::regex value(R"re(^\s*SystemdCgroup\s*=\s*(true|false))re");
+  while (std::getline(in, line)) {
+    auto first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '[') {
+      in_runc_options = line.find(".containerd.runtimes.runc.options]") != std::string::npos;
+      seen_section = seen_section || in_runc_options;
+      continue;
+    }
+    std::smatch m;
+    if (in_runc_options && std::regex_search(line, m, value)) {
+      return m[1] == "true" ? CgroupDriver::Systemd : CgroupDriver::Cgroupfs;
+    }
+  }
+  // runc's options without SystemdCgroup mean its default, cgroupfs.
+  if (seen_section) return CgroupDriver::Cgroupfs;
+  return std::nullopt;
+}
+
 std::string cgroup_driver_mismatch(const std::string& runtime, CgroupDriver runtime_driver,
                                    CgroupDriver kubelet_driver) {
   if (runtime_driver == kubelet_driver) return {};

@@ -359,9 +359,15 @@ class Lab:
         """The walkthrough's spec with this lab's addresses (etcd on the control plane)."""
         from k8sfs.spec import ClusterSpec, HostSpec
 
+        from k8sfs.spec import RuntimeOptions
+
         hosts = [HostSpec(h.name, h.address, [h.role, "etcd"] if h.role == "control-plane" else [h.role])
                  for h in self.hosts]
-        return ClusterSpec(hosts=hosts, **overrides)
+        # Lab hosts are containers on a cgroup v1 machine without systemd:
+        # the cgroupfs driver on both runtime and kubelet (docs/lab.md).
+        settings = {"hosts": hosts, "host_profile": "container",
+                    "runtime": RuntimeOptions("containerd", "cgroupfs"), **overrides}
+        return ClusterSpec(**settings)
 
     def session(self, name: str, **overrides):
         from k8sfs.ssh import Session
@@ -384,6 +390,28 @@ class Lab:
         if self.state_dir.exists():
             found.append(f"directory {self.state_dir}")
         return found
+
+    @property
+    def cgroup_prefix(self) -> str:
+        """Kubelets in this lab's hosts keep their cgroups under /<prefix><host>
+        in the machine's hierarchies (the hosts share them: cgroup v1, no
+        cgroup namespace)."""
+        return f"k8sfs-{self.name}-"
+
+    def _remove_cgroups(self) -> list[str]:
+        """Removes this lab's cgroup subtrees, deepest first; returns what stayed."""
+        left = []
+        for root in sorted(Path("/sys/fs/cgroup").glob(f"*/{self.cgroup_prefix}*")):
+            for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                try:
+                    directory.rmdir()
+                except OSError:
+                    left.append(str(directory))
+            try:
+                root.rmdir()
+            except OSError:
+                left.append(str(root))
+        return left
 
     def down(self, quiet: bool = False) -> None:
         """Removes every process, mount, namespace, link and file the lab
@@ -408,6 +436,9 @@ class Lab:
                 subprocess.run(["ip", "link", "del", host.veth], capture_output=True)
         if Path(f"/sys/class/net/{self.bridge}").exists():
             _run(["ip", "link", "del", self.bridge], f"removing bridge {self.bridge}")
+        left = self._remove_cgroups()
+        if left:
+            say(f"warning: cgroups still in use, left in place: {', '.join(left[:5])}")
         if self.state_dir.exists():
             if _mounts_under(self.state_dir):
                 raise LabError(f"cannot remove {self.state_dir}: still mounted: {_mounts_under(self.state_dir)}")

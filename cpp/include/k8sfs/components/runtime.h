@@ -51,6 +51,8 @@ std::string runtime_socket(const std::string& runtime);  // containerd | crio ->
 // containerd, `crio config` TOML for CRI-O. Nothing when it does not say.
 std::optional<CgroupDriver> containerd_cgroup_driver_from_info(const std::string& crictl_info_json);
 std::optional<CgroupDriver> crio_cgroup_driver_from_config(const std::string& crio_config_toml);
+// From `containerd config dump` (1.x and 2.x): the runc options' SystemdCgroup.
+std::optional<CgroupDriver> containerd_cgroup_driver_from_config(const std::string& config_dump_toml);
 
 // Empty when they agree; otherwise what is wrong and how to fix it.
 std::string cgroup_driver_mismatch(const std::string& runtime, CgroupDriver runtime_driver,

@@ -1,0 +1,35 @@
+"""The walkthrough's chapters as steps, in order. Each chapter module
+turns the spec (and the facts of each host) into steps; nothing here talks
+SSH: the engine's runner does."""
+from __future__ import annotations
+
+from k8sfs.chapters.context import Context
+from k8sfs.chapters import node
+
+# name -> (function building its steps, one-line description)
+CHAPTERS = {
+    "swap": (node.swap_steps, "swap off now and in /etc/fstab (workers)"),
+    "runtime": (node.runtime_steps, "container runtime with the sandbox and test images (workers)"),
+    "kubelet": (node.kubelet_steps, "kubelet binary, KubeletConfiguration, systemd unit (workers)"),
+    "crictl": (node.crictl_steps, "crictl and /etc/crictl.yaml (workers)"),
+    "static-pod": (node.static_pod_steps, "the walkthrough's test pod as a static pod on the first worker"),
+}
+ORDER = list(CHAPTERS)
+
+
+def select(only: list[str] | None = None, until: str | None = None) -> list[str]:
+    for name in [*(only or []), *([until] if until else [])]:
+        if name not in CHAPTERS:
+            raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(ORDER)}")
+    chosen = ORDER[: ORDER.index(until) + 1] if until else list(ORDER)
+    return [c for c in chosen if not only or c in only]
+
+
+def build_steps(context: Context, chapters: list[str]):
+    steps = []
+    for name in chapters:
+        steps.extend(CHAPTERS[name][0](context))
+    return steps
+
+
+__all__ = ["CHAPTERS", "ORDER", "Context", "build_steps", "select"]

@@ -1,0 +1,40 @@
+"""Everything chapters read: the spec, each host's facts, the artifact
+cache and the images."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from k8sfs import artifacts as artifacts_mod
+from k8sfs import images as images_mod
+from k8sfs.engine.facts import Facts
+from k8sfs.spec import ClusterSpec, HostSpec
+
+
+@dataclass
+class Context:
+    spec: ClusterSpec
+    facts: dict[str, Facts]
+    cache: artifacts_mod.ArtifactCache = field(default_factory=artifacts_mod.ArtifactCache)
+    images: list[images_mod.Image] = field(default_factory=list)
+    # Template for a container host's own cgroup subtree ({host} is filled in).
+    cgroup_root_template: str = "/k8sfs-{host}"
+
+    @property
+    def workers(self) -> list[HostSpec]:
+        return [h for h in self.spec.hosts if h.worker]
+
+    @property
+    def container_hosts(self) -> bool:
+        return self.spec.host_profile == "container"
+
+    def artifact(self, name: str) -> artifacts_mod.Artifact:
+        version = artifacts_mod.versions_for(self.spec.kubernetes_version)[name]
+        return self.cache.require(name, version)
+
+    def cgroup_root(self, host: HostSpec) -> str:
+        return self.cgroup_root_template.format(host=host.name) if self.container_hosts else ""
+
+
+def image_cache_dir() -> Path:
+    return artifacts_mod.default_root().parent

@@ -1,0 +1,76 @@
+"""The main workflow from Python: a spec, hosts to reach, a plan to read,
+an apply that changes only what differs.
+
+    from k8sfs.cluster import Cluster
+    c = Cluster.for_lab(Lab())           # or Cluster(spec, connect)
+    print(c.plan(until="static-pod").render())
+    c.apply(until="static-pod")
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+from k8sfs import chapters as chapters_mod
+from k8sfs import images
+from k8sfs.artifacts import ArtifactCache
+from k8sfs.chapters import Context
+from k8sfs.engine import facts as facts_mod
+from k8sfs.engine.runner import Plan, Runner
+from k8sfs.spec import ClusterSpec
+
+Progress = Callable[[str], None]
+
+
+def default_state_dir(spec: ClusterSpec) -> Path:
+    return Path(os.environ.get("K8SFS_STATE", "k8sfs-state")) / spec.cluster_name
+
+
+class Cluster:
+    def __init__(self, spec: ClusterSpec, connect, state_dir: Path | None = None, progress: Progress = lambda _m: None,
+                 cgroup_root_template: str = "/k8sfs-{host}") -> None:
+        self.spec = spec
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir(spec)
+        self.progress = progress
+        self.runner = Runner(connect, self.state_dir, progress)
+        self.cache = ArtifactCache()
+        self.cgroup_root_template = cgroup_root_template
+        self._context: Context | None = None
+
+    @classmethod
+    def for_lab(cls, lab, state_dir: Path | None = None, progress: Progress = lambda _m: None, **spec_overrides):
+        spec = lab.cluster_spec(**spec_overrides)
+        return cls(spec, lab.session, state_dir or Path(lab.state_dir) / "cluster", progress,
+                   cgroup_root_template=f"/{lab.cgroup_prefix}{{host}}")
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def context(self) -> Context:
+        """Facts of every host (one command each, in parallel) and the images."""
+        if self._context is None:
+            hosts = [h.name for h in self.spec.hosts]
+            with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+                gathered = dict(zip(hosts, pool.map(lambda h: facts_mod.gather(self.runner.session(h)), hosts)))
+            self._context = Context(self.spec, gathered, self.cache, images.ensure_images(self.cache.root.parent),
+                                    self.cgroup_root_template)
+        return self._context
+
+    def steps(self, chapters: list[str]):
+        return chapters_mod.build_steps(self.context(), chapters)
+
+    def plan(self, only: list[str] | None = None, until: str | None = None) -> Plan:
+        chosen = chapters_mod.select(only, until)
+        return self.runner.plan(self.steps(chosen), chosen)
+
+    def apply(self, only: list[str] | None = None, until: str | None = None) -> Plan:
+        chosen = chapters_mod.select(only, until)
+        return self.runner.apply(self.steps(chosen), chosen)

@@ -1,0 +1,53 @@
+"""What is on a host now, for many steps in one round trip: the digest,
+mode and owner of every file the steps manage, and the exit code of every
+check. The script is built from quoted words only."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from k8sfs import join_command, quote
+from k8sfs.engine.step import Step
+
+
+@dataclass
+class RemoteFile:
+    sha256: str | None  # None: missing
+    mode: int = 0
+    owner: str = ""
+
+
+@dataclass
+class HostState:
+    files: dict[str, RemoteFile]
+    checks: dict[int, int]  # index in the step list -> exit code
+
+
+def inspection_script(steps: list[Step]) -> str:
+    paths = sorted({f.path for s in steps for f in s.files} | {u.path for s in steps for u in s.uploads})
+    lines = []
+    if paths:
+        lines.append("for p in " + " ".join(quote(p) for p in paths) + "; do")
+        lines.append("  if [ -f \"$p\" ]; then")
+        lines.append("    printf 'F\\t%s\\t%s\\t%s\\n' \"$p\" \"$(sha256sum < \"$p\" | cut -d' ' -f1)\" "
+                     "\"$(stat -c '%a %U:%G' \"$p\")\"")
+        lines.append("  else printf 'M\\t%s\\n' \"$p\"; fi")
+        lines.append("done")
+    for index, step in enumerate(steps):
+        if step.check:
+            lines.append(f"( {join_command(step.check)} ) >/dev/null 2>&1; printf 'C\\t{index}\\t%s\\n' \"$?\"")
+    return "\n".join(lines) + "\n"
+
+
+def parse_inspection(output: str) -> HostState:
+    files: dict[str, RemoteFile] = {}
+    checks: dict[int, int] = {}
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if parts[0] == "F" and len(parts) == 4:
+            mode_text, _, owner = parts[3].partition(" ")
+            files[parts[1]] = RemoteFile(parts[2], int(mode_text, 8), owner)
+        elif parts[0] == "M" and len(parts) == 2:
+            files[parts[1]] = RemoteFile(None)
+        elif parts[0] == "C" and len(parts) == 3:
+            checks[int(parts[1])] = int(parts[2])
+    return HostState(files, checks)
