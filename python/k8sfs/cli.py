@@ -2,9 +2,11 @@
 
     k8sfs lab up|down|status|ssh HOST     the local lab of walkthrough hosts
     k8sfs exec HOST -- COMMAND...         run a command through the library
+    k8sfs plan|apply [--lab NAME|--spec FILE] [--until CHAPTER]   the main workflow
+    k8sfs chapters                        the chapters, in order
     k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
     k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
-    k8sfs demo                            the main job, as far as it goes today
+    k8sfs demo                            the main job, as far as it goes today (kubelet + static pod)
 """
 
 from __future__ import annotations
@@ -135,32 +137,36 @@ def cmd_exec(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The main job as far as it exists today: the lab's three hosts, each
-    answering a command through k8sfs, shown as a table."""
+    """The main job as far as it goes today: the lab's hosts, the binaries
+    (built from Go modules when not cached), then every chapter up to the
+    walkthrough's first milestone (a kubelet running a static pod), with a
+    table of what ran where and crictl's view of the pod."""
+    from k8sfs import artifacts
+    from k8sfs.cluster import Cluster
+    from k8sfs.versions import LAB_KUBERNETES_VERSION
+
+    def say(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
     lab = _lab(args)
     started = time.monotonic()
     try:
+        artifacts.build(LAB_KUBERNETES_VERSION, ["kubelet", "crictl"], progress=say)
         lab.up()
-        print(f"lab up in {time.monotonic() - started:.1f}s; asking every host over SSH (k8sfs Pool)\n",
+        say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")
+        with Cluster.for_lab(lab, progress=say) as cluster:
+            done = cluster.apply(until="static-pod")
+            pods = cluster.runner.run("node-1", "demo", ["crictl", "ps"]).stdout
+            answer = cluster.runner.run("node-1", "demo", ["sh", "-c", "crictl exec $(crictl ps -q --name hello) "
+                                                           "wget -qO- http://127.0.0.1:8081/"]).stdout
+        rows = [[sp.step.host, sp.step.chapter, sp.step.name, sp.step.description,
+                 "changed" if sp.changed else "ok"] for sp in done.steps]
+        print(render_table(["HOST", "CHAPTER", "STEP", "WHAT", "RESULT"], rows))
+        print(f"\nnode-1$ crictl ps\n{pods}")
+        print(f"node-1$ crictl exec <hello> wget -qO- http://127.0.0.1:8081/\n{answer}")
+        print(f"milestone reached in {time.monotonic() - started:.1f}s: kubelet runs the static pod on node-1",
               file=sys.stderr)
-        pool = k8sfs.Pool([lab.connect_options(h.name) for h in lab.hosts])
-        probe = ("printf '%s|%s|%s|%s\\n' \"$(hostname)\" \"$(. /etc/os-release; echo $PRETTY_NAME)\" "
-                 "\"$(systemctl is-system-running)\" \"$(ip -4 -o addr show eth0 | awk '{print $4}')\"")
-        results = pool.exec(probe, timeout=30)
-        rows, failed = [], 0
-        for host, outcome in zip(lab.hosts, results):
-            if outcome.ok and outcome.value.ok:
-                name, os_name, systemd, addr = (outcome.value.stdout.strip().split("|") + ["?"] * 4)[:4]
-                rows.append([host.name, host.address, name, os_name, systemd, addr,
-                             f"{outcome.value.elapsed * 1000:.0f} ms"])
-            else:
-                failed += 1
-                reason = outcome.error if outcome.error else outcome.value.stderr_tail(1)
-                rows.append([host.name, host.address, "-", "-", "FAILED", str(reason), "-"])
-        print(render_table(["HOST", "ADDRESS", "HOSTNAME", "OS", "SYSTEMD", "ETH0", "EXEC"], rows))
-        print(f"\n{len(rows) - failed} of {len(rows)} hosts answered; total {time.monotonic() - started:.1f}s",
-              file=sys.stderr)
-        return 1 if failed else 0
+        return 0
     finally:
         if args.keep:
             print(f"lab {lab.name} left up (--keep): k8sfs lab ssh node-1; k8sfs lab down when done",
@@ -212,14 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=10, help="seconds (default: %(default)s)")
     p.set_defaults(func=cmd_exec)
 
-    from k8sfs import cli_artifacts, cli_pki
+    from k8sfs import cli_artifacts, cli_cluster, cli_pki
 
+    cli_cluster.add_parsers(sub)
     cli_pki.add_parser(sub)
     cli_artifacts.add_parser(sub)
 
-    p = sub.add_parser("demo", help="the main job: bring the lab up and show every host answering over SSH",
-                       description="Bring the lab up, run a command on every host through k8sfs in parallel, "
-                                   "print the results as a table, then take the lab down (unless --keep).")
+    p = sub.add_parser("demo", help="the main job: the lab, the binaries, and every chapter up to a kubelet "
+                                    "running a static pod",
+                       description="Bring the lab up, build the binaries if they are not cached, apply every "
+                                   "chapter up to the static pod (swap, runtime, kubelet, crictl), print what ran "
+                                   "where and crictl's view of the pod, then take the lab down (unless --keep).")
     _add_lab_options(p)
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     p.set_defaults(func=cmd_demo)
