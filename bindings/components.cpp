@@ -2,6 +2,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "k8sfs/components/apiserver.h"
+#include "k8sfs/components/etcd.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/runtime.h"
 #include "k8sfs/components/version.h"
@@ -108,4 +110,45 @@ void bind_components(py::module_& m) {
     return c::cgroup_driver_mismatch(runtime, c::parse_cgroup_driver(runtime_driver),
                                      c::parse_cgroup_driver(kubelet_driver));
   }, py::arg("runtime"), py::arg("runtime_driver"), py::arg("kubelet_driver"));
+
+  py::class_<c::EtcdMember>(m, "EtcdMember")
+      .def(py::init([](std::string name, std::string address) { return c::EtcdMember{std::move(name), std::move(address)}; }),
+           py::arg("name"), py::arg("address"))
+      .def_readonly("name", &c::EtcdMember::name)
+      .def_readonly("address", &c::EtcdMember::address);
+  py::class_<c::EtcdOptions>(m, "EtcdOptions")
+      .def(py::init<>())
+      .def_readwrite("version", &c::EtcdOptions::version)
+      .def_readwrite("self", &c::EtcdOptions::self)
+      .def_readwrite("members", &c::EtcdOptions::members)
+      .def_readwrite("cluster_token", &c::EtcdOptions::cluster_token)
+      .def_readwrite("data_dir", &c::EtcdOptions::data_dir)
+      .def_readwrite("pki_dir", &c::EtcdOptions::pki_dir);
+  m.def("etcd_flags", &c::etcd_flags, py::arg("options"));
+  m.def("render_etcd_unit", &c::render_etcd_unit, py::arg("options"), py::arg("binary") = "/usr/local/bin/etcd");
+  m.def("etcd_client_urls", &c::etcd_client_urls, py::arg("members"));
+  m.def("etcdctl_tls_args", &c::etcdctl_tls_args, py::arg("pki_dir") = "/etc/kubernetes/pki/etcd",
+        py::arg("endpoint") = "https://127.0.0.1:2379");
+
+  py::class_<c::ApiserverOptions>(m, "ApiserverOptions")
+      .def(py::init([](const std::string& version) {
+             c::ApiserverOptions o;
+             o.version = c::KubeVersion::parse(version);
+             return o;
+           }),
+           py::arg("version"))
+      .def_readwrite("advertise_address", &c::ApiserverOptions::advertise_address)
+      .def_readwrite("etcd_servers", &c::ApiserverOptions::etcd_servers)
+      .def_readwrite("service_cidr", &c::ApiserverOptions::service_cidr)
+      .def_readwrite("dns_domain", &c::ApiserverOptions::dns_domain)
+      .def_readwrite("pki_dir", &c::ApiserverOptions::pki_dir)
+      .def_readwrite("encryption_config", &c::ApiserverOptions::encryption_config)
+      .def_readwrite("audit_policy", &c::ApiserverOptions::audit_policy)
+      .def_readwrite("audit_log", &c::ApiserverOptions::audit_log);
+  m.def("apiserver_flags", &c::apiserver_flags, py::arg("options"));
+  m.def("render_apiserver_unit", &c::render_apiserver_unit, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-apiserver");
+  m.def("render_encryption_config", &c::render_encryption_config, py::arg("key_base64"), py::arg("key_name") = "key1");
+  m.def("render_audit_policy", &c::render_audit_policy);
+  m.def("service_account_issuer", &c::service_account_issuer, py::arg("dns_domain"));
 }

@@ -8,11 +8,13 @@ an apply that changes only what differs.
 """
 from __future__ import annotations
 
+import base64
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+from k8sfs import _core
 from k8sfs import chapters as chapters_mod
 from k8sfs import images
 from k8sfs.artifacts import ArtifactCache
@@ -60,9 +62,28 @@ class Cluster:
             hosts = [h.name for h in self.spec.hosts]
             with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
                 gathered = dict(zip(hosts, pool.map(lambda h: facts_mod.gather(self.runner.session(h)), hosts)))
+            store = _core.PkiStore(str(self.pki_dir))
+            pki_plan = store.apply(self.spec.pki_spec())  # keeps what is valid, creates what is missing
+            for item in pki_plan.items:
+                if item.action != "keep":
+                    self.progress(f"pki: {item.action} {item.name} ({item.reason})")
             self._context = Context(self.spec, gathered, self.cache, images.ensure_images(self.cache.root.parent),
-                                    self.cgroup_root_template)
+                                    self.cgroup_root_template, store, list(pki_plan.files), self.encryption_key())
         return self._context
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.state_dir / "pki"
+
+    def encryption_key(self) -> str:
+        """The aescbc key for secrets at rest: made once, kept 0600 on the controller."""
+        path = self.state_dir / "secrets" / "encryption-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(os.urandom(32)).decode())
+        return path.read_text().strip()
 
     def steps(self, chapters: list[str]):
         return chapters_mod.build_steps(self.context(), chapters)

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "unit_file.h"
+
 namespace k8sfs::components {
 namespace {
 
@@ -79,30 +81,13 @@ std::vector<std::string> kubelet_flags(const KubeletOptions& o) {
 }
 
 std::string render_kubelet_unit(const KubeletOptions& o, const std::string& runtime_unit, const std::string& binary) {
-  std::string exec = binary;
-  for (const auto& flag : kubelet_flags(o)) {
-    if (flag.find_first_of(" \t\"'\\") != std::string::npos) {
-      throw RenderError(fmt::format("kubelet flag '{}' contains quotes or blanks, which a unit file cannot carry as is",
-                                    flag));
-    }
-    exec += " \\\n  " + flag;
-  }
-  return fmt::format(
-      "# Written by k8sfs.\n"
-      "[Unit]\n"
-      "Description=Kubernetes node agent (kubelet {version})\n"
-      "Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/\n"
-      "After={runtime}.service\n"
-      "Requires={runtime}.service\n"
-      "\n"
-      "[Service]\n"
-      "ExecStart={exec}\n"
-      "Restart=always\n"
-      "RestartSec=5\n"
-      "\n"
-      "[Install]\n"
-      "WantedBy=multi-user.target\n",
-      fmt::arg("version", o.version.str()), fmt::arg("runtime", runtime_unit), fmt::arg("exec", exec));
+  UnitSpec unit;
+  unit.description = fmt::format("Kubernetes node agent (kubelet {})", o.version.str());
+  unit.documentation = "https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/";
+  unit.after = {runtime_unit + ".service"};
+  unit.exec = binary;
+  unit.flags = kubelet_flags(o);
+  return render_unit(unit);
 }
 
 }  // namespace k8sfs::components

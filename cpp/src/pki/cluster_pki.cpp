@@ -265,7 +265,17 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
     return m;
   };
   auto& admin = kubeconfig("admin.conf", "admin.conf", "kubernetes-admin", {admin_group}, remote_url);
-  if (split_admin) kubeconfig("super-admin.conf", "super-admin.conf", "kubernetes-super-admin", {"system:masters"}, remote_url);
+  if (split_admin) {
+    auto& super_admin = kubeconfig("super-admin.conf", "super-admin.conf", "kubernetes-super-admin",
+                                   {"system:masters"}, remote_url);
+    // As `kubeadm init` does: only on the first control-plane host, where the
+    // bootstrap RBAC (the binding that gives admin.conf its rights) is applied.
+    for (const auto& h : spec.hosts) {
+      if (!h.control_plane) continue;
+      b.send(super_admin, h, "/etc/kubernetes/super-admin.conf", false, "bootstrap RBAC (break-glass identity)");
+      break;
+    }
+  }
   auto& cm = kubeconfig("controller-manager.conf", "controller-manager.conf", "system:kube-controller-manager", {},
                         local_url);
   auto& sched = kubeconfig("scheduler.conf", "scheduler.conf", "system:kube-scheduler", {}, local_url);

@@ -4,15 +4,21 @@ SSH: the engine's runner does."""
 from __future__ import annotations
 
 from k8sfs.chapters.context import Context
-from k8sfs.chapters import node
+from k8sfs.chapters import control_plane, node
 
 # name -> (function building its steps, one-line description)
 CHAPTERS = {
+    "certificates": (control_plane.certificates_steps, "each host's keys, certificates and kubeconfigs"),
     "swap": (node.swap_steps, "swap off now and in /etc/fstab (workers)"),
     "runtime": (node.runtime_steps, "container runtime with the sandbox and test images (workers)"),
     "kubelet": (node.kubelet_steps, "kubelet binary, KubeletConfiguration, systemd unit (workers)"),
     "crictl": (node.crictl_steps, "crictl and /etc/crictl.yaml (workers)"),
     "static-pod": (node.static_pod_steps, "the walkthrough's test pod as a static pod on the first worker"),
+    "etcd": (control_plane.etcd_steps, "etcd with TLS on the etcd hosts"),
+    "apiserver": (control_plane.apiserver_steps, "kube-apiserver: TLS, etcd over TLS, encryption at rest, audit"),
+    "authorization": (control_plane.authorization_steps, "Node,RBAC: apiserver-to-kubelet role, admin group binding"),
+    "kubectl": (control_plane.kubectl_steps, "kubectl with the admin identity"),
+    "nodes": (control_plane.nodes_steps, "the kubelets registered with the apiserver"),
 }
 ORDER = list(CHAPTERS)
 

@@ -19,6 +19,11 @@ class Context:
     images: list[images_mod.Image] = field(default_factory=list)
     # Template for a container host's own cgroup subtree ({host} is filled in).
     cgroup_root_template: str = "/k8sfs-{host}"
+    # The cluster's PKI on the controller (k8sfs._core.PkiStore) and its
+    # distribution (FileStep list); the key that encrypts secrets at rest.
+    pki: object = None
+    pki_files: list = field(default_factory=list)
+    encryption_key: str = ""
 
     @property
     def workers(self) -> list[HostSpec]:
@@ -31,6 +36,14 @@ class Context:
     def artifact(self, name: str) -> artifacts_mod.Artifact:
         version = artifacts_mod.versions_for(self.spec.kubernetes_version)[name]
         return self.cache.require(name, version)
+
+    @property
+    def control_plane(self) -> list[HostSpec]:
+        return [h for h in self.spec.hosts if h.control_plane]
+
+    @property
+    def etcd_hosts(self) -> list[HostSpec]:
+        return [h for h in self.spec.hosts if h.etcd]
 
     def cgroup_root(self, host: HostSpec) -> str:
         return self.cgroup_root_template.format(host=host.name) if self.container_hosts else ""

@@ -177,6 +177,18 @@ def kubelet_options(ctx: Context, h) -> "_core.KubeletOptions":
     o.cgroup_driver = ctx.spec.kubelet_cgroup_driver
     o.static_pod_path = MANIFESTS
     o.pause_image = PAUSE_IMAGE
+    if ctx.control_plane:
+        # With a control plane: register with the node's own identity, serve
+        # TLS with the certificate k8sfs issued, authenticate callers by CA.
+        from k8sfs.chapters.control_plane import cluster_dns_ip
+
+        o.kubeconfig = "/etc/kubernetes/kubelet.conf"
+        o.client_ca_file = "/etc/kubernetes/pki/ca.crt"
+        o.tls_cert_file = "/var/lib/kubelet/pki/kubelet.crt"
+        o.tls_private_key_file = "/var/lib/kubelet/pki/kubelet.key"
+        o.node_ip = h.address
+        o.cluster_dns = [cluster_dns_ip(ctx.spec.service_cidr)]
+        o.cluster_domain = ctx.spec.cluster_domain
     if ctx.container_hosts:
         o.container_host = True
         o.cgroup_root = ctx.cgroup_root(h)

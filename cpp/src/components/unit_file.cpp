@@ -1,0 +1,29 @@
+#include "unit_file.h"
+
+#include <fmt/format.h>
+
+#include "k8sfs/components/version.h"
+
+namespace k8sfs::components {
+
+std::string render_unit(const UnitSpec& u) {
+  std::string exec = u.exec;
+  for (const auto& flag : u.flags) {
+    if (flag.find_first_of(" \t\n\"'\\$%;") != std::string::npos) {
+      throw RenderError(fmt::format("flag '{}' contains characters a unit file would interpret", flag));
+    }
+    exec += " \\\n  " + flag;
+  }
+  std::string out = "# Written by k8sfs.\n[Unit]\nDescription=" + u.description + "\n";
+  if (!u.documentation.empty()) out += "Documentation=" + u.documentation + "\n";
+  for (const auto& a : u.after) out += fmt::format("After={0}\nRequires={0}\n", a);
+  if (u.after.empty()) out += "After=network-online.target\nWants=network-online.target\n";
+  out += "\n[Service]\n";
+  if (!u.type.empty()) out += "Type=" + u.type + "\n";
+  out += "ExecStart=" + exec + "\nRestart=always\nRestartSec=5\n";
+  for (const auto& line : u.extra_service) out += line + "\n";
+  out += "\n[Install]\nWantedBy=multi-user.target\n";
+  return out;
+}
+
+}  // namespace k8sfs::components
