@@ -87,3 +87,120 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_apply)
     p = sub.add_parser("chapters", help="the chapters, in order")
     p.set_defaults(func=cmd_chapters)
+    add_more_parsers(sub, common)
+
+
+def _state_dir(args) -> Path:
+    """The controller state directory without connecting to anything."""
+    if args.state:
+        return Path(args.state)
+    if args.lab:
+        from k8sfs.lab import Lab
+
+        return Path(Lab(name=args.lab, subnet=args.subnet).state_dir) / "cluster"
+    from k8sfs.cluster import default_state_dir
+    from k8sfs.spec import load_spec
+
+    return default_state_dir(load_spec(args.spec))
+
+
+def cmd_kubectl(args) -> int:
+    import os
+
+    from k8sfs.artifacts import ArtifactCache
+    from k8sfs.spec import load_spec
+    from k8sfs.versions import LAB_KUBERNETES_VERSION
+
+    version = LAB_KUBERNETES_VERSION if args.lab or not args.spec else load_spec(args.spec).kubernetes_version
+    kubectl = ArtifactCache().require("kubectl", version)
+    kubeconfig = _state_dir(args) / "pki" / "admin.conf"
+    if not kubeconfig.exists():
+        raise ValueError(f"{kubeconfig} does not exist yet: run k8sfs apply first")
+    os.execv(str(kubectl.path), [str(kubectl.path), "--kubeconfig", str(kubeconfig), *(args.command or [])])
+    return 1  # not reached
+
+
+def cmd_status(args) -> int:
+    with open_cluster(args) as cluster:
+        plan = cluster.plan(args.only, args.until)
+    rows = []
+    for sp in plan.steps:
+        state = ("interrupted" if sp.interrupted else "pending") if sp.changed else "done"
+        rows.append([sp.step.chapter, sp.step.host, sp.step.name, state])
+    print(render_table(["CHAPTER", "HOST", "STEP", "STATE"], rows))
+    for host, why in plan.errors.items():
+        print(f"{host}: cannot check: {why}", file=sys.stderr)
+    return 1 if plan.errors else 0
+
+
+def cmd_etcd_snapshot(args) -> int:
+    from k8sfs import _core
+
+    with open_cluster(args) as cluster:
+        host = next((h.name for h in cluster.spec.hosts if h.etcd), None)
+        if host is None:
+            raise ValueError("the spec has no etcd host")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        remote = f"/var/lib/k8sfs/etcd-snapshot-{stamp}.db"
+        out = Path(args.output) if args.output else cluster.state_dir / "backups" / f"etcd-{stamp}.db"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cluster.runner.run(host, "etcd-snapshot", ["install", "-d", "-m", "0700", "/var/lib/k8sfs"])
+        cluster.runner.run(host, "etcd-snapshot", ["etcdctl", *_core.etcdctl_tls_args(), "snapshot", "save", remote],
+                           timeout=600)
+        try:
+            got = cluster.runner.session(host).get(remote, str(out))
+        finally:
+            cluster.runner.run(host, "etcd-snapshot", ["rm", "-f", remote], check=False)
+        out.chmod(0o600)  # the keyspace: secrets are encrypted, everything else is not
+    print(f"etcd snapshot from {host}: {out} ({got.bytes} bytes)")
+    return 0
+
+
+def cmd_reset(args) -> int:
+    from k8sfs.engine.reset import reset_script
+
+    if not args.yes:
+        print("k8sfs reset removes Kubernetes from every host of the spec (units, data, CNI, iptables KUBE-* rules); "
+              "add --yes to do it", file=sys.stderr)
+        return 2
+    with open_cluster(args) as cluster:
+        from concurrent.futures import ThreadPoolExecutor
+
+        hosts = [h.name for h in cluster.spec.hosts]
+
+        def one(host: str):
+            return cluster.runner.run(host, "reset", ["sh", "-c", reset_script(cluster.cgroup_root_template.format(
+                host=host) if cluster.spec.host_profile == "container" else "")], timeout=300)
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            results = list(pool.map(one, hosts))
+        journal = cluster.state_dir / "journal.jsonl"
+        journal.unlink(missing_ok=True)
+    for host, r in zip(hosts, results):
+        print(f"{host}: reset ({r.stdout.strip().splitlines()[-1] if r.stdout.strip() else 'done'})")
+    return 0
+
+
+def add_more_parsers(sub, common) -> None:
+    p = sub.add_parser("kubectl", help="the cluster's kubectl with the admin kubeconfig (k8sfs kubectl -- get nodes)")
+    for flag, kw in (("--spec", {"metavar": "FILE"}), ("--lab", {"metavar": "NAME"}),
+                     ("--subnet", {"default": "192.168.50.0/24"}), ("--state", {"metavar": "DIR"})):
+        p.add_argument(flag, **kw)
+    p.add_argument("command", nargs="*", metavar="-- ARGS", help="kubectl arguments")
+    p.set_defaults(func=cmd_kubectl)
+    p = sub.add_parser("status", help="each chapter's state per host: done, pending, interrupted")
+    common(p)
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("etcd", help="etcd operations: snapshot")
+    actions = p.add_subparsers(dest="etcd_command", metavar="ACTION")
+    actions.required = True
+    q = actions.add_parser("snapshot", help="save a snapshot of etcd to the controller (0600)")
+    common(q)
+    q.add_argument("-o", "--output", metavar="FILE", help="default: <state>/backups/etcd-<time>.db")
+    q.set_defaults(func=cmd_etcd_snapshot)
+    p = sub.add_parser("reset", help="tear Kubernetes down on the hosts, keeping SSH reachable",
+                       description="Stops and removes kubelet, kube-apiserver, etcd, containers, their data, CNI "
+                                   "leftovers and iptables KUBE-* rules on every host. SSH and the machine's other "
+                                   "firewall rules stay. The controller's PKI and artifacts stay.")
+    common(p)
+    p.add_argument("--yes", action="store_true", help="really do it")
+    p.set_defaults(func=cmd_reset)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import posixpath
 import threading
 import time
@@ -37,10 +38,11 @@ class StepPlan:
     step: Step
     changes: list[Change] = field(default_factory=list)
     check_failed: bool = False
+    interrupted: bool = False  # an earlier apply started it and never finished
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes) or self.check_failed
+        return bool(self.changes) or self.check_failed or self.interrupted
 
     @property
     def commands(self) -> list[str]:
@@ -73,6 +75,8 @@ class Plan:
                         out.extend("      " + line for line in c.diff.rstrip("\n").splitlines())
                 if sp.check_failed:
                     out.append(f"    check    {join_command(sp.step.check)} fails")
+                if sp.interrupted:
+                    out.append("    resume   an earlier apply started this step and did not finish it")
                 for command in sp.commands:
                     out.append(f"    run      {command}")
         for host, why in self.errors.items():
@@ -98,6 +102,7 @@ class Runner:
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
             (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._interrupted = self.interrupted_steps()
 
     # ----- sessions and logs ------------------------------------------------
     def session(self, host: str):
@@ -116,12 +121,26 @@ class Runner:
             with open(self.state_dir / "logs" / f"{host}.log", "a") as f:
                 f.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {text}\n")
 
+    def interrupted_steps(self) -> set[str]:
+        """Steps whose last journal record says started: a killed apply."""
+        last: dict[str, str] = {}
+        if self.state_dir and (self.state_dir / "journal.jsonl").exists():
+            for line in (self.state_dir / "journal.jsonl").read_text().splitlines():
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by the kill
+                last[f"{r['host']}/{r['chapter']}/{r['step']}"] = r["status"]
+        return {key for key, status in last.items() if status == "started"}
+
     def _journal(self, step: Step, status: str, changed: bool) -> None:
         if self.state_dir:
             record = {"time": time.time(), "host": step.host, "chapter": step.chapter, "step": step.name,
                       "status": status, "changed": changed}
             with open(self.state_dir / "journal.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
 
     def run(self, host: str, step: str, argv: list[str], timeout: float = 300, check: bool = True):
         command = join_command(argv)
@@ -161,6 +180,7 @@ class Runner:
                 elif not _owner_matches(item.owner, have.owner):
                     sp.changes.append(Change(item.path, "owner", f"{have.owner} -> {item.owner}"))
             sp.check_failed = bool(step.check) and state.checks.get(index, 1) != 0
+            sp.interrupted = step.key in self._interrupted
             plans.append(sp)
         return plans
 
@@ -210,7 +230,9 @@ class Runner:
             self._journal(step, "unchanged", False)
             return
         self.progress(f"{host}: {label}: " + ", ".join([f"{c.why} {c.path}" for c in sp.changes] +
-                                                       (["check failed"] if sp.check_failed else [])))
+                                                       (["check failed"] if sp.check_failed else []) +
+                                                       (["resuming an interrupted apply"] if sp.interrupted else [])))
+        self._journal(step, "started", True)
         changed_paths = {c.path for c in sp.changes}
         parents = sorted({posixpath.dirname(p) for p in changed_paths})
         if parents:
@@ -239,6 +261,7 @@ class Runner:
         if step.verify:
             self._verify(step)
         self._journal(step, "applied", True)
+        self._interrupted.discard(step.key)
 
     def _verify(self, step: Step) -> None:
         deadline = time.monotonic() + step.verify_timeout
