@@ -34,7 +34,8 @@ fi
 # all must match the interpreter that runs k8sfs).
 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "scikit-build-core>=0.10" "pybind11>=2.12" "pytest>=7" "pytest-timeout" \
-  "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core" "pyyaml"
+  "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core" "pyyaml" \
+  "jsonschema" "nbclient" "nbformat" "ipykernel"
 
 # Go builds the Kubernetes, etcd and crictl binaries from their modules
 # (k8sfs artifacts build). These machines come with Go; 1.34 needs >= 1.24.

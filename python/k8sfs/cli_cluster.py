@@ -180,7 +180,31 @@ def cmd_reset(args) -> int:
     return 0
 
 
+def cmd_init(args) -> int:
+    from importlib import resources
+
+    target = Path(args.file)
+    if target.exists() and not args.force:
+        raise ValueError(f"{target} exists; add --force to overwrite it")
+    target.write_text(resources.files("k8sfs").joinpath("spec_example.yaml").read_text())
+    print(f"wrote {target}: the walkthrough's cluster, every key commented; next: k8sfs plan --spec {target}")
+    return 0
+
+
+def cmd_spec_schema(args) -> int:
+    from importlib import resources
+
+    print(resources.files("k8sfs").joinpath("spec.schema.json").read_text(), end="")
+    return 0
+
+
 def add_more_parsers(sub, common) -> None:
+    p = sub.add_parser("init", help="write a commented example spec (the walkthrough's cluster)")
+    p.add_argument("file", nargs="?", default="cluster.yaml")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("spec-schema", help="print the spec's JSON Schema (for editors)")
+    p.set_defaults(func=cmd_spec_schema)
     p = sub.add_parser("kubectl", help="the cluster's kubectl with the admin kubeconfig (k8sfs kubectl -- get nodes)")
     for flag, kw in (("--spec", {"metavar": "FILE"}), ("--lab", {"metavar": "NAME"}),
                      ("--subnet", {"default": "192.168.50.0/24"}), ("--state", {"metavar": "DIR"})):

@@ -30,6 +30,24 @@ def default_state_dir(spec: ClusterSpec) -> Path:
     return Path(os.environ.get("K8SFS_STATE", "k8sfs-state")) / spec.cluster_name
 
 
+class HostFactsError(ValueError):
+    """The spec cannot work on a host as it is (names the host and what to change)."""
+
+
+def check_facts(spec: ClusterSpec, facts: dict) -> None:
+    minor = spec.kubernetes_minor
+    for h in spec.hosts:
+        f = facts[h.name]
+        if not h.worker:
+            continue
+        if spec.runtime.name == "containerd" and minor >= 36 and f.containerd_version and f.containerd_major < 2:
+            raise HostFactsError(f"{h.name}: Kubernetes {spec.kubernetes_version} needs containerd >= 2.0, the host "
+                                 f"has {f.containerd_version} (1.35 is the last minor that supports containerd 1.x)")
+        if minor >= 35 and not f.cgroup_v2 and spec.host_profile == "machine":
+            raise HostFactsError(f"{h.name}: the host uses cgroup v1 and kubelet {spec.kubernetes_version} refuses "
+                                 f"it by default (failCgroupV1); use Kubernetes 1.34 or move the host to cgroup v2")
+
+
 class Cluster:
     def __init__(self, spec: ClusterSpec, connect, state_dir: Path | None = None, progress: Progress = lambda _m: None,
                  cgroup_root_template: str = "/k8sfs-{host}") -> None:
@@ -62,6 +80,7 @@ class Cluster:
             hosts = [h.name for h in self.spec.hosts]
             with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
                 gathered = dict(zip(hosts, pool.map(lambda h: facts_mod.gather(self.runner.session(h)), hosts)))
+            check_facts(self.spec, gathered)
             store = _core.PkiStore(str(self.pki_dir))
             pki_plan = store.apply(self.spec.pki_spec())  # keeps what is valid, creates what is missing
             for item in pki_plan.items:

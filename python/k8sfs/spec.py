@@ -254,13 +254,40 @@ def spec_from_dict(data: Any) -> ClusterSpec:
             spec.kubelet.cgroup_driver = _choice(k["cgroup_driver"], CGROUP_DRIVERS, "kubelet.cgroup_driver")
     if "host_profile" in data:
         spec.host_profile = _choice(data["host_profile"], HOST_PROFILES, "host_profile")
+    _cross_checks(spec)
+    return spec
+
+
+def _cross_checks(spec: ClusterSpec) -> None:
+    from k8sfs import versions
+
+    try:
+        versions.minor(spec.kubernetes_version)
+    except ValueError as e:
+        raise SpecError(f"kubernetes_version: {e}") from None
     names = [h.name for h in spec.hosts]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise SpecError(f"hosts[{i}].name: {name!r} is used twice")
+    addresses = [h.address for h in spec.hosts]
+    for i, h in enumerate(spec.hosts):
+        if h.name in names[:i]:
+            raise SpecError(f"hosts[{i}].name: {h.name!r} is used twice")
+        if h.address in addresses[:i]:
+            raise SpecError(f"hosts[{i}].address: {h.address} is used twice")
     if not any(h.control_plane for h in spec.hosts):
         raise SpecError("hosts: no host has the control-plane role")
-    return spec
+    etcd = [h for h in spec.hosts if h.etcd]
+    if not etcd:
+        raise SpecError("hosts: no host has the etcd role (the walkthrough puts etcd on the control plane)")
+    if len(etcd) % 2 == 0:
+        raise SpecError(f"hosts: {len(etcd)} etcd members; use an odd number (1 or 3) so a majority survives a loss")
+    service = ipaddress.ip_network(spec.service_cidr)
+    pods = ipaddress.ip_network(spec.pod_cidr)
+    if service.overlaps(pods):
+        raise SpecError(f"pod_cidr: {spec.pod_cidr} overlaps service_cidr {spec.service_cidr}")
+    for i, h in enumerate(spec.hosts):
+        address = ipaddress.ip_address(h.address)
+        for key, net in (("service_cidr", service), ("pod_cidr", pods)):
+            if address in net:
+                raise SpecError(f"hosts[{i}].address: {h.address} lies inside {key} {net}")
 
 
 def load_spec(path: str | Path | None) -> ClusterSpec:
@@ -284,4 +311,37 @@ def load_spec(path: str | Path | None) -> ClusterSpec:
     try:
         return spec_from_dict(data or {})
     except SpecError as e:
-        raise SpecError(f"{path}: {e}") from None
+        line = locate(text, str(e).split(": ", 1)[0])
+        raise SpecError(f"{path}:{line}: {e}" if line else f"{path}: {e}") from None
+
+
+def locate(text: str, key_path: str) -> int | None:
+    """The 1-based line of `key_path` ("hosts[2].address") in a YAML/JSON text."""
+    import yaml
+
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", key_path):
+        if node is None:
+            return line
+        if part.startswith("[") and isinstance(node, yaml.SequenceNode):
+            index = int(part[1:-1])
+            if index >= len(node.value):
+                return line
+            node = node.value[index]
+            line = node.start_mark.line + 1
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    line = (value if not isinstance(value, (yaml.MappingNode, yaml.SequenceNode))
+                            else key).start_mark.line + 1
+                    node = value
+                    break
+            else:
+                return line
+        else:
+            return line
+    return line

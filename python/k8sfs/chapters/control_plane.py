@@ -7,12 +7,18 @@ import ipaddress
 
 from k8sfs import _core
 from k8sfs.chapters.context import Context
+from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.step import File, Step, Upload
 
 PKI = "/etc/kubernetes/pki"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 SUPER_ADMIN_CONF = "/etc/kubernetes/super-admin.conf"
 RBAC_FILE = "/etc/kubernetes/addons/rbac.yaml"
+# What kube-apiserver reads at start from the certificates chapter.
+APISERVER_PKI = [f"{PKI}/{n}" for n in (
+    "ca.crt", "apiserver.crt", "apiserver.key", "apiserver-etcd-client.crt", "apiserver-etcd-client.key",
+    "apiserver-kubelet-client.crt", "apiserver-kubelet-client.key", "front-proxy-ca.crt", "front-proxy-client.crt",
+    "front-proxy-client.key", "sa.pub", "sa.key", "etcd/ca.crt")]
 
 
 def certificates_steps(ctx: Context) -> list[Step]:
@@ -42,7 +48,8 @@ def etcd_steps(ctx: Context) -> list[Step]:
             files=[File("/etc/systemd/system/etcd.service", _core.render_etcd_unit(o))],
             uploads=[Upload(etcd.path, "/usr/local/bin/etcd", etcd.sha256),
                      Upload(etcdctl.path, "/usr/local/bin/etcdctl", etcdctl.sha256)],
-            check=["systemctl", "is-active", "--quiet", "etcd"],
+            check=running_newer_than("etcd", ["/usr/local/bin/etcd", *(f"{PKI}/etcd/{n}" for n in (
+                "ca.crt", "server.crt", "server.key", "peer.crt", "peer.key"))]),
             apply=[["install", "-d", "-m", "0700", "/var/lib/etcd"], ["systemctl", "daemon-reload"],
                    ["systemctl", "enable", "etcd"], ["systemctl", "restart", "etcd"]],
             verify=health, verify_timeout=60))
@@ -71,7 +78,8 @@ def apiserver_steps(ctx: Context) -> list[Step]:
                    File(o.audit_policy, _core.render_audit_policy())],
             uploads=[Upload(apiserver.path, "/usr/local/bin/kube-apiserver", apiserver.sha256),
                      Upload(kubectl.path, "/usr/local/bin/kubectl", kubectl.sha256)],
-            check=["systemctl", "is-active", "--quiet", "kube-apiserver"],
+            check=running_newer_than("kube-apiserver", ["/usr/local/bin/kube-apiserver", o.encryption_config,
+                                                        o.audit_policy, *APISERVER_PKI]),
             apply=[["install", "-d", "-m", "0700", "/var/log/kubernetes"], ["systemctl", "daemon-reload"],
                    ["systemctl", "enable", "kube-apiserver"], ["systemctl", "restart", "kube-apiserver"]],
             verify=_kubectl(ADMIN_CONF, "get", "--raw", "/readyz"), verify_timeout=120))

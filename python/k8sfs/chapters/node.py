@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from k8sfs import _core, quote
 from k8sfs.chapters.context import Context
+from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.step import File, Guard, Step, Upload
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
 
@@ -24,6 +25,9 @@ FSTAB_COMMENT_SWAP = ["sed", "-i", "-E",
 # kubelet's health endpoint, with nothing but bash.
 KUBELET_HEALTHY = ["bash", "-c", "systemctl is-active --quiet kubelet && exec 3<>/dev/tcp/127.0.0.1/10248 && "
                                  "printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '^ok' <&3"]
+# Files kubelet reads at start that other steps (certificates) write.
+KUBELET_INPUTS = ["/etc/kubernetes/kubelet.conf", "/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/pki/kubelet.crt",
+                  "/var/lib/kubelet/pki/kubelet.key", KUBELET_CONFIG, "/usr/local/bin/kubelet"]
 
 
 def swap_steps(ctx: Context) -> list[Step]:
@@ -126,7 +130,8 @@ def _containerd_steps(ctx: Context, h) -> list[Step]:
     configure = Step("runtime", "containerd", h.name,
                      f"CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}",
                      files=[File("/etc/containerd/config.toml", _core.render_containerd_config(options))],
-                     check=["sh", "-c", "systemctl is-active --quiet containerd && systemctl is-enabled --quiet containerd"],
+                     check=running_newer_than("containerd", ["/etc/containerd/config.toml"],
+                                              "systemctl is-enabled --quiet containerd"),
                      apply=[["systemctl", "unmask", "containerd"], ["systemctl", "enable", "containerd"],
                             ["systemctl", "restart", "containerd"]],
                      verify=["ctr", "version"])
@@ -227,7 +232,7 @@ def kubelet_steps(ctx: Context) -> list[Step]:
             files=[File(KUBELET_CONFIG, _core.render_kubelet_config(o)),
                    File("/etc/systemd/system/kubelet.service", _core.render_kubelet_unit(o, runtime_unit))],
             uploads=[Upload(kubelet.path, "/usr/local/bin/kubelet", kubelet.sha256)],
-            check=KUBELET_HEALTHY, guard=_cgroup_guard(ctx),
+            check=running_newer_than("kubelet", KUBELET_INPUTS), guard=_cgroup_guard(ctx),
             apply=[["mkdir", "-p", MANIFESTS], ["systemctl", "daemon-reload"], ["systemctl", "enable", "kubelet"],
                    ["systemctl", "restart", "kubelet"]],
             verify=KUBELET_HEALTHY, verify_timeout=90))
