@@ -1,0 +1,191 @@
+"""The walkthrough's control plane on the lab, end to end: apply the lab
+spec up to kubectl and the nodes, then check what a user would check, with
+kubectl, etcdctl and the apiserver's own answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_LAB, TEST_SUBNET
+from k8sfs.cluster import Cluster
+
+pytestmark = pytest.mark.lab
+
+LAB_ARGS = ["--lab", TEST_LAB, "--subnet", TEST_SUBNET]
+
+
+def k8sfs(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "k8sfs.cli", *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"k8sfs {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cluster(lab, kubectl):
+    from k8sfs.artifacts import ArtifactCache, versions_for
+    from k8sfs.versions import LAB_KUBERNETES_VERSION
+
+    wanted = versions_for(LAB_KUBERNETES_VERSION)
+    missing = [n for n in ("kubelet", "crictl", "etcd", "etcdctl", "kube-apiserver", "kubectl")
+               if ArtifactCache().lookup(n, wanted[n]) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them")
+    k8sfs("apply", *LAB_ARGS)
+    with Cluster.for_lab(lab) as c:
+        yield c
+
+
+def run_kubectl(kubectl: str, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_apiserver_is_healthy_and_ready(cluster, kubectl):
+    admin = cluster.pki_dir / "admin.conf"
+    for endpoint in ("/healthz", "/readyz", "/livez"):
+        result = run_kubectl(kubectl, admin, "get", "--raw", endpoint)
+        assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    version = json.loads(run_kubectl(kubectl, admin, "version", "-o", "json").stdout)
+    assert version["serverVersion"]["gitVersion"] == "v1.34.4"
+
+
+def test_both_nodes_registered_with_their_own_identity(cluster, kubectl):
+    nodes = json.loads(run_kubectl(kubectl, cluster.pki_dir / "admin.conf", "get", "nodes", "-o", "json").stdout)
+    by_name = {n["metadata"]["name"]: n for n in nodes["items"]}
+    assert set(by_name) == {"node-1", "node-2"}
+    addresses = {n: [a["address"] for a in by_name[n]["status"]["addresses"] if a["type"] == "InternalIP"]
+                 for n in by_name}
+    assert addresses == {"node-1": [TEST_SUBNET.replace("0/24", "11")], "node-2": [TEST_SUBNET.replace("0/24", "12")]}
+    assert by_name["node-1"]["status"]["nodeInfo"]["kubeletVersion"] == "v1.34.4"
+    # The static pod's mirror pod shows up in the API (kubelet creates it soon after registering).
+    deadline, names = time.monotonic() + 60, set()
+    while time.monotonic() < deadline and "k8sfs-hello-node-1" not in names:
+        pods = json.loads(run_kubectl(kubectl, cluster.pki_dir / "admin.conf", "get", "pods", "-o", "json").stdout)
+        names = {p["metadata"]["name"] for p in pods["items"]}
+        time.sleep(1)
+    assert "k8sfs-hello-node-1" in names
+
+
+def test_a_node_identity_cannot_modify_another_node(cluster, kubectl):
+    node1 = cluster.pki_dir / "hosts" / "node-1" / "kubelet.conf"
+    own = run_kubectl(kubectl, node1, "annotate", "--overwrite", "node", "node-1", "k8sfs.test/touched=yes")
+    assert own.returncode == 0, own.stderr
+    other = run_kubectl(kubectl, node1, "annotate", "--overwrite", "node", "node-2", "k8sfs.test/touched=yes")
+    assert other.returncode != 0
+    assert "forbidden" in other.stderr.lower() and "node-2" in other.stderr
+    secrets = run_kubectl(kubectl, node1, "get", "secrets", "-A")
+    assert secrets.returncode != 0 and "forbidden" in secrets.stderr.lower()
+
+
+def test_secrets_are_encrypted_in_etcd(cluster, kubectl, lab):
+    admin = cluster.pki_dir / "admin.conf"
+    name = f"k8sfs-test-{os.getpid()}"
+    created = run_kubectl(kubectl, admin, "create", "secret", "generic", name, "--from-literal=mykey=mydata")
+    assert created.returncode == 0, created.stderr
+    from k8sfs import _core
+
+    with lab.session("k8s-master") as master:
+        raw = master.exec(["etcdctl", *_core.etcdctl_tls_args(), "get", f"/registry/secrets/default/{name}",
+                           "--print-value-only"], check=True).stdout_bytes
+    assert raw.startswith(b"k8s:enc:aescbc:v1:key1:")
+    assert b"mydata" not in raw
+    run_kubectl(kubectl, admin, "delete", "secret", name)
+
+
+def test_etcd_answers_only_with_a_client_certificate(cluster, lab):
+    from k8sfs import _core
+
+    with lab.session("k8s-master") as master:
+        healthy = master.exec(["etcdctl", *_core.etcdctl_tls_args(), "endpoint", "health"], timeout=30)
+        assert healthy.exit_code == 0, healthy.stderr
+        no_cert = master.exec(["etcdctl", "--endpoints=https://127.0.0.1:2379",
+                               "--cacert=/etc/kubernetes/pki/etcd/ca.crt", "--dial-timeout=3s", "--command-timeout=5s",
+                               "endpoint", "health"], timeout=30)
+        assert no_cert.exit_code != 0
+
+
+def test_plan_after_apply_shows_no_changes_and_reapply_touches_nothing():
+    plan = k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False)
+    assert plan.returncode == 0, plan.stdout
+    assert plan.stdout.strip().endswith("no changes")
+    again = k8sfs("apply", *LAB_ARGS)
+    assert "0 of" in again.stderr
+
+
+def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(cluster, lab):
+    with lab.session("node-1") as node:
+        before = node.exec(["systemctl", "show", "-p", "ExecMainPID", "--value", "kubelet"]).stdout.strip()
+    k8sfs("pki", "renew", "kubelet.conf@node-1", "--lab", TEST_LAB, "--subnet", TEST_SUBNET,
+          "--dir", str(cluster.pki_dir))
+    plan = k8sfs("plan", *LAB_ARGS, check=False).stdout
+    assert "/etc/kubernetes/kubelet.conf" in plan and "(secret: content not shown)" in plan
+    assert "BEGIN" not in plan and "PRIVATE" not in plan
+    k8sfs("apply", *LAB_ARGS)
+    with lab.session("node-1") as node:
+        after = node.exec(["systemctl", "show", "-p", "ExecMainPID", "--value", "kubelet"]).stdout.strip()
+    assert after != before
+    assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
+
+
+def test_killed_apply_resumes_and_completes(cluster, lab):
+    # Work for the next apply: the apiserver's binary and unit gone, crictl gone from node-2.
+    with lab.session("k8s-master") as master:
+        master.exec("systemctl stop kube-apiserver; rm -f /usr/local/bin/kube-apiserver "
+                    "/etc/systemd/system/kube-apiserver.service", check=True)
+    with lab.session("node-2") as node:
+        node.exec(["rm", "-f", "/usr/local/bin/crictl"], check=True)
+    journal = cluster.state_dir / "journal.jsonl"
+    seen = len(journal.read_text().splitlines()) if journal.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-m", "k8sfs.cli", "apply", *LAB_ARGS], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    killed_in = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        lines = journal.read_text().splitlines()[seen:] if journal.exists() else []
+        started = [json.loads(l) for l in lines if '"started"' in l]
+        if started:
+            proc.send_signal(signal.SIGKILL)
+            killed_in = started[0]
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert killed_in is not None, "the apply finished before it could be killed"
+    pending = k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False)
+    assert pending.returncode == 2
+    k8sfs("apply", *LAB_ARGS)
+    assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
+    assert run_kubectl(cluster_kubectl(), cluster.pki_dir / "admin.conf", "get", "--raw", "/readyz").stdout == "ok"
+
+
+def cluster_kubectl() -> str:
+    from k8sfs.artifacts import ArtifactCache
+
+    return str(ArtifactCache().require("kubectl", "v1.34.4").path)
+
+
+def test_etcd_snapshot_is_saved_on_the_controller(cluster, tmp_path):
+    out = tmp_path / "snap.db"
+    k8sfs("etcd", "snapshot", *LAB_ARGS, "-o", str(out))
+    assert (out.stat().st_mode & 0o777) == 0o600
+    data = out.read_bytes()
+    # A bbolt database: page size 4096, magic 0xED0CDAED in the meta page.
+    assert len(data) > 16 * 4096 and (0xED0CDAED).to_bytes(4, "little") in data[:4096 * 2]
+
+
+def test_reset_removes_kubernetes_and_keeps_ssh(cluster, lab):
+    k8sfs("reset", *LAB_ARGS, "--yes")
+    with lab.session("node-1") as node:
+        assert node.exec(["test", "-e", "/etc/kubernetes"]).exit_code != 0
+        assert node.exec(["systemctl", "is-active", "kubelet"]).stdout.strip() != "active"
+        assert node.exec("iptables-save | grep -c KUBE- || true").stdout.strip() == "0"
+    status = k8sfs("status", *LAB_ARGS)
+    assert "pending" in status.stdout
