@@ -54,6 +54,7 @@ class Plan:
     chapters: list[str]
     steps: list[StepPlan]
     errors: dict[str, str] = field(default_factory=dict)  # host -> why it could not be checked
+    applied: bool = False  # the result of apply (changes were made), not a plan
 
     @property
     def changes(self) -> int:
@@ -83,6 +84,29 @@ class Plan:
             out.append(f"!! {host}: {why}")
         out.append(f"{self.changes} step(s) would change" if self.changes else "no changes")
         return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: one row per step, diffs folded away (secrets never shown)."""
+        from html import escape
+
+        rows = []
+        for sp in self.steps:
+            state = ("changed" if self.applied else "would change") if sp.changed else "ok"
+            color = "#b35900" if sp.changed else "#2e7d32"
+            details = "".join(f"<div><code>{escape(c.why)} {escape(c.path)}</code>"
+                              + (f"<details><summary>diff</summary><pre>{escape(c.diff)}</pre></details>"
+                                 if c.diff else "") + "</div>" for c in sp.changes)
+            if sp.check_failed:
+                details += f"<div><code>check fails: {escape(join_command(sp.step.check))}</code></div>"
+            details += "".join(f"<div><code>run {escape(c)}</code></div>" for c in sp.commands)
+            rows.append(f"<tr><td>{escape(sp.step.chapter)}</td><td>{escape(sp.step.host)}</td>"
+                        f"<td>{escape(sp.step.name)}<br><small>{escape(sp.step.description)}</small></td>"
+                        f"<td style='color:{color}'>{state}</td><td>{details}</td></tr>")
+        errors = "".join(f"<p style='color:#c62828'>{escape(h)}: {escape(e)}</p>" for h, e in self.errors.items())
+        verb = "changed" if self.applied else "would change"
+        summary = f"{self.changes} step(s) {verb}" if self.changes else "no changes"
+        return ("<table><thead><tr><th>chapter</th><th>host</th><th>step</th><th>state</th><th>what</th></tr>"
+                f"</thead><tbody>{''.join(rows)}</tbody></table>{errors}<p><b>{summary}</b></p>")
 
 
 def _sha256(data: bytes) -> str:
@@ -277,7 +301,7 @@ class Runner:
 
     def apply(self, steps: list[Step], chapters: list[str]) -> Plan:
         """Chapter by chapter; within a chapter every host at once, its steps in order."""
-        done = Plan(chapters, [])
+        done = Plan(chapters, [], applied=True)
         for chapter in chapters:
             by_host = self._by_host(s for s in steps if s.chapter == chapter)
             if not by_host:

@@ -1,0 +1,36 @@
+"""The walkthrough's notebooks, executed top to bottom against the test lab
+(nbclient, a real Jupyter kernel); any error fails the test. They are
+stored without outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import TEST_LAB, TEST_SUBNET
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+pytestmark = pytest.mark.lab
+
+
+def test_there_is_one_notebook_per_chapter_group():
+    assert [p.name for p in NOTEBOOKS] == ["01-hosts.ipynb", "02-certificates.ipynb",
+                                           "03-runtime-kubelet-crictl.ipynb", "04-control-plane.ipynb"]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+        assert sum(c.cell_type == "markdown" for c in nb.cells) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
+    monkeypatch.setenv("K8SFS_LAB", TEST_LAB)
+    monkeypatch.setenv("K8SFS_LAB_SUBNET", TEST_SUBNET)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
