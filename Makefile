@@ -36,6 +36,7 @@ demo: build
 bench: artifacts
 	$(PYTHON) bench/ssh_exec.py
 	$(PYTHON) bench/pki.py
+	$(PYTHON) bench/apply.py
 
 lab-down:
 	k8sfs lab down

@@ -6,13 +6,14 @@
     k8sfs chapters                        the chapters, in order
     k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
     k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
-    k8sfs demo                            the main job, as far as it goes today (kubelet + static pod)
+    k8sfs demo                            the main job, as far as it goes today (through the control plane)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -138,9 +139,10 @@ def cmd_exec(args) -> int:
 
 def cmd_demo(args) -> int:
     """The main job as far as it goes today: the lab's hosts, the binaries
-    (built from Go modules when not cached), then every chapter up to the
-    walkthrough's first milestone (a kubelet running a static pod), with a
-    table of what ran where and crictl's view of the pod."""
+    (built from Go modules when not cached), then every chapter so far
+    (certificates, runtime, kubelet and a static pod, etcd, kube-apiserver,
+    authorization, kubectl), with a table of what ran where, crictl's view
+    of the pod and kubectl's view of the nodes."""
     from k8sfs import artifacts
     from k8sfs.cluster import Cluster
     from k8sfs.versions import LAB_KUBERNETES_VERSION
@@ -151,20 +153,30 @@ def cmd_demo(args) -> int:
     lab = _lab(args)
     started = time.monotonic()
     try:
-        artifacts.build(LAB_KUBERNETES_VERSION, ["kubelet", "crictl"], progress=say)
+        artifacts.build(LAB_KUBERNETES_VERSION, ["kubelet", "crictl", "etcd", "etcdctl", "kube-apiserver", "kubectl"],
+                        progress=say)
         lab.up()
         say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")
         with Cluster.for_lab(lab, progress=say) as cluster:
-            done = cluster.apply(until="static-pod")
+            done = cluster.apply()
             pods = cluster.runner.run("node-1", "demo", ["crictl", "ps"]).stdout
             answer = cluster.runner.run("node-1", "demo", ["sh", "-c", "crictl exec $(crictl ps -q --name hello) "
                                                            "wget -qO- http://127.0.0.1:8081/"]).stdout
+            kubectl = artifacts.ArtifactCache().require("kubectl", LAB_KUBERNETES_VERSION).path
+            admin = str(cluster.pki_dir / "admin.conf")
+            nodes = subprocess.run([str(kubectl), "--kubeconfig", admin, "get", "nodes", "-o", "wide"],
+                                   capture_output=True, text=True, check=True).stdout
+            ready = subprocess.run([str(kubectl), "--kubeconfig", admin, "get", "--raw", "/readyz"],
+                                   capture_output=True, text=True, check=True).stdout
         rows = [[sp.step.host, sp.step.chapter, sp.step.name, sp.step.description,
                  "changed" if sp.changed else "ok"] for sp in done.steps]
         print(render_table(["HOST", "CHAPTER", "STEP", "WHAT", "RESULT"], rows))
         print(f"\nnode-1$ crictl ps\n{pods}")
         print(f"node-1$ crictl exec <hello> wget -qO- http://127.0.0.1:8081/\n{answer}")
-        print(f"milestone reached in {time.monotonic() - started:.1f}s: kubelet runs the static pod on node-1",
+        print(f"controller$ k8sfs kubectl -- get --raw /readyz\n{ready}\n")
+        print(f"controller$ k8sfs kubectl -- get nodes -o wide\n{nodes}")
+        print(f"done in {time.monotonic() - started:.1f}s: etcd and kube-apiserver on k8s-master, kubelets on "
+              "node-1 and node-2 registered (NotReady until the pod-network chapter), the static pod running",
               file=sys.stderr)
         return 0
     finally:
@@ -224,11 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli_pki.add_parser(sub)
     cli_artifacts.add_parser(sub)
 
-    p = sub.add_parser("demo", help="the main job: the lab, the binaries, and every chapter up to a kubelet "
-                                    "running a static pod",
+    p = sub.add_parser("demo", help="the main job: the lab, the binaries, and every chapter so far",
                        description="Bring the lab up, build the binaries if they are not cached, apply every "
-                                   "chapter up to the static pod (swap, runtime, kubelet, crictl), print what ran "
-                                   "where and crictl's view of the pod, then take the lab down (unless --keep).")
+                                   "chapter (certificates, swap, runtime, kubelet, crictl, static pod, etcd, "
+                                   "kube-apiserver, authorization, kubectl, nodes), print what ran where, crictl's "
+                                   "view of the static pod and kubectl's view of the nodes, then take the lab down "
+                                   "(unless --keep).")
     _add_lab_options(p)
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     p.set_defaults(func=cmd_demo)

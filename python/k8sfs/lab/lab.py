@@ -420,7 +420,8 @@ class Lab:
         running = self._nspawn_pids()
         if running:
             say("stopping " + ", ".join(f"{name} (pid {pid})" for name, pid in running.items()))
-            _stop(list(running.values()))
+            # Lab hosts are disposable: a short grace, then the orphan sweep below.
+            _stop(list(running.values()), grace=5)
         # Containers whose nspawn died without stopping them (a crashed run).
         orphans = [pid for pids in self._orphaned_inits().values() for pid in pids]
         if orphans:
