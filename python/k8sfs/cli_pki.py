@@ -19,7 +19,7 @@ Keys are 0600, certificates 0644, the directory 0700. CA keys stay here unless t
 pki.ca_key_on_control_plane.
 
 examples:
-  k8sfs pki init                         walkthrough defaults into ./k8sfs-state/kubernetes
+  k8sfs pki init                         walkthrough defaults into ./k8sfs-state/kubernetes/pki
   k8sfs pki init --spec cluster.yaml     hosts, ranges and PKI options from a spec
   k8sfs pki plan                         what init would do now, and why (exit 2 if anything)
   k8sfs pki check                        every certificate: subject, issuer, SANs, days left
@@ -41,7 +41,12 @@ def _context(args):
     if args.lab and args.spec:
         raise ValueError("give --spec or --lab, not both (--lab uses the lab's hosts as the spec)")
     spec = _lab(args).cluster_spec() if args.lab else load_spec(args.spec)
-    directory = Path(args.dir) if args.dir else pki.default_dir(spec)
+    if args.dir:
+        directory = Path(args.dir)
+    elif args.lab:
+        directory = Path(_lab(args).state_dir) / "cluster" / "pki"  # where `k8sfs apply --lab` keeps it
+    else:
+        directory = pki.default_dir(spec)
     return spec, pki.store(spec, directory)
 
 
@@ -112,6 +117,10 @@ def cmd_import(args) -> int:
 
 
 def cmd_push(args) -> int:
+    """The certificates chapter alone, with this directory's PKI (the engine does the work)."""
+    from k8sfs.chapters.control_plane import pki_file_steps
+    from k8sfs.engine.runner import Runner
+
     spec, store = _context(args)
     plan = store.plan(spec.pki_spec())
     if any(i.action == "create" for i in plan.items):
@@ -125,10 +134,14 @@ def cmd_push(args) -> int:
         def connect(host: str):
             h = spec.host(host)
             return k8sfs.Session(h.name, hostname=h.address, user=h.user, port=h.port)
-    results = pki.push(store, plan.files, connect, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    rows = [[r.host, r.changed, r.unchanged, f"FAILED: {r.error}" if r.error else "ok"] for r in results]
-    print(render_table(["HOST", "WRITTEN", "CURRENT", "RESULT"], rows))
-    return 1 if any(r.error for r in results) else 0
+    runner = Runner(connect, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        done = runner.apply(pki_file_steps(store, plan.files), ["certificates"])
+    finally:
+        runner.close()
+    rows = [[sp.step.host, len(sp.changes), len(sp.step.files) - len(sp.changes)] for sp in done.steps]
+    print(render_table(["HOST", "WRITTEN", "CURRENT"], rows))
+    return 0
 
 
 def add_parser(sub) -> None:
@@ -141,8 +154,8 @@ def add_parser(sub) -> None:
 
     def common(q, renew_within: bool = False):
         q.add_argument("--spec", metavar="FILE", help="cluster spec (YAML or JSON); default: the walkthrough")
-        q.add_argument("--dir", metavar="DIR", help="PKI directory (default: $K8SFS_STATE/<cluster>, "
-                                                    "K8SFS_STATE defaults to ./k8sfs-state)")
+        q.add_argument("--dir", metavar="DIR", help="PKI directory (default: $K8SFS_STATE/<cluster>/pki, "
+                                                    "K8SFS_STATE defaults to ./k8sfs-state; with --lab: the lab's)")
         q.add_argument("--lab", metavar="NAME", help="take the hosts of this local lab as the spec "
                                                      "(push: and reach them the lab's way)")
         q.add_argument("--subnet", default="192.168.50.0/24", metavar="CIDR",

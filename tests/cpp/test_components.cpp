@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "k8sfs/components/apiserver.h"
+#include "k8sfs/components/etcd.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/runtime.h"
 
@@ -58,4 +60,50 @@ TEST_CASE("cgroup driver from crictl info and the mismatch message", "[component
   auto message = cgroup_driver_mismatch("crio", CgroupDriver::Systemd, CgroupDriver::Cgroupfs);
   CHECK(message.find("crio uses systemd") != std::string::npos);
   CHECK(message.find("cgroup_manager") != std::string::npos);
+}
+
+TEST_CASE("etcd: three members know each other, TLS everywhere", "[components]") {
+  EtcdOptions o;
+  o.members = {{"etcd-a", "10.1.0.1"}, {"etcd-b", "10.1.0.2"}, {"etcd-c", "10.1.0.3"}};
+  o.self = o.members[1];
+  auto flags = etcd_flags(o);
+  auto has = [&](const std::string& f) { return std::find(flags.begin(), flags.end(), f) != flags.end(); };
+  CHECK(has("--initial-cluster=etcd-a=https://10.1.0.1:2380,etcd-b=https://10.1.0.2:2380,etcd-c=https://10.1.0.3:2380"));
+  CHECK(has("--listen-peer-urls=https://10.1.0.2:2380"));
+  CHECK(has("--client-cert-auth=true"));
+  CHECK(has("--peer-client-cert-auth=true"));
+  CHECK_FALSE(has_prefix(flags, "--listen-client-urls=http://"));
+  CHECK(etcd_client_urls(o.members) == "https://10.1.0.1:2379,https://10.1.0.2:2379,https://10.1.0.3:2379");
+}
+
+TEST_CASE("kube-apiserver flags: required ones present, removed ones absent, for every minor", "[components]") {
+  for (int minor = kOldestMinor; minor <= kNewestMinor; ++minor) {
+    ApiserverOptions o;
+    o.version = KubeVersion::parse("v1." + std::to_string(minor) + ".0");
+    o.advertise_address = "192.168.50.10";
+    auto flags = apiserver_flags(o);
+    INFO("1." << minor);
+    // Required since 1.20 (TokenRequest GA).
+    CHECK(has_prefix(flags, "--service-account-issuer=https://kubernetes.default.svc.cluster.local"));
+    CHECK(has_prefix(flags, "--service-account-key-file="));
+    CHECK(has_prefix(flags, "--service-account-signing-key-file="));
+    CHECK(has_prefix(flags, "--authorization-mode=Node,RBAC"));
+    CHECK(has_prefix(flags, "--enable-admission-plugins=NodeRestriction"));
+    CHECK(has_prefix(flags, "--encryption-provider-config="));
+    CHECK(has_prefix(flags, "--service-cluster-ip-range=10.0.0.0/16"));
+    // Removed in 1.24 (insecure serving), a no-op since 1.19, gone with in-tree clouds.
+    for (const char* gone : {"--insecure-port", "--insecure-bind-address", "--port=", "--address=", "--kubelet-https",
+                             "--cloud-provider"}) {
+      CHECK_FALSE(has_prefix(flags, gone));
+    }
+  }
+  ApiserverOptions empty;
+  CHECK_THROWS_AS(apiserver_flags(empty), RenderError);
+}
+
+TEST_CASE("encryption configuration: aescbc first, identity to read old data", "[components]") {
+  auto text = render_encryption_config("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg==");
+  CHECK(text.find("kind: EncryptionConfiguration") != std::string::npos);
+  CHECK(text.find("- aescbc:") < text.find("- identity: {}"));
+  CHECK(text.find("secret: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg==") != std::string::npos);
 }

@@ -21,14 +21,19 @@ APISERVER_PKI = [f"{PKI}/{n}" for n in (
     "front-proxy-client.key", "sa.pub", "sa.key", "etcd/ca.crt")]
 
 
-def certificates_steps(ctx: Context) -> list[Step]:
-    """Each host's keys, certificates and kubeconfigs (the PKI's file steps)."""
+def pki_file_steps(store, pki_files) -> list[Step]:
+    """The PKI's file steps (which file goes to which host) as engine steps."""
     by_host: dict[str, list[File]] = {}
-    for f in ctx.pki_files:
+    for f in pki_files:
         by_host.setdefault(f.host, []).append(
-            File(f.remote, ctx.pki.read(f.local), f.mode, f.owner, secret=f.mode & 0o077 == 0))
+            File(f.remote, store.read(f.local), f.mode, f.owner, secret=f.mode & 0o077 == 0))
     return [Step("certificates", "pki", host, f"{len(files)} files from the cluster PKI", files=files)
             for host, files in by_host.items()]
+
+
+def certificates_steps(ctx: Context) -> list[Step]:
+    """Each host's keys, certificates and kubeconfigs."""
+    return pki_file_steps(ctx.pki, ctx.pki_files)
 
 
 def _kubectl(conf: str, *args: str) -> list[str]:
