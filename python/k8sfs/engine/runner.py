@@ -251,7 +251,6 @@ class Runner:
         label = f"{step.chapter}/{step.name}"
         if not sp.changed:
             self.progress(f"{host}: {label}: ok")
-            self._journal(step, "unchanged", False)
             return
         self.progress(f"{host}: {label}: " + ", ".join([f"{c.why} {c.path}" for c in sp.changes] +
                                                        (["check failed"] if sp.check_failed else []) +
