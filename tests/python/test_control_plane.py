@@ -113,7 +113,7 @@ def test_etcd_answers_only_with_a_client_certificate(cluster, lab):
         assert no_cert.exit_code != 0
 
 
-def test_plan_after_apply_shows_no_changes_and_reapply_touches_nothing():
+def test_plan_after_apply_shows_no_changes_and_reapply_touches_nothing(cluster):
     plan = k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False)
     assert plan.returncode == 0, plan.stdout
     assert plan.stdout.strip().endswith("no changes")
