@@ -32,7 +32,7 @@ def artifacts_ready():
 def test_cgroup_driver_mismatch_is_caught_before_kubelet_starts(lab, artifacts_ready, tmp_path):
     # The walkthrough's error: the runtime on systemd cgroups, kubelet on cgroupfs.
     spec_overrides = {"runtime": RuntimeOptions("containerd", "systemd"), "kubelet": KubeletOptions("cgroupfs")}
-    with Cluster.for_lab(lab, state_dir=tmp_path, **spec_overrides) as cluster:
+    with Cluster.for_lab(lab, **spec_overrides) as cluster:
         with pytest.raises(StepError) as caught:
             cluster.apply(until="kubelet")
     message = str(caught.value)
@@ -52,7 +52,7 @@ def machine_sysctls() -> dict[str, str]:
 
 def test_static_pod_runs_and_answers_crictl_exec(lab, artifacts_ready, tmp_path):
     before = machine_sysctls()
-    with Cluster.for_lab(lab, state_dir=tmp_path) as cluster:
+    with Cluster.for_lab(lab) as cluster:
         cluster.apply(until="static-pod")
         again = cluster.plan(until="static-pod")
     assert again.changes == 0, again.render()
