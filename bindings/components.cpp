@@ -3,6 +3,8 @@
 #include <pybind11/stl.h>
 
 #include "k8sfs/components/apiserver.h"
+#include "k8sfs/components/controllers.h"
+#include "k8sfs/components/node_network.h"
 #include "k8sfs/components/etcd.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/runtime.h"
@@ -151,4 +153,48 @@ void bind_components(py::module_& m) {
   m.def("render_encryption_config", &c::render_encryption_config, py::arg("key_base64"), py::arg("key_name") = "key1");
   m.def("render_audit_policy", &c::render_audit_policy);
   m.def("service_account_issuer", &c::service_account_issuer, py::arg("dns_domain"));
+
+  py::class_<c::ControllerManagerOptions>(m, "ControllerManagerOptions")
+      .def(py::init([](const std::string& version) {
+             c::ControllerManagerOptions o;
+             o.version = c::KubeVersion::parse(version);
+             return o;
+           }),
+           py::arg("version"))
+      .def_readwrite("cluster_name", &c::ControllerManagerOptions::cluster_name)
+      .def_readwrite("service_cidr", &c::ControllerManagerOptions::service_cidr)
+      .def_readwrite("pod_cidr", &c::ControllerManagerOptions::pod_cidr)
+      .def_readwrite("sign_csrs", &c::ControllerManagerOptions::sign_csrs);
+  m.def("controller_manager_flags", &c::controller_manager_flags, py::arg("options"));
+  m.def("render_controller_manager_unit", &c::render_controller_manager_unit, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-controller-manager");
+  py::class_<c::SchedulerOptions>(m, "SchedulerOptions")
+      .def(py::init([](const std::string& version) {
+             c::SchedulerOptions o;
+             o.version = c::KubeVersion::parse(version);
+             return o;
+           }),
+           py::arg("version"))
+      .def_readwrite("config_path", &c::SchedulerOptions::config_path);
+  m.def("render_scheduler_config", &c::render_scheduler_config, py::arg("options"));
+  m.def("render_scheduler_unit", &c::render_scheduler_unit, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-scheduler");
+
+  m.def("node_pod_subnet", &c::node_pod_subnet, py::arg("pod_cidr"), py::arg("index"));
+  m.def("render_cni_bridge", &c::render_cni_bridge, py::arg("pod_subnet"));
+  m.def("render_cni_loopback", &c::render_cni_loopback);
+  py::class_<c::KubeProxyOptions>(m, "KubeProxyOptions")
+      .def(py::init([](const std::string& version) {
+             c::KubeProxyOptions o;
+             o.version = c::KubeVersion::parse(version);
+             return o;
+           }),
+           py::arg("version"))
+      .def_readwrite("config_path", &c::KubeProxyOptions::config_path)
+      .def_readwrite("pod_cidr", &c::KubeProxyOptions::pod_cidr)
+      .def_readwrite("node_name", &c::KubeProxyOptions::node_name)
+      .def_readwrite("container_host", &c::KubeProxyOptions::container_host);
+  m.def("render_kube_proxy_config", &c::render_kube_proxy_config, py::arg("options"));
+  m.def("render_kube_proxy_unit", &c::render_kube_proxy_unit, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-proxy");
 }

@@ -6,7 +6,7 @@
     k8sfs chapters                        the chapters, in order
     k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
     k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
-    k8sfs demo                            the main job, as far as it goes today (through the control plane)
+    k8sfs demo                            the main job: the lab cluster from scratch, with a smoke test
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ def cmd_demo(args) -> int:
     """The main job as far as it goes today: the lab's hosts, the binaries
     (built from Go modules when not cached), then every chapter so far
     (certificates, runtime, kubelet and a static pod, etcd, kube-apiserver,
-    authorization, kubectl), with a table of what ran where, crictl's view
-    of the pod and kubectl's view of the nodes."""
+    authorization, kubectl, controllers, pod network, kube-proxy, smoke
+    test), with a table of what ran where and what the smoke test saw."""
     from k8sfs import artifacts
     from k8sfs.cluster import Cluster
     from k8sfs.versions import LAB_KUBERNETES_VERSION
@@ -153,7 +153,8 @@ def cmd_demo(args) -> int:
     lab = _lab(args)
     started = time.monotonic()
     try:
-        artifacts.build(LAB_KUBERNETES_VERSION, ["kubelet", "crictl", "etcd", "etcdctl", "kube-apiserver", "kubectl"],
+        artifacts.build(LAB_KUBERNETES_VERSION, ["kubelet", "crictl", "etcd", "etcdctl", "kube-apiserver", "kubectl",
+                                                 "kube-controller-manager", "kube-scheduler", "kube-proxy"],
                         progress=say)
         lab.up()
         say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")
@@ -168,6 +169,10 @@ def cmd_demo(args) -> int:
                                    capture_output=True, text=True, check=True).stdout
             ready = subprocess.run([str(kubectl), "--kubeconfig", admin, "get", "--raw", "/readyz"],
                                    capture_output=True, text=True, check=True).stdout
+            smoke = cluster.runner.run("k8s-master", "demo", ["/usr/local/sbin/k8sfs-smoke-test"], timeout=120).stdout
+            workloads = subprocess.run([str(kubectl), "--kubeconfig", admin, "-n", "k8sfs-smoke", "get",
+                                        "pods,services", "-o", "wide"], capture_output=True, text=True,
+                                       check=True).stdout
         rows = [[sp.step.host, sp.step.chapter, sp.step.name, sp.step.description,
                  "changed" if sp.changed else "ok"] for sp in done.steps]
         print(render_table(["HOST", "CHAPTER", "STEP", "WHAT", "RESULT"], rows))
@@ -175,8 +180,9 @@ def cmd_demo(args) -> int:
         print(f"node-1$ crictl exec <hello> wget -qO- http://127.0.0.1:8081/\n{answer}")
         print(f"controller$ k8sfs kubectl -- get --raw /readyz\n{ready}\n")
         print(f"controller$ k8sfs kubectl -- get nodes -o wide\n{nodes}")
-        print(f"done in {time.monotonic() - started:.1f}s: etcd and kube-apiserver on k8s-master, kubelets on "
-              "node-1 and node-2 registered (NotReady until the pod-network chapter), the static pod running",
+        print(f"controller$ k8sfs kubectl -- -n k8sfs-smoke get pods,services -o wide\n{workloads}")
+        print(f"k8s-master$ k8sfs-smoke-test\n{smoke}")
+        print(f"done in {time.monotonic() - started:.1f}s: the cluster built from scratch passed its smoke test",
               file=sys.stderr)
         return 0
     finally:
@@ -239,9 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: the lab, the binaries, and every chapter so far",
                        description="Bring the lab up, build the binaries if they are not cached, apply every "
                                    "chapter (certificates, swap, runtime, kubelet, crictl, static pod, etcd, "
-                                   "kube-apiserver, authorization, kubectl, nodes), print what ran where, crictl's "
-                                   "view of the static pod and kubectl's view of the nodes, then take the lab down "
-                                   "(unless --keep).")
+                                   "kube-apiserver, authorization, kubectl, nodes, controllers, pod network, "
+                                   "kube-proxy, smoke test), print what ran where and what the smoke test saw, then "
+                                   "take the lab down (unless --keep).")
     _add_lab_options(p)
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     p.set_defaults(func=cmd_demo)

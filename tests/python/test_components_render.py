@@ -174,3 +174,56 @@ def test_unsupported_versions_are_refused():
     for bad in ("v1.20.15", "v2.0.0", "1.34", "v1.34.x"):
         with pytest.raises(ValueError):
             core.KubeletOptions(bad)
+
+
+def test_node_pod_subnets_are_the_walkthroughs_per_node_24s():
+    assert core.node_pod_subnet("10.200.0.0/16", 0) == "10.200.0.0/24"
+    assert core.node_pod_subnet("10.200.0.0/16", 1) == "10.200.1.0/24"
+    assert core.node_pod_subnet("10.244.0.0/22", 3) == "10.244.3.0/24"
+    for bad in (("10.244.0.0/22", 4), ("10.200.0.0/24", 0), ("fd00::/64", 0)):
+        with pytest.raises(ValueError):
+            core.node_pod_subnet(*bad)
+
+
+def test_cni_bridge_config():
+    bridge = json.loads(core.render_cni_bridge("10.200.1.0/24"))
+    assert bridge["type"] == "bridge" and bridge["bridge"] == "cni0" and bridge["isGateway"] is True
+    assert bridge["ipMasq"] is False  # nothing leaves through NAT
+    assert bridge["ipam"]["type"] == "host-local"
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.200.1.0/24"}]]
+    assert json.loads(core.render_cni_loopback())["type"] == "loopback"
+
+
+def test_kube_proxy_config():
+    o = core.KubeProxyOptions("v1.34.4")
+    o.node_name = "node-1"
+    config = yaml.safe_load(core.render_kube_proxy_config(o))
+    assert config["apiVersion"] == "kubeproxy.config.k8s.io/v1alpha1" and config["kind"] == "KubeProxyConfiguration"
+    assert config["mode"] == "iptables" and config["clusterCIDR"] == "10.200.0.0/16"
+    assert config["clientConnection"]["kubeconfig"] == "/etc/kubernetes/kube-proxy.conf"
+    assert "conntrack" not in config
+    o.container_host = True
+    config = yaml.safe_load(core.render_kube_proxy_config(o))
+    assert config["conntrack"]["maxPerCore"] == 0 and config["oomScoreAdj"] == 0
+
+
+@pytest.mark.parametrize("version,api", [("v1.21.6", "v1beta1"), ("v1.24.0", "v1beta2"), ("v1.25.0", "v1"),
+                                         ("v1.37.0", "v1")])
+def test_scheduler_config_api_version(version, api):
+    # kubescheduler.config.k8s.io: v1beta1 in 1.21, v1beta2 1.22-1.24 (v1beta1 removed in 1.23), v1 GA in 1.25.
+    config = yaml.safe_load(core.render_scheduler_config(core.SchedulerOptions(version)))
+    assert config["apiVersion"] == f"kubescheduler.config.k8s.io/{api}"
+    assert config["clientConnection"]["kubeconfig"] == "/etc/kubernetes/scheduler.conf"
+
+
+def test_controller_manager_signs_csrs_only_with_the_ca_key():
+    o = core.ControllerManagerOptions("v1.34.4")
+    flags = core.controller_manager_flags(o)
+    assert "--controllers=*,-csrsigning" in flags
+    assert not [f for f in flags if f.startswith("--cluster-signing")]
+    assert "--service-account-private-key-file=/etc/kubernetes/pki/sa.key" in flags
+    assert "--use-service-account-credentials=true" in flags
+    o.sign_csrs = True
+    flags = core.controller_manager_flags(o)
+    assert "--cluster-signing-key-file=/etc/kubernetes/pki/ca.key" in flags
+    assert not [f for f in flags if f.startswith("--controllers=")]

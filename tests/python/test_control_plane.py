@@ -75,6 +75,28 @@ def test_both_nodes_registered_with_their_own_identity(cluster, kubectl):
     assert "k8sfs-hello-node-1" in names
 
 
+def test_nodes_are_ready_and_the_smoke_test_passes(cluster, kubectl, lab):
+    admin = cluster.pki_dir / "admin.conf"
+    nodes = json.loads(run_kubectl(kubectl, admin, "get", "nodes", "-o", "json").stdout)["items"]
+    ready = {n["metadata"]["name"]: [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"][0]
+             for n in nodes}
+    assert ready == {"node-1": "True", "node-2": "True"}
+    pods = json.loads(run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "get", "pods", "-o", "json").stdout)["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["node-1", "node-2"]
+    assert all(p["status"]["podIP"].startswith("10.200.") for p in pods)
+    # From the controller too: a pod on node-2 answers a pod on node-1 and the Service's ClusterIP.
+    by_node = {p["spec"]["nodeName"]: p for p in pods}
+    service = json.loads(run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "get", "service", "hello", "-o",
+                                     "json").stdout)["spec"]["clusterIP"]
+    for target in (f"http://{by_node['node-2']['status']['podIP']}:8080/", f"http://{service}/"):
+        answer = run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "exec", by_node["node-1"]["metadata"]["name"],
+                             "--", "timeout", "5", "wget", "-qO-", target)
+        assert answer.stdout == "hello from k8sfs\n", (target, answer.stderr)
+    with lab.session("k8s-master") as master:
+        smoke = master.exec(["/usr/local/sbin/k8sfs-smoke-test"], timeout=120)
+    assert smoke.exit_code == 0 and smoke.stdout.startswith("smoke test passed"), smoke.stderr
+
+
 def test_a_node_identity_cannot_modify_another_node(cluster, kubectl):
     node1 = cluster.pki_dir / "hosts" / "node-1" / "kubelet.conf"
     own = run_kubectl(kubectl, node1, "annotate", "--overwrite", "node", "node-1", "k8sfs.test/touched=yes")
@@ -187,5 +209,7 @@ def test_reset_removes_kubernetes_and_keeps_ssh(cluster, lab):
         assert node.exec(["test", "-e", "/etc/kubernetes"]).exit_code != 0
         assert node.exec(["systemctl", "is-active", "kubelet"]).stdout.strip() != "active"
         assert node.exec("iptables-save | grep -c KUBE- || true").stdout.strip() == "0"
+        assert node.exec("ip route show | grep -c '^10\\.200\\.' || true").stdout.strip() == "0"
+        assert node.exec(["test", "-e", "/sys/class/net/cni0"]).exit_code != 0
     status = k8sfs("status", *LAB_ARGS)
     assert "pending" in status.stdout

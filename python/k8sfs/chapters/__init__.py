@@ -4,7 +4,7 @@ SSH: the engine's runner does."""
 from __future__ import annotations
 
 from k8sfs.chapters.context import Context
-from k8sfs.chapters import control_plane, node
+from k8sfs.chapters import cluster_services, control_plane, node
 
 # name -> (function building its steps, one-line description)
 CHAPTERS = {
@@ -19,6 +19,10 @@ CHAPTERS = {
     "authorization": (control_plane.authorization_steps, "Node,RBAC: apiserver-to-kubelet role, admin group binding"),
     "kubectl": (control_plane.kubectl_steps, "kubectl with the admin identity"),
     "nodes": (control_plane.nodes_steps, "the kubelets registered with the apiserver"),
+    "controllers": (cluster_services.controllers_steps, "kube-controller-manager and kube-scheduler"),
+    "pod-network": (cluster_services.pod_network_steps, "CNI bridge per node, routes between nodes"),
+    "kube-proxy": (cluster_services.kube_proxy_steps, "kube-proxy in iptables mode (workers)"),
+    "smoke-test": (cluster_services.smoke_test_steps, "Deployment over both nodes, pod to pod, Service, logs, exec"),
 }
 ORDER = list(CHAPTERS)
 

@@ -268,7 +268,8 @@ spec:
     command: ["httpd", "-f", "-p", "8081", "-h", "/var/www"]
 """
 # Running, and answering an exec inside the container.
-STATIC_POD_ANSWERS = ["sh", "-c", "id=$(crictl ps --name hello --state running -q | head -n 1) && test -n \"$id\" && "
+STATIC_POD_ANSWERS = ["sh", "-c", "id=$(crictl ps --name '^hello$' --label io.kubernetes.pod.name=k8sfs-hello-$(hostname) "
+                                  "--state running -q | head -n 1) && test -n \"$id\" && "
                                   "crictl exec \"$id\" wget -qO- http://127.0.0.1:8081/ | grep -q 'hello from k8sfs'"]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from k8sfs import quote
 
-UNITS = ("kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd")
+UNITS = ("kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "etcd",
+         "k8sfs-pod-routes")
 PATHS = ("/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/var/lib/k8sfs", "/var/log/kubernetes",
          "/root/.kube", "/etc/crictl.yaml", "/etc/cni/net.d", "/var/lib/cni",
          *(f"/etc/systemd/system/{u}.service" for u in (*UNITS, "k8sfs-container-host")),
+         "/usr/local/sbin/k8sfs-pod-routes", "/usr/local/sbin/k8sfs-smoke-test",
          *(f"/usr/local/bin/{b}" for b in ("kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                                            "kube-proxy", "kubectl", "etcd", "etcdctl", "crictl")),
          "/usr/local/sbin/k8sfs-container-host")
@@ -23,6 +25,9 @@ def reset_script(cgroup_root: str = "") -> str:
         "command -v ctr >/dev/null && for c in $(ctr -n k8s.io containers ls -q 2>/dev/null); do "
         "ctr -n k8s.io tasks kill -s KILL \"$c\" 2>/dev/null; ctr -n k8s.io containers rm \"$c\" 2>/dev/null; done",
         "systemctl stop containerd crio 2>/dev/null",
+        # The routes the pod-network chapter added, read back from its own script.
+        "[ -f /usr/local/sbin/k8sfs-pod-routes ] && grep -o 'ip route replace [^ ]* via [^ ]*' "
+        "/usr/local/sbin/k8sfs-pod-routes | sed 's/ replace / del /' | sh 2>/dev/null",
         "rm -rf " + " ".join(quote(p) for p in PATHS),
         # The runtime's state; a bind mount in the lab, so its contents only.
         "find /var/lib/containerd -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null",

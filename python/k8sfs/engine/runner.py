@@ -299,18 +299,32 @@ class Runner:
             time.sleep(1)
 
     def apply(self, steps: list[Step], chapters: list[str]) -> Plan:
-        """Chapter by chapter; within a chapter every host at once, its steps in order."""
+        """Chapter by chapter; within a chapter every host at once, its steps in order.
+
+        Every host is inspected once up front (in parallel). Those answers
+        stand until something changes; from then on each chapter inspects
+        again, because its checks may depend on what earlier chapters did.
+        An unchanged cluster therefore costs one round trip per host."""
         done = Plan(chapters, [], applied=True)
+        upfront: dict[str, StepPlan] = {}
+        everything = self._by_host(s for s in steps if s.chapter in chapters)
+        with ThreadPoolExecutor(max_workers=max(1, len(everything))) as pool:
+            for sps in pool.map(lambda h: self._step_plans(h, everything[h], with_diffs=False), everything):
+                upfront.update({sp.step.key: sp for sp in sps})
+        changed_something = False
         for chapter in chapters:
             by_host = self._by_host(s for s in steps if s.chapter == chapter)
             if not by_host:
                 continue
             self.progress(f"== {chapter}")
             failures: dict[str, BaseException] = {}
+            fresh = changed_something
 
             def one(host: str) -> list[StepPlan]:
                 host_plans = []
-                for sp in self._step_plans(host, by_host[host], with_diffs=False):
+                plans = (self._step_plans(host, by_host[host], with_diffs=False) if fresh
+                         else [upfront[s.key] for s in by_host[host]])
+                for sp in plans:
                     self._apply_step(sp)
                     host_plans.append(sp)
                 return host_plans
@@ -319,7 +333,9 @@ class Runner:
                 futures = {host: pool.submit(one, host) for host in by_host}
             for host, future in futures.items():
                 try:
-                    done.steps.extend(future.result())
+                    host_plans = future.result()
+                    done.steps.extend(host_plans)
+                    changed_something = changed_something or any(sp.changed for sp in host_plans)
                 except Exception as error:
                     failures[host] = error
             if failures:

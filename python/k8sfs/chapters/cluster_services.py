@@ -1,0 +1,213 @@
+"""The chapters after the API server: kube-controller-manager and
+kube-scheduler, pod networking (a CNI bridge per node and routes between
+nodes), kube-proxy, and the walkthrough's smoke test."""
+from __future__ import annotations
+
+from k8sfs import _core, quote
+from k8sfs.chapters.context import Context
+from k8sfs.engine.checks import running_newer_than
+from k8sfs.engine.step import File, Step, Upload
+from k8sfs.images import TEST_IMAGE
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+KUBE_PROXY_CONFIG = "/var/lib/kube-proxy/config.yaml"
+SMOKE_MANIFEST = "/etc/kubernetes/addons/smoke-test.yaml"
+SMOKE_SCRIPT = "/usr/local/sbin/k8sfs-smoke-test"
+
+
+def _kubectl(*args: str) -> list[str]:
+    return ["kubectl", "--kubeconfig", ADMIN_CONF, *args]
+
+
+def controllers_steps(ctx: Context) -> list[Step]:
+    cm_bin, sched_bin = ctx.artifact("kube-controller-manager"), ctx.artifact("kube-scheduler")
+    cm = _core.ControllerManagerOptions(ctx.spec.kubernetes_version)
+    cm.cluster_name = ctx.spec.cluster_name
+    cm.service_cidr = ctx.spec.service_cidr
+    cm.pod_cidr = ctx.spec.pod_cidr
+    cm.sign_csrs = ctx.spec.pki.ca_key_on_control_plane
+    sched = _core.SchedulerOptions(ctx.spec.kubernetes_version)
+    pki = "/etc/kubernetes/pki"
+    steps = []
+    for h in ctx.control_plane:
+        steps.append(Step(
+            "controllers", "kube-controller-manager", h.name,
+            f"kube-controller-manager {cm_bin.version}" + (", signs CSRs with ca.key" if cm.sign_csrs else
+                                                          ", CSR signing off (ca.key stays on the controller)"),
+            files=[File("/etc/systemd/system/kube-controller-manager.service",
+                        _core.render_controller_manager_unit(cm))],
+            uploads=[Upload(cm_bin.path, "/usr/local/bin/kube-controller-manager", cm_bin.sha256)],
+            check=running_newer_than("kube-controller-manager", [
+                "/usr/local/bin/kube-controller-manager", "/etc/kubernetes/controller-manager.conf",
+                f"{pki}/ca.crt", f"{pki}/sa.key", f"{pki}/front-proxy-ca.crt"]),
+            apply=[["systemctl", "daemon-reload"], ["systemctl", "enable", "kube-controller-manager"],
+                   ["systemctl", "restart", "kube-controller-manager"]],
+            verify=_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"), verify_timeout=90))
+        steps.append(Step(
+            "controllers", "kube-scheduler", h.name, f"kube-scheduler {sched_bin.version}",
+            files=[File("/etc/systemd/system/kube-scheduler.service", _core.render_scheduler_unit(sched)),
+                   File(sched.config_path, _core.render_scheduler_config(sched))],
+            uploads=[Upload(sched_bin.path, "/usr/local/bin/kube-scheduler", sched_bin.sha256)],
+            check=running_newer_than("kube-scheduler", ["/usr/local/bin/kube-scheduler",
+                                                         "/etc/kubernetes/scheduler.conf"]),
+            apply=[["systemctl", "daemon-reload"], ["systemctl", "enable", "kube-scheduler"],
+                   ["systemctl", "restart", "kube-scheduler"]],
+            verify=_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"), verify_timeout=90))
+    return steps
+
+
+ROUTES_UNIT = """\
+# Written by k8sfs: pod subnets of the other nodes, and IP forwarding.
+[Unit]
+Description=k8sfs: routes to the other nodes' pod subnets
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/k8sfs-pod-routes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def pod_subnets(ctx: Context) -> dict[str, str]:
+    return {h.name: _core.node_pod_subnet(ctx.spec.pod_cidr, i) for i, h in enumerate(ctx.workers)}
+
+
+def pod_network_steps(ctx: Context) -> list[Step]:
+    subnets = pod_subnets(ctx)
+    address = {h.name: h.address for h in ctx.spec.hosts}
+    steps = []
+    for h in ctx.spec.hosts:
+        routes = [f"ip route replace {quote(subnet)} via {quote(address[node])}"
+                  for node, subnet in subnets.items() if node != h.name]
+        script = ("#!/bin/sh\n# Written by k8sfs.\nset -e\n"
+                  "sysctl -qw net.ipv4.ip_forward=1\n"
+                  "if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then\n"
+                  "  sysctl -qw net.bridge.bridge-nf-call-iptables=1\n"
+                  "fi\n" + "\n".join(routes) + "\n")
+        files = [File("/usr/local/sbin/k8sfs-pod-routes", script, 0o755),
+                 File("/etc/systemd/system/k8sfs-pod-routes.service", ROUTES_UNIT)]
+        description = f"routes to {', '.join(s for n, s in subnets.items() if n != h.name) or 'no other node'}"
+        if h.worker:
+            files += [File("/etc/cni/net.d/10-bridge.conf", _core.render_cni_bridge(subnets[h.name])),
+                      File("/etc/cni/net.d/99-loopback.conf", _core.render_cni_loopback())]
+            description = f"CNI bridge with pods in {subnets[h.name]}; " + description
+        checks = [f"ip route show {quote(s)} | grep -q via" for n, s in subnets.items() if n != h.name]
+        check = running_newer_than("k8sfs-pod-routes", ["/usr/local/sbin/k8sfs-pod-routes"],
+                                   " && ".join(checks) if checks else "")
+        steps.append(Step("pod-network", "routes-and-cni", h.name, description, files=files, check=check,
+                          # The script once by hand first, so a failure shows its own stderr.
+                          apply=[["/usr/local/sbin/k8sfs-pod-routes"], ["systemctl", "daemon-reload"],
+                                 ["systemctl", "enable", "k8sfs-pod-routes"],
+                                 ["systemctl", "restart", "k8sfs-pod-routes"]],
+                          verify=check))
+    return steps
+
+
+def kube_proxy_steps(ctx: Context) -> list[Step]:
+    binary = ctx.artifact("kube-proxy")
+    steps = []
+    for h in ctx.workers:
+        o = _core.KubeProxyOptions(ctx.spec.kubernetes_version)
+        o.config_path = KUBE_PROXY_CONFIG
+        o.pod_cidr = ctx.spec.pod_cidr
+        o.node_name = h.name
+        o.container_host = ctx.container_hosts
+        steps.append(Step(
+            "kube-proxy", "kube-proxy", h.name, f"kube-proxy {binary.version}, iptables mode",
+            files=[File(KUBE_PROXY_CONFIG, _core.render_kube_proxy_config(o)),
+                   File("/etc/systemd/system/kube-proxy.service", _core.render_kube_proxy_unit(o))],
+            uploads=[Upload(binary.path, "/usr/local/bin/kube-proxy", binary.sha256)],
+            check=running_newer_than("kube-proxy", ["/usr/local/bin/kube-proxy", KUBE_PROXY_CONFIG,
+                                                     "/etc/kubernetes/kube-proxy.conf"]),
+            apply=[["systemctl", "daemon-reload"], ["systemctl", "enable", "kube-proxy"],
+                   ["systemctl", "restart", "kube-proxy"]],
+            verify=["sh", "-c", "iptables-save -t nat | grep -q KUBE-SERVICES"], verify_timeout=60))
+    return steps
+
+
+SMOKE_TEST = f"""\
+# Written by k8sfs: the walkthrough's smoke test, with k8sfs's own image.
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: k8sfs-smoke
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+  namespace: k8sfs-smoke
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: hello}}
+  template:
+    metadata:
+      labels: {{app: hello}}
+    spec:
+      topologySpreadConstraints:
+      - maxSkew: 1
+        topologyKey: kubernetes.io/hostname
+        whenUnsatisfiable: DoNotSchedule
+        labelSelector:
+          matchLabels: {{app: hello}}
+      containers:
+      - name: web
+        image: {TEST_IMAGE}
+        imagePullPolicy: Never
+        command: ["sh", "-c", "echo hello is up on $(hostname); exec httpd -f -p 8080 -h /var/www"]
+        ports:
+        - containerPort: 8080
+        readinessProbe:
+          tcpSocket: {{port: 8080}}
+          periodSeconds: 2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: hello
+  namespace: k8sfs-smoke
+spec:
+  selector: {{app: hello}}
+  ports:
+  - port: 80
+    targetPort: 8080
+"""
+
+# Everything a user would check, in one script: nodes Ready, the pods spread
+# over two nodes, pod to pod across nodes, the Service through kube-proxy,
+# kubectl logs and exec. Exit 0 only if all of it holds.
+SMOKE_CHECK = """\
+#!/bin/sh
+# Written by k8sfs.
+set -e
+k() { kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }
+k wait --for=condition=Ready node --all --timeout=5s >/dev/null
+k -n k8sfs-smoke wait --for=condition=Available deployment/hello --timeout=5s >/dev/null
+set -- $(k -n k8sfs-smoke get pods -l app=hello -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP} {.spec.nodeName} {end}')
+[ "$#" -eq 6 ] && [ "$3" != "$6" ] || { echo "want 2 pods on 2 nodes, have: $*" >&2; exit 1; }
+k -n k8sfs-smoke exec "$1" -- timeout 5 wget -qO- "http://$5:8080/" | grep -q 'hello from k8sfs'
+ip=$(k -n k8sfs-smoke get service hello -o jsonpath='{.spec.clusterIP}')
+k -n k8sfs-smoke exec "$4" -- timeout 5 wget -qO- "http://$ip/" | grep -q 'hello from k8sfs'
+k -n k8sfs-smoke logs "$1" | grep -q 'hello is up'
+echo "smoke test passed: pods on $3 and $6, pod-to-pod across nodes, service $ip, logs, exec"
+"""
+
+
+def smoke_test_steps(ctx: Context) -> list[Step]:
+    if not ctx.control_plane or len(ctx.workers) < 2:
+        return []
+    return [Step("smoke-test", "smoke-test", ctx.control_plane[0].name,
+                 "a Deployment over both workers, pod to pod across nodes, a Service via kube-proxy, logs, exec",
+                 files=[File(SMOKE_MANIFEST, SMOKE_TEST), File(SMOKE_SCRIPT, SMOKE_CHECK, 0o755)],
+                 # The whole smoke test runs as the verification after a change; an
+                 # unchanged cluster only needs its Deployment still available.
+                 check=["sh", "-c", "test \"$(kubectl --kubeconfig /etc/kubernetes/admin.conf -n k8sfs-smoke get "
+                                    "deployment hello -o jsonpath='{.status.availableReplicas}')\" = 2"],
+                 apply=[_kubectl("apply", "-f", SMOKE_MANIFEST)],
+                 verify=[SMOKE_SCRIPT], verify_timeout=180)]
