@@ -141,8 +141,8 @@ def cmd_demo(args) -> int:
     """The main job as far as it goes today: the lab's hosts, the binaries
     (built from Go modules when not cached), then every chapter so far
     (certificates, runtime, kubelet and a static pod, etcd, kube-apiserver,
-    authorization, kubectl, controllers, pod network, kube-proxy, smoke
-    test), with a table of what ran where and what the smoke test saw."""
+    authorization, kubectl, controllers, pod network, kube-proxy, DNS,
+    smoke test), with a table of what ran where and what the smoke test saw."""
     from k8sfs import artifacts
     from k8sfs.cluster import Cluster
     from k8sfs.versions import LAB_KUBERNETES_VERSION
@@ -153,9 +153,7 @@ def cmd_demo(args) -> int:
     lab = _lab(args)
     started = time.monotonic()
     try:
-        artifacts.build(LAB_KUBERNETES_VERSION, ["kubelet", "crictl", "etcd", "etcdctl", "kube-apiserver", "kubectl",
-                                                 "kube-controller-manager", "kube-scheduler", "kube-proxy"],
-                        progress=say)
+        artifacts.build(LAB_KUBERNETES_VERSION, progress=say)  # everything the chapters use (kubeadm too)
         lab.up()
         say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")
         with Cluster.for_lab(lab, progress=say) as cluster:
@@ -246,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Bring the lab up, build the binaries if they are not cached, apply every "
                                    "chapter (certificates, swap, runtime, kubelet, crictl, static pod, etcd, "
                                    "kube-apiserver, authorization, kubectl, nodes, controllers, pod network, "
-                                   "kube-proxy, smoke test), print what ran where and what the smoke test saw, then "
+                                   "kube-proxy, DNS, smoke test), print what ran where and what the smoke test saw, then "
                                    "take the lab down (unless --keep).")
     _add_lab_options(p)
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")

@@ -17,7 +17,7 @@ from typing import Callable
 from k8sfs import _core
 from k8sfs import chapters as chapters_mod
 from k8sfs import images
-from k8sfs.artifacts import ArtifactCache
+from k8sfs.artifacts import ArtifactCache, versions_for
 from k8sfs.chapters import Context
 from k8sfs.engine import facts as facts_mod
 from k8sfs.engine.runner import Plan, Runner
@@ -86,8 +86,11 @@ class Cluster:
             for item in pki_plan.items:
                 if item.action != "keep":
                     self.progress(f"pki: {item.action} {item.name} ({item.reason})")
-            self._context = Context(self.spec, gathered, self.cache, images.ensure_images(self.cache.root.parent),
-                                    self.cgroup_root_template, store, list(pki_plan.files), self.encryption_key())
+            coredns = self.cache.lookup("coredns", versions_for(self.spec.kubernetes_version)["coredns"])
+            built = images.ensure_images(self.cache.root.parent,
+                                         (coredns.path, coredns.version, coredns.sha256) if coredns else None)
+            self._context = Context(self.spec, gathered, self.cache, built, self.cgroup_root_template, store,
+                                    list(pki_plan.files), self.encryption_key())
         return self._context
 
     @property

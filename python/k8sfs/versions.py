@@ -21,6 +21,11 @@ _ETCD = {21: "v3.4.13", 22: "v3.5.0", 26: "v3.5.6", 27: "v3.5.7", 29: "v3.5.10",
 _CRICTL = {21: "v1.21.0", 27: "v1.27.0", 34: "v1.34.0", 37: "v1.37.0"}
 
 
+# CoreDNS as kubeadm pins it per minor.
+_COREDNS = {21: "v1.8.0", 22: "v1.8.4", 25: "v1.9.3", 27: "v1.10.1", 29: "v1.11.1", 32: "v1.11.3", 33: "v1.12.0",
+            34: "v1.12.1"}
+
+
 def parse(version: str) -> tuple[int, int, int]:
     m = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)", version)
     if not m:
@@ -45,3 +50,7 @@ def etcd_version(kubernetes_version: str) -> str:
 
 def crictl_version(kubernetes_version: str) -> str:
     return _nearest(_CRICTL, minor(kubernetes_version))
+
+
+def coredns_version(kubernetes_version: str) -> str:
+    return _nearest(_COREDNS, minor(kubernetes_version))

@@ -35,8 +35,7 @@ def cluster(lab, kubectl):
     from k8sfs.versions import LAB_KUBERNETES_VERSION
 
     wanted = versions_for(LAB_KUBERNETES_VERSION)
-    missing = [n for n in ("kubelet", "crictl", "etcd", "etcdctl", "kube-apiserver", "kubectl")
-               if ArtifactCache().lookup(n, wanted[n]) is None]
+    missing = [n for n in wanted if ArtifactCache().lookup(n, wanted[n]) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them")
     k8sfs("apply", *LAB_ARGS)
@@ -92,6 +91,10 @@ def test_nodes_are_ready_and_the_smoke_test_passes(cluster, kubectl, lab):
         answer = run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "exec", by_node["node-1"]["metadata"]["name"],
                              "--", "timeout", "5", "wget", "-qO-", target)
         assert answer.stdout == "hello from k8sfs\n", (target, answer.stderr)
+    # Cluster DNS: the apiserver's Service by name, from a pod.
+    lookup = run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "exec", by_node["node-2"]["metadata"]["name"], "--",
+                         "nslookup", "kubernetes.default.svc.cluster.local")
+    assert lookup.returncode == 0 and "10.0.0.1" in lookup.stdout, lookup.stdout + lookup.stderr
     with lab.session("k8s-master") as master:
         smoke = master.exec(["/usr/local/sbin/k8sfs-smoke-test"], timeout=120)
     assert smoke.exit_code == 0 and smoke.stdout.startswith("smoke test passed"), smoke.stderr

@@ -14,7 +14,7 @@ __all__ = ["Artifact", "ArtifactCache", "ArtifactError", "build", "sha256_file",
 
 
 MODULES = {"crictl": "sigs.k8s.io/cri-tools", "etcd": "go.etcd.io/etcd/server/v3",
-           "etcdctl": "go.etcd.io/etcd/etcdctl/v3"}
+           "etcdctl": "go.etcd.io/etcd/etcdctl/v3", "coredns": "github.com/coredns/coredns"}
 
 
 def versions_for(kubernetes_version: str) -> dict[str, str]:
@@ -22,6 +22,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out = {name: kubernetes_version for name in catalog.KUBERNETES}
     out["crictl"] = versions.crictl_version(kubernetes_version)
     out["etcd"] = out["etcdctl"] = versions.etcd_version(kubernetes_version)
+    out["coredns"] = versions.coredns_version(kubernetes_version)
     return out
 
 
@@ -45,7 +46,7 @@ def build(kubernetes_version: str, names: Iterable[str] | None = None, cache: Ar
     if "crictl" in missing:
         v = wanted["crictl"]
         groups.append((["crictl"], lambda v=v: gobuild.build_critools(v, staging, work / f"cri-tools-{v}", progress)))
-    for tool in ("etcd", "etcdctl"):
+    for tool in ("etcd", "etcdctl", "coredns"):
         if tool in missing:
             module = MODULES[tool]
             v = wanted[tool]

@@ -33,8 +33,13 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         tarball = f"etcd-{version}-{os_name}-{arch}.tar.gz"
         return Release(f"{base}/{tarball}", f"{base}/SHA256SUMS", sha256_name=tarball,
                        member=f"etcd-{version}-{os_name}-{arch}/{name}")
+    if name == "coredns":
+        bare = version.lstrip("v")
+        url = (f"https://github.com/coredns/coredns/releases/download/{version}/"
+               f"coredns_{bare}_{os_name}_{arch}.tgz")
+        return Release(url, url + ".sha256", member="coredns")
     raise KeyError(f"unknown artifact {name!r}; known: {', '.join(known_names())}")
 
 
 def known_names() -> list[str]:
-    return [*KUBERNETES, "crictl", "etcd", "etcdctl"]
+    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "coredns"]

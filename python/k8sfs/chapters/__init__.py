@@ -22,7 +22,9 @@ CHAPTERS = {
     "controllers": (cluster_services.controllers_steps, "kube-controller-manager and kube-scheduler"),
     "pod-network": (cluster_services.pod_network_steps, "CNI bridge per node, routes between nodes"),
     "kube-proxy": (cluster_services.kube_proxy_steps, "kube-proxy in iptables mode (workers)"),
-    "smoke-test": (cluster_services.smoke_test_steps, "Deployment over both nodes, pod to pod, Service, logs, exec"),
+    "dns": (cluster_services.dns_steps, "CoreDNS behind the kube-dns Service"),
+    "smoke-test": (cluster_services.smoke_test_steps,
+                   "Deployment over both nodes, pod to pod, Service, DNS, logs, exec"),
 }
 ORDER = list(CHAPTERS)
 

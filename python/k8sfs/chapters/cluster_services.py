@@ -3,6 +3,8 @@ kube-scheduler, pod networking (a CNI bridge per node and routes between
 nodes), kube-proxy, and the walkthrough's smoke test."""
 from __future__ import annotations
 
+import re
+
 from k8sfs import _core, quote
 from k8sfs.chapters.context import Context
 from k8sfs.engine.checks import running_newer_than
@@ -130,6 +132,146 @@ def kube_proxy_steps(ctx: Context) -> list[Step]:
     return steps
 
 
+COREDNS_MANIFEST = "/etc/kubernetes/addons/coredns.yaml"
+
+
+def coredns_manifest(image: str, cluster_ip: str, domain: str) -> str:
+    """CoreDNS as kubeadm deploys it (RBAC, Corefile, Deployment, the kube-dns
+    Service), with k8sfs's own image and no upstream forwarding: the lab has
+    no resolver beyond the cluster."""
+    return f"""\
+# Written by k8sfs.
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: coredns
+  namespace: kube-system
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:coredns
+rules:
+- apiGroups: [""]
+  resources: [endpoints, services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:coredns
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:coredns
+subjects:
+- kind: ServiceAccount
+  name: coredns
+  namespace: kube-system
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: coredns
+  namespace: kube-system
+data:
+  Corefile: |
+    .:53 {{
+        errors
+        health {{
+            lameduck 5s
+        }}
+        ready
+        kubernetes {domain} in-addr.arpa ip6.arpa {{
+            pods insecure
+            fallthrough in-addr.arpa ip6.arpa
+            ttl 30
+        }}
+        cache 30
+        loop
+        reload
+        loadbalance
+    }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: coredns
+  namespace: kube-system
+  labels: {{k8s-app: kube-dns}}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{k8s-app: kube-dns}}
+  template:
+    metadata:
+      labels: {{k8s-app: kube-dns}}
+    spec:
+      serviceAccountName: coredns
+      dnsPolicy: Default
+      containers:
+      - name: coredns
+        image: {image}
+        imagePullPolicy: Never
+        args: ["-conf", "/etc/coredns/Corefile"]
+        ports:
+        - {{name: dns, containerPort: 53, protocol: UDP}}
+        - {{name: dns-tcp, containerPort: 53, protocol: TCP}}
+        readinessProbe:
+          httpGet: {{path: /ready, port: 8181}}
+        livenessProbe:
+          httpGet: {{path: /health, port: 8080}}
+          initialDelaySeconds: 10
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities:
+            add: [NET_BIND_SERVICE]
+            drop: [ALL]
+        volumeMounts:
+        - {{name: config, mountPath: /etc/coredns, readOnly: true}}
+      volumes:
+      - name: config
+        configMap:
+          name: coredns
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels: {{k8s-app: kube-dns}}
+spec:
+  clusterIP: {cluster_ip}
+  selector: {{k8s-app: kube-dns}}
+  ports:
+  - {{name: dns, port: 53, protocol: UDP}}
+  - {{name: dns-tcp, port: 53, protocol: TCP}}
+"""
+
+
+def dns_steps(ctx: Context) -> list[Step]:
+    if not ctx.control_plane or not ctx.workers:
+        return []
+    from k8sfs.chapters.control_plane import cluster_dns_ip
+    from k8sfs.images import coredns_image_name
+
+    coredns = ctx.artifact("coredns")
+    image = coredns_image_name(coredns.version)
+    if image not in [i.name for i in ctx.images]:
+        raise ValueError(f"the CoreDNS image for {coredns.version} was not built; is the artifact cached?")
+    ip = cluster_dns_ip(ctx.spec.service_cidr)
+    available = ["sh", "-c", "test \"$(kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get deployment "
+                             "coredns -o jsonpath='{.status.availableReplicas}')\" -ge 1"]
+    return [Step("dns", "coredns", ctx.control_plane[0].name, f"CoreDNS {coredns.version} at {ip} (kube-dns)",
+                 files=[File(COREDNS_MANIFEST, coredns_manifest(image, ip, ctx.spec.cluster_domain))],
+                 check=available, apply=[_kubectl("apply", "-f", COREDNS_MANIFEST)],
+                 verify=available, verify_timeout=180)]
+
+
 SMOKE_TEST = f"""\
 # Written by k8sfs: the walkthrough's smoke test, with k8sfs's own image.
 apiVersion: v1
@@ -181,7 +323,8 @@ spec:
 
 # Everything a user would check, in one script: nodes Ready, the pods spread
 # over two nodes, pod to pod across nodes, the Service through kube-proxy,
-# kubectl logs and exec. Exit 0 only if all of it holds.
+# its name through cluster DNS, kubectl logs and exec. Exit 0 only if all of
+# it holds.
 SMOKE_CHECK = """\
 #!/bin/sh
 # Written by k8sfs.
@@ -195,16 +338,20 @@ k -n k8sfs-smoke exec "$1" -- timeout 5 wget -qO- "http://$5:8080/" | grep -q 'h
 ip=$(k -n k8sfs-smoke get service hello -o jsonpath='{.spec.clusterIP}')
 k -n k8sfs-smoke exec "$4" -- timeout 5 wget -qO- "http://$ip/" | grep -q 'hello from k8sfs'
 k -n k8sfs-smoke logs "$1" | grep -q 'hello is up'
-echo "smoke test passed: pods on $3 and $6, pod-to-pod across nodes, service $ip, logs, exec"
+k -n k8sfs-smoke exec "$1" -- nslookup hello.k8sfs-smoke.svc.@DOMAIN@ | grep -q "$ip"
+echo "smoke test passed: pods on $3 and $6, pod-to-pod across nodes, service $ip, DNS, logs, exec"
 """
 
 
 def smoke_test_steps(ctx: Context) -> list[Step]:
     if not ctx.control_plane or len(ctx.workers) < 2:
         return []
+    if not re.fullmatch(r"[a-z0-9.-]+", ctx.spec.cluster_domain):
+        raise ValueError(f"cluster_domain {ctx.spec.cluster_domain!r} is not a DNS name")
     return [Step("smoke-test", "smoke-test", ctx.control_plane[0].name,
-                 "a Deployment over both workers, pod to pod across nodes, a Service via kube-proxy, logs, exec",
-                 files=[File(SMOKE_MANIFEST, SMOKE_TEST), File(SMOKE_SCRIPT, SMOKE_CHECK, 0o755)],
+                 "a Deployment over both workers, pod to pod across nodes, a Service via kube-proxy, DNS, logs, exec",
+                 files=[File(SMOKE_MANIFEST, SMOKE_TEST),
+                        File(SMOKE_SCRIPT, SMOKE_CHECK.replace("@DOMAIN@", ctx.spec.cluster_domain), 0o755)],
                  # The whole smoke test runs as the verification after a change; an
                  # unchanged cluster only needs its Deployment still available.
                  check=["sh", "-c", "test \"$(kubectl --kubeconfig /etc/kubernetes/admin.conf -n k8sfs-smoke get "

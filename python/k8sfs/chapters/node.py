@@ -101,12 +101,15 @@ def _container_host_step(ctx: Context, h) -> Step:
                 verify=["test", "-d", f"/sys/fs/cgroup/memory{ctx.cgroup_root(h)}"])
 
 
+def _image_names(ctx: Context) -> list[str]:
+    return [img.name for img in ctx.images]
+
+
 def _image_uploads(ctx: Context) -> list[Upload]:
     return [Upload(img.path, f"{IMAGE_DIR}/{img.path.name}", img.sha256, 0o644) for img in ctx.images]
 
 
-def _images_present_check(runtime: str) -> list[str]:
-    names = [PAUSE_IMAGE, TEST_IMAGE]
+def _images_present_check(runtime: str, names: list[str]) -> list[str]:
     if runtime == "containerd":
         listing = "ctr -n k8s.io images ls -q"
     else:
@@ -135,10 +138,10 @@ def _containerd_steps(ctx: Context, h) -> list[Step]:
                      apply=[["systemctl", "unmask", "containerd"], ["systemctl", "enable", "containerd"],
                             ["systemctl", "restart", "containerd"]],
                      verify=["ctr", "version"])
-    images = Step("runtime", "images", h.name, "k8sfs's pause and test images, imported (nothing is pulled)",
-                  uploads=_image_uploads(ctx), check=_images_present_check("containerd"),
+    images = Step("runtime", "images", h.name, f"{', '.join(_image_names(ctx))} imported (nothing is pulled)",
+                  uploads=_image_uploads(ctx), check=_images_present_check("containerd", _image_names(ctx)),
                   apply=[["ctr", "-n", "k8s.io", "images", "import", u.path] for u in _image_uploads(ctx)],
-                  verify=_images_present_check("containerd"))
+                  verify=_images_present_check("containerd", _image_names(ctx)))
     return [install, configure, images]
 
 
@@ -157,10 +160,10 @@ def _crio_steps(ctx: Context, h) -> list[Step]:
                      apply=[["systemctl", "enable", "crio"], ["systemctl", "restart", "crio"]],
                      verify=["systemctl", "is-active", "--quiet", "crio"])
     images = Step("runtime", "images", h.name, "k8sfs's pause and test images, copied into containers-storage",
-                  uploads=_image_uploads(ctx), check=_images_present_check("crio"),
+                  uploads=_image_uploads(ctx), check=_images_present_check("crio", _image_names(ctx)),
                   apply=[["skopeo", "copy", f"docker-archive:{u.path}", f"containers-storage:{name}"]
-                         for u, name in zip(_image_uploads(ctx), [PAUSE_IMAGE, TEST_IMAGE])],
-                  verify=_images_present_check("crio"))
+                         for u, name in zip(_image_uploads(ctx), _image_names(ctx))],
+                  verify=_images_present_check("crio", _image_names(ctx)))
     return [install, configure, images]
 
 

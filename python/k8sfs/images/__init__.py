@@ -135,21 +135,43 @@ def busybox_image(cache: Path, busybox: Path = BUSYBOX) -> Image:
     return write_archive(cache / "images" / "busybox.tar", TEST_IMAGE, _layer(fill), config)
 
 
-def _inputs_digest() -> str:
+def coredns_image_name(version: str) -> str:
+    return f"k8sfs.local/coredns:{version}"
+
+
+def coredns_image(cache: Path, binary: Path, version: str) -> Image:
+    """CoreDNS's static binary as an image (the cluster DNS chapter)."""
+    data = binary.read_bytes()
+
+    def fill(tar):
+        _add_file(tar, "coredns", data)
+        _add_dir(tar, "etc")
+        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/:/coredns\nnonroot:x:65532:65532::/:/coredns\n", 0o644)
+    config = {"config": {"Entrypoint": ["/coredns"], "ExposedPorts": {"53/tcp": {}, "53/udp": {}}}}
+    return write_archive(cache / "images" / f"coredns-{version}.tar", coredns_image_name(version), _layer(fill), config)
+
+
+def _inputs_digest(extra: bytes = b"") -> str:
     digest = hashlib.sha256(PAUSE_SOURCE.read_bytes())
     digest.update(BUSYBOX.read_bytes() if BUSYBOX.exists() else b"")
-    digest.update(PAUSE_IMAGE.encode() + TEST_IMAGE.encode())
+    digest.update(PAUSE_IMAGE.encode() + TEST_IMAGE.encode() + extra)
     return digest.hexdigest()
 
 
-def ensure_images(cache: Path) -> list[Image]:
-    """The images, rebuilt only when their inputs changed (builds are deterministic)."""
+def ensure_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image]:
+    """The images, rebuilt only when their inputs changed (builds are deterministic).
+
+    `coredns` is (binary, version, sha256) when the CoreDNS artifact is cached."""
     stamp = cache / "images" / "inputs.sha256"
-    wanted = _inputs_digest()
-    pause, busybox = cache / "images" / "pause.tar", cache / "images" / "busybox.tar"
-    if stamp.exists() and stamp.read_text() == wanted and pause.exists() and busybox.exists():
-        return [_read_archive(pause), _read_archive(busybox)]
+    wanted = _inputs_digest(f"{coredns[1]}:{coredns[2]}".encode() if coredns else b"")
+    paths = [cache / "images" / "pause.tar", cache / "images" / "busybox.tar"]
+    if coredns:
+        paths.append(cache / "images" / f"coredns-{coredns[1]}.tar")
+    if stamp.exists() and stamp.read_text() == wanted and all(p.exists() for p in paths):
+        return [_read_archive(p) for p in paths]
     images = [pause_image(cache), busybox_image(cache)]
+    if coredns:
+        images.append(coredns_image(cache, coredns[0], coredns[1]))
     stamp.write_text(wanted)
     return images
 
