@@ -59,13 +59,8 @@ std::vector<std::string> apiserver_flags(const ApiserverOptions& o) {
 }
 
 std::string render_apiserver_unit(const ApiserverOptions& o, const std::string& binary) {
-  UnitSpec unit;
-  unit.description = fmt::format("Kubernetes API server {}", o.version.str());
-  unit.documentation = "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/";
-  unit.exec = binary;
-  unit.flags = apiserver_flags(o);
-  unit.extra_service = {"LimitNOFILE=65536"};
-  return render_unit(unit);
+  return render_component_unit("Kubernetes API server", o.version.str(), "kube-apiserver", binary,
+                               apiserver_flags(o), {"LimitNOFILE=65536"});
 }
 
 std::string render_encryption_config(const std::string& key_base64, const std::string& key_name) {

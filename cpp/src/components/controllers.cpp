@@ -39,12 +39,8 @@ std::vector<std::string> controller_manager_flags(const ControllerManagerOptions
 }
 
 std::string render_controller_manager_unit(const ControllerManagerOptions& o, const std::string& binary) {
-  UnitSpec unit;
-  unit.description = fmt::format("Kubernetes controller manager {}", o.version.str());
-  unit.documentation = "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/";
-  unit.exec = binary;
-  unit.flags = controller_manager_flags(o);
-  return render_unit(unit);
+  return render_component_unit("Kubernetes controller manager", o.version.str(), "kube-controller-manager", binary,
+                               controller_manager_flags(o));
 }
 
 std::string render_scheduler_config(const SchedulerOptions& o) {
@@ -62,13 +58,9 @@ std::string render_scheduler_config(const SchedulerOptions& o) {
 }
 
 std::string render_scheduler_unit(const SchedulerOptions& o, const std::string& binary) {
-  UnitSpec unit;
-  unit.description = fmt::format("Kubernetes scheduler {}", o.version.str());
-  unit.documentation = "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-scheduler/";
-  unit.exec = binary;
-  unit.flags = {"--config=" + o.config_path, "--authentication-kubeconfig=" + o.kubeconfig,
-                "--authorization-kubeconfig=" + o.kubeconfig, "--bind-address=127.0.0.1", "--v=2"};
-  return render_unit(unit);
+  return render_component_unit("Kubernetes scheduler", o.version.str(), "kube-scheduler", binary,
+                               {"--config=" + o.config_path, "--authentication-kubeconfig=" + o.kubeconfig,
+                                "--authorization-kubeconfig=" + o.kubeconfig, "--bind-address=127.0.0.1", "--v=2"});
 }
 
 }  // namespace k8sfs::components

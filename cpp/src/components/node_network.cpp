@@ -76,12 +76,8 @@ std::string render_kube_proxy_config(const KubeProxyOptions& o) {
 }
 
 std::string render_kube_proxy_unit(const KubeProxyOptions& o, const std::string& binary) {
-  UnitSpec unit;
-  unit.description = fmt::format("Kubernetes network proxy {}", o.version.str());
-  unit.documentation = "https://kubernetes.io/docs/reference/command-line-tools-reference/kube-proxy/";
-  unit.exec = binary;
-  unit.flags = {"--config=" + o.config_path, "--v=2"};
-  return render_unit(unit);
+  return render_component_unit("Kubernetes network proxy", o.version.str(), "kube-proxy", binary,
+                               {"--config=" + o.config_path, "--v=2"});
 }
 
 }  // namespace k8sfs::components

@@ -26,4 +26,16 @@ std::string render_unit(const UnitSpec& u) {
   return out;
 }
 
+std::string render_component_unit(const std::string& title, const std::string& version, const std::string& page,
+                                  const std::string& binary, const std::vector<std::string>& flags,
+                                  const std::vector<std::string>& extra_service) {
+  UnitSpec unit;
+  unit.description = title + " " + version;
+  unit.documentation = "https://kubernetes.io/docs/reference/command-line-tools-reference/" + page + "/";
+  unit.exec = binary;
+  unit.flags = flags;
+  unit.extra_service = extra_service;
+  return render_unit(unit);
+}
+
 }  // namespace k8sfs::components

@@ -19,4 +19,10 @@ struct UnitSpec {
 // Throws RenderError for a flag a unit cannot carry unquoted.
 std::string render_unit(const UnitSpec& unit);
 
+// A Kubernetes component's unit: "<title> <version>", its reference page
+// (https://kubernetes.io/docs/reference/command-line-tools-reference/<page>/).
+std::string render_component_unit(const std::string& title, const std::string& version, const std::string& page,
+                                  const std::string& binary, const std::vector<std::string>& flags,
+                                  const std::vector<std::string>& extra_service = {});
+
 }  // namespace k8sfs::components

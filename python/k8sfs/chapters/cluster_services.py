@@ -1,12 +1,13 @@
 """The chapters after the API server: kube-controller-manager and
 kube-scheduler, pod networking (a CNI bridge per node and routes between
-nodes), kube-proxy, and the walkthrough's smoke test."""
+nodes), kube-proxy, cluster DNS (CoreDNS), and the walkthrough's smoke test."""
 from __future__ import annotations
 
 import re
 
 from k8sfs import _core, quote
 from k8sfs.chapters.context import Context
+from k8sfs.chapters.units import oneshot_unit
 from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.step import File, Step, Upload
 from k8sfs.images import TEST_IMAGE
@@ -41,7 +42,8 @@ def controllers_steps(ctx: Context) -> list[Step]:
             uploads=[Upload(cm_bin.path, "/usr/local/bin/kube-controller-manager", cm_bin.sha256)],
             check=running_newer_than("kube-controller-manager", [
                 "/usr/local/bin/kube-controller-manager", "/etc/kubernetes/controller-manager.conf",
-                f"{pki}/ca.crt", f"{pki}/sa.key", f"{pki}/front-proxy-ca.crt"]),
+                f"{pki}/ca.crt", f"{pki}/sa.key", f"{pki}/front-proxy-ca.crt",
+                *([f"{pki}/ca.key"] if cm.sign_csrs else [])]),
             apply=[["systemctl", "daemon-reload"], ["systemctl", "enable", "kube-controller-manager"],
                    ["systemctl", "restart", "kube-controller-manager"]],
             verify=_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"), verify_timeout=90))
@@ -58,21 +60,8 @@ def controllers_steps(ctx: Context) -> list[Step]:
     return steps
 
 
-ROUTES_UNIT = """\
-# Written by k8sfs: pod subnets of the other nodes, and IP forwarding.
-[Unit]
-Description=k8sfs: routes to the other nodes' pod subnets
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/local/sbin/k8sfs-pod-routes
-
-[Install]
-WantedBy=multi-user.target
-"""
+ROUTES_UNIT = oneshot_unit("routes to the other nodes' pod subnets, IP forwarding",
+                           "/usr/local/sbin/k8sfs-pod-routes", after_network=True)
 
 
 def pod_subnets(ctx: Context) -> dict[str, str]:

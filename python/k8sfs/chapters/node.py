@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from k8sfs import _core, quote
 from k8sfs.chapters.context import Context
+from k8sfs.chapters.units import oneshot_unit
 from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.step import File, Guard, Step, Upload
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
@@ -74,20 +75,9 @@ for kv in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_
 done
 """
 
-CONTAINER_HOST_UNIT = """\
-# Written by k8sfs (host_profile: container).
-[Unit]
-Description=k8sfs: cgroup root and kubelet sysctls for a host that is a container
-Before=containerd.service kubelet.service crio.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/local/sbin/k8sfs-container-host
-
-[Install]
-WantedBy=multi-user.target
-"""
+CONTAINER_HOST_UNIT = oneshot_unit("cgroup root and kubelet sysctls for a host that is a container",
+                                   "/usr/local/sbin/k8sfs-container-host",
+                                   before=("containerd.service", "kubelet.service", "crio.service"))
 
 
 def _container_host_step(ctx: Context, h) -> Step:
