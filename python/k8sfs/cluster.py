@@ -49,6 +49,12 @@ def check_facts(spec: ClusterSpec, facts: dict) -> None:
 
 
 class Cluster:
+    """A spec and the way to reach its hosts (`connect(name) -> Session`).
+
+    State on the controller (PKI, secrets-at-rest key, logs, journal) lives
+    in `state_dir`. `plan()` reads, `apply()` changes only what differs;
+    both take `only=[chapters]` and `until=chapter`."""
+
     def __init__(self, spec: ClusterSpec, connect, state_dir: Path | None = None, progress: Progress = lambda _m: None,
                  cgroup_root_template: str = "/k8sfs-{host}") -> None:
         self.spec = spec
