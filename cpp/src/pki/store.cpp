@@ -9,14 +9,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -298,19 +301,65 @@ Signer load_signer(const std::string& dir, const Material& m) {
 
 }  // namespace
 
+namespace {
+
+// Generates `count` keys on all cores: RSA keys take a prime search each
+// (about 0.1 s for 2048 bits, seconds for 4096), and they are independent.
+std::vector<PrivateKey> generate_keys(std::size_t count, KeyType type) {
+  std::vector<std::optional<PrivateKey>> keys(count);
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < count; i = next++) keys[i] = PrivateKey::generate(type);
+  };
+  std::size_t threads = std::min<std::size_t>(count, std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::future<void>> running;
+  for (std::size_t t = 1; t < threads; ++t) running.push_back(std::async(std::launch::async, work));
+  work();
+  for (auto& r : running) r.get();  // rethrows a failure of any thread
+  std::vector<PrivateKey> out;
+  for (auto& k : keys) out.push_back(std::move(*k));
+  return out;
+}
+
+}  // namespace
+
 PkiPlan PkiStore::apply(const ClusterPkiSpec& spec, int renew_within_days) {
   PkiPlan done = plan(spec, renew_within_days);
+  auto materials = cluster_materials(spec);
+  // First decide which items need a fresh key, then make those keys in
+  // parallel, then write in table order (CAs before what they sign).
+  std::vector<Loaded> loaded(materials.size());
+  std::vector<bool> fresh_key(materials.size(), false);
+  for (std::size_t i = 0; i < materials.size(); ++i) {
+    const Material& m = materials[i];
+    const PlanAction action = done.items[i].action;
+    if (action == PlanAction::Keep) continue;
+    if (m.kind == MaterialKind::CertificateAuthority) {
+      fresh_key[i] = action == PlanAction::Create;
+      continue;
+    }
+    loaded[i] = load(dir_, m);
+    const Loaded& l = loaded[i];
+    if (m.kind == MaterialKind::KeyPair) {
+      fresh_key[i] = !l.key || action == PlanAction::Create;
+    } else {
+      // A renewal keeps the key; a reissue keeps it only if it still belongs to the certificate.
+      fresh_key[i] = !(l.key && l.cert && l.cert->matches(*l.key) && action != PlanAction::Create);
+    }
+  }
+  std::vector<PrivateKey> keys = generate_keys(std::count(fresh_key.begin(), fresh_key.end(), true), spec.key_type);
+  std::size_t next_key = 0;
+
   const fs::path base(dir_);
   fs::create_directories(base);
   fs::permissions(base, fs::perms::owner_all, fs::perm_options::replace);  // 0700: it holds keys
   std::map<std::string, Signer> signers;
-  auto materials = cluster_materials(spec);
   for (std::size_t i = 0; i < materials.size(); ++i) {
     const Material& m = materials[i];
-    const PlanItem& item = done.items[i];
+    const PlanAction action = done.items[i].action;
     if (m.kind == MaterialKind::CertificateAuthority) {
-      if (item.action == PlanAction::Create) {
-        PrivateKey key = PrivateKey::generate(spec.key_type);
+      if (action == PlanAction::Create) {
+        const PrivateKey& key = keys[next_key++];
         Certificate cert = make_ca(key, m.leaf.subject.common_name, m.leaf.validity_days);
         write_pair(base, m, key, cert.to_pem());
         signers.emplace(m.name, Signer{cert, key});
@@ -319,16 +368,13 @@ PkiPlan PkiStore::apply(const ClusterPkiSpec& spec, int renew_within_days) {
       }
       continue;
     }
-    if (item.action == PlanAction::Keep) continue;
-    Loaded l = load(dir_, m);
+    if (action == PlanAction::Keep) continue;
+    const PrivateKey& key = fresh_key[i] ? keys[next_key++] : *loaded[i].key;
     if (m.kind == MaterialKind::KeyPair) {
-      PrivateKey key = l.key && item.action != PlanAction::Create ? *l.key : PrivateKey::generate(spec.key_type);
       write_pair(base, m, key, key.public_pem());
-      continue;
+    } else {
+      issue(base, m, key, signers.at(m.ca), spec);
     }
-    // A renewal keeps the key; a reissue keeps it only if it still belongs to the certificate.
-    bool keep_key = l.key && l.cert && l.cert->matches(*l.key) && item.action != PlanAction::Create;
-    issue(base, m, keep_key ? *l.key : PrivateKey::generate(spec.key_type), signers.at(m.ca), spec);
   }
   return done;
 }
