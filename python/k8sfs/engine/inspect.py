@@ -25,19 +25,19 @@ class HostState:
     checks: dict[int, int]  # index in the step list -> exit code
 
 
-def inspection_script(steps: list[Step]) -> str:
+def inspection_script(steps: list[Step], digest_cache: str = DIGEST_CACHE) -> str:
     paths = sorted({f.path for s in steps for f in s.files} | {u.path for s in steps for u in s.uploads})
     lines = []
     if paths:
         # Digests are remembered on the host by size, mtime (ns) and inode, as
         # git's index does, so unchanged 100 MB binaries are not hashed again.
-        lines.append(f"c={DIGEST_CACHE}; [ -d ${{c%/*}} ] || mkdir -p ${{c%/*}}; touch $c")
+        lines.append(f"c={quote(digest_cache)}; [ -d \"${{c%/*}}\" ] || mkdir -p \"${{c%/*}}\"; touch \"$c\"")
         lines.append("for p in " + " ".join(quote(p) for p in paths) + "; do")
         lines.append("  if [ -f \"$p\" ]; then")
         lines.append("    k=$(stat -c '%s:%.9Y:%i' \"$p\")")
-        lines.append("    d=$(awk -v k=\"$k\" -v p=\"$p\" '$1==k && $3==p {d=$2} END {print d}' $c)")
+        lines.append("    d=$(awk -v k=\"$k\" -v p=\"$p\" '$1==k && $3==p {d=$2} END {print d}' \"$c\")")
         lines.append("    if [ -z \"$d\" ]; then d=$(sha256sum < \"$p\" | cut -d' ' -f1); "
-                     "echo \"$k $d $p\" >> $c; fi")
+                     "echo \"$k $d $p\" >> \"$c\"; fi")
         lines.append("    printf 'F\\t%s\\t%s\\t%s\\n' \"$p\" \"$d\" \"$(stat -c '%a %U:%G' \"$p\")\"")
         lines.append("  else printf 'M\\t%s\\n' \"$p\"; fi")
         lines.append("done")
