@@ -97,7 +97,7 @@ def _state_dir(args) -> Path:
     if args.lab:
         from k8sfs.lab import Lab
 
-        return Path(Lab(name=args.lab, subnet=args.subnet).state_dir) / "cluster"
+        return Lab(name=args.lab, subnet=args.subnet).cluster_state_dir
     from k8sfs.cluster import default_state_dir
     from k8sfs.spec import load_spec
 
@@ -113,7 +113,9 @@ def cmd_kubectl(args) -> int:
 
     version = LAB_KUBERNETES_VERSION if args.lab or not args.spec else load_spec(args.spec).kubernetes_version
     kubectl = ArtifactCache().require("kubectl", version)
-    kubeconfig = _state_dir(args) / "pki" / "admin.conf"
+    from k8sfs.cluster import pki_dir
+
+    kubeconfig = pki_dir(_state_dir(args)) / "admin.conf"
     if not kubeconfig.exists():
         raise ValueError(f"{kubeconfig} does not exist yet: run k8sfs apply first")
     os.execv(str(kubectl.path), [str(kubectl.path), "--kubeconfig", str(kubeconfig), *(args.command or [])])

@@ -44,7 +44,9 @@ def _context(args):
     if args.dir:
         directory = Path(args.dir)
     elif args.lab:
-        directory = Path(_lab(args).state_dir) / "cluster" / "pki"  # where `k8sfs apply --lab` keeps it
+        from k8sfs.cluster import pki_dir
+
+        directory = pki_dir(_lab(args).cluster_state_dir)  # where `k8sfs apply --lab` keeps it
     else:
         directory = pki.default_dir(spec)
     return spec, pki.store(spec, directory)

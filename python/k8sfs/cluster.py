@@ -30,6 +30,11 @@ def default_state_dir(spec: ClusterSpec) -> Path:
     return Path(os.environ.get("K8SFS_STATE", "k8sfs-state")) / spec.cluster_name
 
 
+def pki_dir(state_dir: Path) -> Path:
+    """The PKI directory inside a cluster's controller state."""
+    return Path(state_dir) / "pki"
+
+
 class HostFactsError(ValueError):
     """The spec cannot work on a host as it is (names the host and what to change)."""
 
@@ -68,7 +73,7 @@ class Cluster:
     @classmethod
     def for_lab(cls, lab, state_dir: Path | None = None, progress: Progress = lambda _m: None, **spec_overrides):
         spec = lab.cluster_spec(**spec_overrides)
-        return cls(spec, lab.session, state_dir or Path(lab.state_dir) / "cluster", progress,
+        return cls(spec, lab.session, state_dir or lab.cluster_state_dir, progress,
                    cgroup_root_template=f"/{lab.cgroup_prefix}{{host}}")
 
     def close(self) -> None:
@@ -101,7 +106,7 @@ class Cluster:
 
     @property
     def pki_dir(self) -> Path:
-        return self.state_dir / "pki"
+        return pki_dir(self.state_dir)
 
     def encryption_key(self) -> str:
         """The aescbc key for secrets at rest: made once, kept 0600 on the controller."""

@@ -13,16 +13,13 @@ from pathlib import Path
 from k8sfs import _core
 from k8sfs.spec import ClusterSpec
 
-PkiStore = _core.PkiStore
-PKIError = _core.PKIError
-
 
 def default_dir(spec: ClusterSpec) -> Path:
     """Where the controller keeps a cluster's PKI: $K8SFS_STATE/<cluster>/pki
     (default ./k8sfs-state), the same directory `k8sfs apply` uses."""
-    from k8sfs.cluster import default_state_dir
+    from k8sfs.cluster import default_state_dir, pki_dir
 
-    return default_state_dir(spec) / "pki"
+    return pki_dir(default_state_dir(spec))
 
 
 def store(spec: ClusterSpec, directory: str | Path | None = None) -> _core.PkiStore:

@@ -161,7 +161,7 @@ def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(clust
     assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
 
 
-def test_killed_apply_resumes_and_completes(cluster, lab):
+def test_killed_apply_resumes_and_completes(cluster, lab, kubectl):
     # Work for the next apply: the apiserver's binary and unit gone, crictl gone from node-2.
     with lab.session("k8s-master") as master:
         master.exec("systemctl stop kube-apiserver; rm -f /usr/local/bin/kube-apiserver "
@@ -188,13 +188,7 @@ def test_killed_apply_resumes_and_completes(cluster, lab):
     assert pending.returncode == 2
     k8sfs("apply", *LAB_ARGS)
     assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
-    assert run_kubectl(cluster_kubectl(), cluster.pki_dir / "admin.conf", "get", "--raw", "/readyz").stdout == "ok"
-
-
-def cluster_kubectl() -> str:
-    from k8sfs.artifacts import ArtifactCache
-
-    return str(ArtifactCache().require("kubectl", "v1.34.4").path)
+    assert run_kubectl(kubectl, cluster.pki_dir / "admin.conf", "get", "--raw", "/readyz").stdout == "ok"
 
 
 def test_etcd_snapshot_is_saved_on_the_controller(cluster, tmp_path):

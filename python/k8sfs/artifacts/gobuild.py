@@ -86,40 +86,30 @@ def build_kubernetes(version: str, out_dir: Path, work_dir: Path,
                      commands: tuple[str, ...] = KUBERNETES_COMMANDS,
                      progress: Progress = print) -> dict[str, Path]:
     """Build `commands` of k8s.io/kubernetes@version into out_dir."""
-    env = _go_env()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = work_dir / "build.log"
-    info = json.loads(_go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-                          work_dir, env, log))
-    upstream = Path(info["GoMod"]).read_text()
-    minor_patch = version[len("v1."):]
-    lines = ["module k8sfs.local/kubernetes-build", "", *go_directives(upstream), "",
-             f"require k8s.io/kubernetes {version}", "", "replace ("]
-    lines += [f"\t{mod} => {mod} v0.{minor_patch}" for mod in staging_replaces(upstream)]
-    lines += [")", ""]
-    (work_dir / "go.mod").write_text("\n".join(lines))
-    (work_dir / "go.sum").unlink(missing_ok=True)
-    packages = [f"k8s.io/kubernetes/cmd/{c}" for c in commands]
-    progress(f"resolving modules for kubernetes {version}")
-    # @version on each package: a bare `go get pkg` would upgrade to the newest release.
-    _go(["get", *(f"{p}@{version}" for p in packages)], work_dir, env, log)
-    return _build(packages, version, out_dir, work_dir, env, log, _version_ldflags(version), progress)
+    return build_module("k8s.io/kubernetes", version, [f"k8s.io/kubernetes/cmd/{c}" for c in commands], out_dir,
+                        work_dir, _version_ldflags(version), progress, pin_staging=True)
 
 
 def build_module(module: str, version: str, packages: list[str], out_dir: Path, work_dir: Path,
-                 ldflags: str = "-s -w", progress: Progress = print) -> dict[str, Path]:
-    """Build `packages` of a Go module that needs no replace lines (cri-tools, etcd)."""
+                 ldflags: str = "-s -w", progress: Progress = print, pin_staging: bool = False) -> dict[str, Path]:
+    """Build `packages` of module@version through a small wrapper module.
+
+    With `pin_staging` (k8s.io/kubernetes), every module that the upstream
+    go.mod points at ./staging is replaced by its v0.<minor>.<patch> release."""
     env = _go_env()
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = work_dir / "build.log"
     info = json.loads(_go(["mod", "download", "-json", f"{module}@{version}"], work_dir, env, log))
     upstream = Path(info["GoMod"]).read_text()
-    (work_dir / "go.mod").write_text("\n".join([
-        "module k8sfs.local/build", "", *go_directives(upstream), "", f"require {module} {version}", ""]))
+    lines = ["module k8sfs.local/build", "", *go_directives(upstream), "", f"require {module} {version}", ""]
+    if pin_staging:
+        minor_patch = version[len("v1."):]
+        lines += ["replace (", *(f"\t{mod} => {mod} v0.{minor_patch}" for mod in staging_replaces(upstream)), ")", ""]
+    (work_dir / "go.mod").write_text("\n".join(lines))
     (work_dir / "go.sum").unlink(missing_ok=True)
     progress(f"resolving modules for {module} {version}")
+    # @version on each package: a bare `go get pkg` would upgrade to the newest release.
     _go(["get", *(f"{p}@{version}" for p in packages)], work_dir, env, log)
     return _build(packages, version, out_dir, work_dir, env, log, ldflags, progress)
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import re
 
-from k8sfs import _core, quote
+from k8sfs import _core, join_command, quote
 from k8sfs.chapters.context import Context
+from k8sfs.chapters.control_plane import ADMIN_CONF, cluster_dns_ip, kubectl_with
 from k8sfs.chapters.units import oneshot_unit
 from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.step import File, Step, Upload
 from k8sfs.images import TEST_IMAGE
 
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBE_PROXY_CONFIG = "/var/lib/kube-proxy/config.yaml"
 SMOKE_MANIFEST = "/etc/kubernetes/addons/smoke-test.yaml"
 SMOKE_SCRIPT = "/usr/local/sbin/k8sfs-smoke-test"
 
 
 def _kubectl(*args: str) -> list[str]:
-    return ["kubectl", "--kubeconfig", ADMIN_CONF, *args]
+    return kubectl_with(ADMIN_CONF, *args)
+
+
+def _replicas_available(namespace: str, deployment: str, at_least: int) -> list[str]:
+    """Exit 0 when the Deployment has at least that many available replicas."""
+    count = join_command(_kubectl("-n", namespace, "get", "deployment", deployment,
+                                  "-o", "jsonpath={.status.availableReplicas}"))
+    return ["sh", "-c", f"test \"$({count})\" -ge {at_least}"]
 
 
 def controllers_steps(ctx: Context) -> list[Step]:
@@ -245,7 +252,6 @@ spec:
 def dns_steps(ctx: Context) -> list[Step]:
     if not ctx.control_plane or not ctx.workers:
         return []
-    from k8sfs.chapters.control_plane import cluster_dns_ip
     from k8sfs.images import coredns_image_name
 
     coredns = ctx.artifact("coredns")
@@ -253,8 +259,7 @@ def dns_steps(ctx: Context) -> list[Step]:
     if image not in [i.name for i in ctx.images]:
         raise ValueError(f"the CoreDNS image for {coredns.version} was not built; is the artifact cached?")
     ip = cluster_dns_ip(ctx.spec.service_cidr)
-    available = ["sh", "-c", "test \"$(kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get deployment "
-                             "coredns -o jsonpath='{.status.availableReplicas}')\" -ge 1"]
+    available = _replicas_available("kube-system", "coredns", 1)
     return [Step("dns", "coredns", ctx.control_plane[0].name, f"CoreDNS {coredns.version} at {ip} (kube-dns)",
                  files=[File(COREDNS_MANIFEST, coredns_manifest(image, ip, ctx.spec.cluster_domain))],
                  check=available, apply=[_kubectl("apply", "-f", COREDNS_MANIFEST)],
@@ -343,7 +348,6 @@ def smoke_test_steps(ctx: Context) -> list[Step]:
                         File(SMOKE_SCRIPT, SMOKE_CHECK.replace("@DOMAIN@", ctx.spec.cluster_domain), 0o755)],
                  # The whole smoke test runs as the verification after a change; an
                  # unchanged cluster only needs its Deployment still available.
-                 check=["sh", "-c", "test \"$(kubectl --kubeconfig /etc/kubernetes/admin.conf -n k8sfs-smoke get "
-                                    "deployment hello -o jsonpath='{.status.availableReplicas}')\" = 2"],
+                 check=_replicas_available("k8sfs-smoke", "hello", 2),
                  apply=[_kubectl("apply", "-f", SMOKE_MANIFEST)],
                  verify=[SMOKE_SCRIPT], verify_timeout=180)]

@@ -47,7 +47,3 @@ class Context:
 
     def cgroup_root(self, host: HostSpec) -> str:
         return self.cgroup_root_template.format(host=host.name) if self.container_hosts else ""
-
-
-def image_cache_dir() -> Path:
-    return artifacts_mod.default_root().parent

@@ -36,7 +36,8 @@ def certificates_steps(ctx: Context) -> list[Step]:
     return pki_file_steps(ctx.pki, ctx.pki_files)
 
 
-def _kubectl(conf: str, *args: str) -> list[str]:
+def kubectl_with(conf: str, *args: str) -> list[str]:
+    """kubectl on a control-plane host with one of its kubeconfigs."""
     return ["kubectl", "--kubeconfig", conf, *args]
 
 
@@ -87,7 +88,7 @@ def apiserver_steps(ctx: Context) -> list[Step]:
                                                         o.audit_policy, *APISERVER_PKI]),
             apply=[["install", "-d", "-m", "0700", "/var/log/kubernetes"], ["systemctl", "daemon-reload"],
                    ["systemctl", "enable", "kube-apiserver"], ["systemctl", "restart", "kube-apiserver"]],
-            verify=_kubectl(ADMIN_CONF, "get", "--raw", "/readyz"), verify_timeout=120))
+            verify=kubectl_with(ADMIN_CONF, "get", "--raw", "/readyz"), verify_timeout=120))
     return steps
 
 
@@ -150,8 +151,8 @@ def authorization_steps(ctx: Context) -> list[Step]:
                  "Node,RBAC: apiserver-to-kubelet role" + (", kubeadm:cluster-admins -> cluster-admin" if split_admin
                                                            else ""),
                  files=[File(RBAC_FILE, rbac)],
-                 check=_kubectl(bootstrap, "get", "-f", RBAC_FILE),
-                 apply=[_kubectl(bootstrap, "apply", "-f", RBAC_FILE)],
+                 check=kubectl_with(bootstrap, "get", "-f", RBAC_FILE),
+                 apply=[kubectl_with(bootstrap, "apply", "-f", RBAC_FILE)],
                  verify=["sh", "-c", f"test \"$(kubectl --kubeconfig {ADMIN_CONF} auth can-i '*' '*')\" = yes"])]
 
 
@@ -170,7 +171,7 @@ def nodes_steps(ctx: Context) -> list[Step]:
     if not ctx.control_plane or not ctx.workers:
         return []
     names = [h.name for h in ctx.workers]
-    registered = _kubectl(ADMIN_CONF, "get", "nodes", *names)
+    registered = kubectl_with(ADMIN_CONF, "get", "nodes", *names)
     return [Step("nodes", "registered", ctx.control_plane[0].name, f"{', '.join(names)} registered",
                  check=registered, verify=registered, verify_timeout=120)]
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 PAUSE_IMAGE = "k8sfs.local/pause:1.0"
@@ -39,14 +40,12 @@ class Image:
     def id(self) -> str:
         return "sha256:" + self.config_digest
 
-    @property
+    @cached_property
     def sha256(self) -> str:
-        """Digest of the archive file itself (what is uploaded)."""
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        """Digest of the archive file itself (what is uploaded), read once."""
+        from k8sfs.artifacts.cache import sha256_file
+
+        return sha256_file(self.path)
 
 
 def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o755) -> None:

@@ -392,6 +392,12 @@ class Lab:
         return found
 
     @property
+    def cluster_state_dir(self) -> Path:
+        """Where `k8sfs apply --lab` keeps the controller's state (PKI, logs, journal);
+        it goes with the lab at `down`."""
+        return self.state_dir / "cluster"
+
+    @property
     def cgroup_prefix(self) -> str:
         """Kubelets in this lab's hosts keep their cgroups under /<prefix><host>
         in the machine's hierarchies (the hosts share them: cgroup v1, no
