@@ -64,6 +64,9 @@ void bind_cluster_pki(py::module_& m) {
       .def("__repr__", [](const pki::Material& x) { return "<Material " + x.name + ">"; });
   m.def("cluster_materials", &pki::cluster_materials, py::arg("spec"));
   m.def("first_service_ip", &pki::first_service_ip, py::arg("cidr"));
+  m.def("admin_group", &pki::admin_group, py::arg("kubernetes_minor"),
+        "The group in admin.conf's certificate: kubeadm:cluster-admins from 1.29, system:masters before.");
+  m.def("has_super_admin", &pki::has_super_admin, py::arg("kubernetes_minor"));
 
   py::class_<pki::PlanItem>(m, "PkiPlanItem")
       .def_readonly("name", &pki::PlanItem::name)

@@ -63,6 +63,7 @@ void bind_components(py::module_& m) {
       .def_readwrite("container_host", &c::KubeletOptions::container_host);
   m.def("render_kubelet_config", &c::render_kubelet_config, py::arg("options"));
   m.def("kubelet_flags", &c::kubelet_flags, py::arg("options"));
+  m.def("kubelet_reads", &c::kubelet_reads, py::arg("options"), py::arg("binary") = "/usr/local/bin/kubelet");
   m.def("render_kubelet_unit", &c::render_kubelet_unit, py::arg("options"), py::arg("runtime_unit"),
         py::arg("binary") = "/usr/local/bin/kubelet");
 
@@ -127,6 +128,7 @@ void bind_components(py::module_& m) {
       .def_readwrite("data_dir", &c::EtcdOptions::data_dir)
       .def_readwrite("pki_dir", &c::EtcdOptions::pki_dir);
   m.def("etcd_flags", &c::etcd_flags, py::arg("options"));
+  m.def("etcd_reads", &c::etcd_reads, py::arg("options"), py::arg("binary") = "/usr/local/bin/etcd");
   m.def("render_etcd_unit", &c::render_etcd_unit, py::arg("options"), py::arg("binary") = "/usr/local/bin/etcd");
   m.def("etcd_client_urls", &c::etcd_client_urls, py::arg("members"));
   m.def("etcdctl_tls_args", &c::etcdctl_tls_args, py::arg("pki_dir") = "/etc/kubernetes/pki/etcd",
@@ -148,6 +150,8 @@ void bind_components(py::module_& m) {
       .def_readwrite("audit_policy", &c::ApiserverOptions::audit_policy)
       .def_readwrite("audit_log", &c::ApiserverOptions::audit_log);
   m.def("apiserver_flags", &c::apiserver_flags, py::arg("options"));
+  m.def("apiserver_reads", &c::apiserver_reads, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-apiserver");
   m.def("render_apiserver_unit", &c::render_apiserver_unit, py::arg("options"),
         py::arg("binary") = "/usr/local/bin/kube-apiserver");
   m.def("render_encryption_config", &c::render_encryption_config, py::arg("key_base64"), py::arg("key_name") = "key1");
@@ -166,6 +170,8 @@ void bind_components(py::module_& m) {
       .def_readwrite("pod_cidr", &c::ControllerManagerOptions::pod_cidr)
       .def_readwrite("sign_csrs", &c::ControllerManagerOptions::sign_csrs);
   m.def("controller_manager_flags", &c::controller_manager_flags, py::arg("options"));
+  m.def("controller_manager_reads", &c::controller_manager_reads, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-controller-manager");
   m.def("render_controller_manager_unit", &c::render_controller_manager_unit, py::arg("options"),
         py::arg("binary") = "/usr/local/bin/kube-controller-manager");
   py::class_<c::SchedulerOptions>(m, "SchedulerOptions")
@@ -177,6 +183,8 @@ void bind_components(py::module_& m) {
            py::arg("version"))
       .def_readwrite("config_path", &c::SchedulerOptions::config_path);
   m.def("render_scheduler_config", &c::render_scheduler_config, py::arg("options"));
+  m.def("scheduler_reads", &c::scheduler_reads, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-scheduler");
   m.def("render_scheduler_unit", &c::render_scheduler_unit, py::arg("options"),
         py::arg("binary") = "/usr/local/bin/kube-scheduler");
 
@@ -195,6 +203,8 @@ void bind_components(py::module_& m) {
       .def_readwrite("node_name", &c::KubeProxyOptions::node_name)
       .def_readwrite("container_host", &c::KubeProxyOptions::container_host);
   m.def("render_kube_proxy_config", &c::render_kube_proxy_config, py::arg("options"));
+  m.def("kube_proxy_reads", &c::kube_proxy_reads, py::arg("options"),
+        py::arg("binary") = "/usr/local/bin/kube-proxy");
   m.def("render_kube_proxy_unit", &c::render_kube_proxy_unit, py::arg("options"),
         py::arg("binary") = "/usr/local/bin/kube-proxy");
 }

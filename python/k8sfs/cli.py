@@ -1,6 +1,6 @@
 """The `k8sfs` command.
 
-    k8sfs lab up|down|status|ssh HOST     the local lab of walkthrough hosts
+    k8sfs lab up|down|status|start|stop|ssh   the local lab: a spec's hosts on this machine
     k8sfs exec HOST -- COMMAND...         run a command through the library
     k8sfs plan|apply [--lab NAME|--spec FILE] [--until CHAPTER]   the main workflow
     k8sfs chapters                        the chapters, in order
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
 import k8sfs
+from k8sfs.cli_target import _lab, add_lab_options, add_spec_shorthands, print_spec
 from k8sfs.table import render_table
 
 EPILOG = """\
@@ -29,35 +29,44 @@ examples:
                                     any SSH host (honours ~/.ssh/config)
   k8sfs lab down                    remove everything the lab made
 
-environment: K8SFS_LAB (lab name), K8SFS_LAB_SUBNET, K8SFS_CACHE (default ~/.cache/k8sfs)
+environment: K8SFS_LAB (lab name), K8SFS_LAB_SUBNET, K8SFS_CACHE (default ~/.cache/k8sfs),
+             K8SFS_STATE (state of spec clusters, default ./k8sfs-state)
+"""
+
+LAB_EPILOG = """\
+examples:
+  k8sfs lab up                                  the walkthrough's three hosts
+  k8sfs lab up --control-planes 3 --workers 2   k8s-master-1..3 and node-1..2
+  k8sfs init my.yaml && k8sfs lab up --spec my.yaml && k8sfs apply --lab --spec my.yaml
+  k8sfs lab stop --kill node-1                  a power cut; k8sfs lab start node-1 boots it with its disk
+  k8sfs lab down --purge                        the hosts and the cluster's CAs and journal
 """
 
 
-def _lab(args):
-    from k8sfs.lab import Lab
-
-    return Lab(name=args.lab, subnet=args.subnet, progress=lambda m: print(m, file=sys.stderr, flush=True))
-
-
-def _add_lab_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lab", default=os.environ.get("K8SFS_LAB", "k8sfs"), metavar="NAME",
-                        help="lab name, 1-8 lower-case letters/digits (default: %(default)s)")
-    parser.add_argument("--subnet", default=os.environ.get("K8SFS_LAB_SUBNET", "192.168.50.0/24"), metavar="CIDR",
-                        help="lab subnet; the controller takes .1, hosts .10-.12 (default: %(default)s)")
-
-
 def cmd_lab_up(args) -> int:
+    from k8sfs.cli_target import spec_from_args
+
     lab = _lab(args)
+    spec = None
+    if args.spec or args.print_spec or any(getattr(args, k) is not None for k in (
+            "control_planes", "workers", "kubernetes_version", "runtime")):
+        spec = spec_from_args(args, lab.saved_spec())
+        if args.print_spec:
+            print_spec(spec)
+            return 0
     started = time.monotonic()
-    lab.up()
+    lab.up(spec)
     print(render_table(["HOST", "ADDRESS", "ROLE", "STATE"],
                        [[r["host"], r["address"], r["role"], r["state"]] for r in lab.status()]))
-    print(f"\nready in {time.monotonic() - started:.1f}s; try: k8sfs exec node-1 -- hostname", file=sys.stderr)
+    print(f"\nready in {time.monotonic() - started:.1f}s; next: k8sfs apply --lab {lab.name}", file=sys.stderr)
     return 0
 
 
 def cmd_lab_down(args) -> int:
-    _lab(args).down()
+    lab = _lab(args)
+    if args.purge and lab.purge_list():
+        print("--purge also removes: " + ", ".join(str(p) for p in lab.purge_list()), file=sys.stderr)
+    lab.down(purge=args.purge)
     return 0
 
 
@@ -67,6 +76,16 @@ def cmd_lab_status(args) -> int:
     print(render_table(["HOST", "ADDRESS", "ROLE", "STATE", "PID"],
                        [[r["host"], r["address"], r["role"], r["state"], r["pid"] or "-"] for r in rows]))
     return 0 if all(r["state"] == "running" for r in rows) else 3
+
+
+def cmd_lab_start(args) -> int:
+    _lab(args).start(args.hosts)
+    return 0
+
+
+def cmd_lab_stop(args) -> int:
+    _lab(args).stop(args.hosts, kill=args.kill)
+    return 0
 
 
 def cmd_lab_ssh(args) -> int:
@@ -96,9 +115,9 @@ def _parse_target(target: str) -> tuple[str, str, int]:
 
 
 def _session_for(args) -> k8sfs.Session:
-    from k8sfs.lab import Lab, LabError
+    from k8sfs.lab import LabError
 
-    lab = Lab(name=args.lab, subnet=args.subnet)
+    lab = _lab(args, quiet=True)
     try:
         lab.host(args.host)
         is_lab_host = True
@@ -138,55 +157,50 @@ def cmd_exec(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The main job as far as it goes today: the lab's hosts, the binaries
-    (built from Go modules when not cached), then every chapter so far
-    (certificates, runtime, kubelet and a static pod, etcd, kube-apiserver,
-    authorization, kubectl, controllers, pod network, kube-proxy, DNS,
-    smoke test), with a table of what ran where and what the smoke test saw."""
+    """The main job: a lab for the spec (the walkthrough's by default), the
+    binaries (built from Go modules when not cached), every chapter through
+    the smoke test, and what it all shows."""
     from k8sfs import artifacts
+    from k8sfs.cli_target import progress as say
+    from k8sfs.cli_target import spec_from_args
     from k8sfs.cluster import Cluster
-    from k8sfs.versions import LAB_KUBERNETES_VERSION
-
-    def say(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     lab = _lab(args)
+    spec = spec_from_args(args, lab.saved_spec())
+    if args.print_spec:
+        print_spec(spec)
+        return 0
     started = time.monotonic()
     try:
-        artifacts.build(LAB_KUBERNETES_VERSION, progress=say)  # everything the chapters use (kubeadm too)
-        lab.up()
+        artifacts.build(spec.kubernetes_version, progress=say)  # everything the chapters use (kubeadm too)
+        lab.up(spec)
         say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")
         with Cluster.for_lab(lab, progress=say) as cluster:
             done = cluster.apply()
-            pods = cluster.runner.run("node-1", "demo", ["crictl", "ps"]).stdout
-            answer = cluster.runner.run("node-1", "demo", ["sh", "-c", "crictl exec $(crictl ps -q --name hello) "
-                                                           "wget -qO- http://127.0.0.1:8081/"]).stdout
-            kubectl = artifacts.ArtifactCache().require("kubectl", LAB_KUBERNETES_VERSION).path
-            admin = str(cluster.pki_dir / "admin.conf")
-            nodes = subprocess.run([str(kubectl), "--kubeconfig", admin, "get", "nodes", "-o", "wide"],
-                                   capture_output=True, text=True, check=True).stdout
-            ready = subprocess.run([str(kubectl), "--kubeconfig", admin, "get", "--raw", "/readyz"],
-                                   capture_output=True, text=True, check=True).stdout
-            smoke = cluster.runner.run("k8s-master", "demo", ["/usr/local/sbin/k8sfs-smoke-test"], timeout=120).stdout
-            workloads = subprocess.run([str(kubectl), "--kubeconfig", admin, "-n", "k8sfs-smoke", "get",
-                                        "pods,services", "-o", "wide"], capture_output=True, text=True,
-                                       check=True).stdout
+            first_worker = next(h.name for h in cluster.spec.hosts if h.worker)
+            first_plane = next(h.name for h in cluster.spec.hosts if h.control_plane)
+            shown = [cluster.crictl(first_worker, "ps"),
+                     cluster.exec(first_worker, "crictl exec $(crictl ps -q --name hello) wget -qO- "
+                                                "http://127.0.0.1:8081/"),
+                     cluster.kubectl("get", "--raw", "/readyz"),
+                     cluster.kubectl("get", "nodes", "-o", "wide"),
+                     cluster.kubectl("-n", "k8sfs-smoke", "get", "pods,services", "-o", "wide"),
+                     cluster.exec(first_plane, ["/usr/local/sbin/k8sfs-smoke-test"], timeout=120)]
         rows = [[sp.step.host, sp.step.chapter, sp.step.name, sp.step.description,
                  "changed" if sp.changed else "ok"] for sp in done.steps]
         print(render_table(["HOST", "CHAPTER", "STEP", "WHAT", "RESULT"], rows))
-        print(f"\nnode-1$ crictl ps\n{pods}")
-        print(f"node-1$ crictl exec <hello> wget -qO- http://127.0.0.1:8081/\n{answer}")
-        print(f"controller$ k8sfs kubectl -- get --raw /readyz\n{ready}\n")
-        print(f"controller$ k8sfs kubectl -- get nodes -o wide\n{nodes}")
-        print(f"controller$ k8sfs kubectl -- -n k8sfs-smoke get pods,services -o wide\n{workloads}")
-        print(f"k8s-master$ k8sfs-smoke-test\n{smoke}")
+        for result in shown:
+            print(f"\n{result.where}$ {result.command}\n{result.stdout.rstrip()}")
+            if not result.ok:
+                raise RuntimeError(f"{result.where}: `{result.command}` exited {result.exit_code}: "
+                                   f"{result.stderr.strip()[-500:]}")
         print(f"done in {time.monotonic() - started:.1f}s: the cluster built from scratch passed its smoke test",
               file=sys.stderr)
         return 0
     finally:
         if args.keep:
-            print(f"lab {lab.name} left up (--keep): k8sfs lab ssh node-1; k8sfs lab down when done",
-                  file=sys.stderr)
+            print(f"lab {lab.name} left up (--keep): k8sfs lab ssh --lab {lab.name} {lab.hosts[0].name}; "
+                  f"k8sfs lab down --lab {lab.name} when done", file=sys.stderr)
         else:
             lab.down()
 
@@ -199,21 +213,48 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND")
     sub.required = True
 
-    lab = sub.add_parser("lab", help="the local lab: walkthrough hosts on this machine (root)",
-                         description="Hosts k8s-master, node-1, node-2 as systemd-nspawn containers in network "
-                                     "namespaces on a bridge, reachable over SSH from this machine.")
+    lab = sub.add_parser("lab", help="the local lab: a spec's hosts on this machine (root)",
+                         description="A spec's hosts (by default the walkthrough's k8s-master, node-1, node-2) as "
+                                     "systemd-nspawn containers in network namespaces on a bridge, reachable over "
+                                     "SSH from this machine. Hosts keep their disks until `lab down`; the "
+                                     "cluster's state (CAs, keys, journal) stays until `lab down --purge`.",
+                         epilog=LAB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
     lab_sub.required = True
-    for name, func, help_text in (("up", cmd_lab_up, "create the lab (idempotent; fast when already up)"),
-                                  ("down", cmd_lab_down, "remove everything the lab made (safe to repeat)"),
-                                  ("status", cmd_lab_status, "each host's address and state (exit 3 if not all up)")):
-        p = lab_sub.add_parser(name, help=help_text, description=help_text)
-        _add_lab_options(p)
-        p.set_defaults(func=func)
+    p = lab_sub.add_parser("up", help="make the lab, or bring stopped hosts back with their disks",
+                           description="Make one lab host per spec host (same names and roles; addresses from the "
+                                       "spec when they lie in the lab subnet, else assigned and reported). A lab "
+                                       "that is up is left alone; stopped or crashed hosts boot again with their "
+                                       "disks; new spec hosts are added.")
+    add_lab_options(p)
+    p.add_argument("--spec", metavar="FILE", help="make the lab for this spec (default: the lab's own, or the "
+                                                  "walkthrough's)")
+    add_spec_shorthands(p)
+    p.set_defaults(func=cmd_lab_up)
+    p = lab_sub.add_parser("down", help="remove the hosts and their disks (the cluster's state stays)",
+                           description="Remove every process, mount, namespace, link and file the lab made, the "
+                                       "hosts' disks included (safe to repeat). The cluster's state on the controller "
+                                       "(CAs, secrets-at-rest key, journal) stays unless --purge.")
+    add_lab_options(p)
+    p.add_argument("--purge", action="store_true", help="also remove the cluster's state (it says what)")
+    p.set_defaults(func=cmd_lab_down)
+    p = lab_sub.add_parser("status", help="each host's address and state (exit 3 if not all up)")
+    add_lab_options(p)
+    p.set_defaults(func=cmd_lab_status)
+    p = lab_sub.add_parser("start", help="boot stopped hosts again with their disks")
+    add_lab_options(p)
+    p.add_argument("hosts", nargs="+", metavar="HOST")
+    p.set_defaults(func=cmd_lab_start)
+    p = lab_sub.add_parser("stop", help="power hosts off (disks kept); --kill: a power cut")
+    add_lab_options(p)
+    p.add_argument("hosts", nargs="+", metavar="HOST")
+    p.add_argument("--kill", action="store_true", help="SIGKILL the host's nspawn and every process in it, as a "
+                                                       "power cut would")
+    p.set_defaults(func=cmd_lab_stop)
     p = lab_sub.add_parser("ssh", help="open a shell (or run a command) on a lab host with OpenSSH",
                            description="Open an interactive shell on a lab host with OpenSSH.")
-    _add_lab_options(p)
-    p.add_argument("host", help="k8s-master, node-1 or node-2")
+    add_lab_options(p)
+    p.add_argument("host", help="a lab host (k8s-master, node-1, ...)")
     p.add_argument("command", nargs="*", help="optional command (after --) instead of a shell")
     p.set_defaults(func=cmd_lab_ssh)
 
@@ -221,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a command on one host over SSH (k8sfs's libssh transport), streaming its "
                                    "output, and exit with its exit code. HOST is a lab host name or "
                                    "[user@]host[:port] (honouring ~/.ssh/config).")
-    _add_lab_options(p)
+    add_lab_options(p)
     p.add_argument("host", metavar="HOST")
     p.add_argument("command", nargs="*", metavar="-- COMMAND...",
                    help="one word is run as a shell line; several words are quoted as an argument vector")
@@ -240,13 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     cli_pki.add_parser(sub)
     cli_artifacts.add_parser(sub)
 
-    p = sub.add_parser("demo", help="the main job: the lab, the binaries, and every chapter so far",
-                       description="Bring the lab up, build the binaries if they are not cached, apply every "
-                                   "chapter (certificates, swap, runtime, kubelet, crictl, static pod, etcd, "
-                                   "kube-apiserver, authorization, kubectl, nodes, controllers, pod network, "
-                                   "kube-proxy, DNS, smoke test), print what ran where and what the smoke test saw, then "
-                                   "take the lab down (unless --keep).")
-    _add_lab_options(p)
+    p = sub.add_parser("demo", help="the main job: a lab cluster from scratch through the smoke test",
+                       description="Build the binaries if they are not cached, bring the lab up for the spec (the "
+                                   "walkthrough's by default), apply every chapter (certificates, swap, runtime, "
+                                   "kubelet, crictl, static pod, etcd, kube-apiserver, authorization, kubectl, "
+                                   "nodes, controllers, pod network, kube-proxy, DNS, smoke test), print what ran "
+                                   "where and what the smoke test saw, then take the lab down (unless --keep).")
+    add_lab_options(p)
+    p.add_argument("--spec", metavar="FILE", help="the cluster to build (default: the walkthrough's)")
+    add_spec_shorthands(p)
     p.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     p.set_defaults(func=cmd_demo)
     return parser

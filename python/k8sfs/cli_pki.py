@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from k8sfs import pki
-from k8sfs.spec import load_spec
 from k8sfs.table import render_table
 
 EPILOG = """\
@@ -31,25 +30,29 @@ examples:
 """
 
 
-def _lab(args):
-    from k8sfs.lab import Lab
-
-    return Lab(name=args.lab, subnet=args.subnet)
-
-
 def _context(args):
-    if args.lab and args.spec:
-        raise ValueError("give --spec or --lab, not both (--lab uses the lab's hosts as the spec)")
-    spec = _lab(args).cluster_spec() if args.lab else load_spec(args.spec)
-    if args.dir:
-        directory = Path(args.dir)
-    elif args.lab:
-        from k8sfs.cluster import pki_dir
+    """The target's spec and its PKI store (--dir, or the cluster's state)."""
+    from k8sfs.cli_target import state_dir, target_spec
+    from k8sfs.cluster import pki_dir
 
-        directory = pki_dir(_lab(args).cluster_state_dir)  # where `k8sfs apply --lab` keeps it
-    else:
-        directory = pki.default_dir(spec)
+    spec = target_spec(args)
+    directory = Path(args.dir) if args.dir else pki_dir(state_dir(args))
     return spec, pki.store(spec, directory)
+
+
+def _lock(args, command: str):
+    """The cluster's lock (commands that write the PKI or the hosts)."""
+    from k8sfs.cli_target import progress, state_dir
+    from k8sfs.engine.lock import ClusterLock
+
+    directory = Path(args.dir).parent if args.dir else state_dir(args)
+    return ClusterLock(directory, target_spec_name(args), f"pki {command}").held(progress=progress)
+
+
+def target_spec_name(args) -> str:
+    from k8sfs.cli_target import target_spec
+
+    return target_spec(args).cluster_name
 
 
 def _print_plan(plan, applied: bool) -> None:
@@ -68,7 +71,8 @@ def _print_plan(plan, applied: bool) -> None:
 def cmd_init(args) -> int:
     spec, store = _context(args)
     started = time.monotonic()
-    plan = store.apply(spec.pki_spec(), args.renew_within)
+    with _lock(args, "init"):
+        plan = store.apply(spec.pki_spec(), args.renew_within)
     _print_plan(plan, applied=True)
     changed = sum(1 for i in plan.items if i.action != "keep")
     print(f"\n{changed} of {len(plan.items)} items written to {store.dir} in {time.monotonic() - started:.2f}s",
@@ -104,7 +108,8 @@ def cmd_renew(args) -> int:
         print("k8sfs pki renew: name the certificates to renew, or --all", file=sys.stderr)
         return 2
     spec, store = _context(args)
-    done = store.renew(spec.pki_spec(), [] if args.all else args.names, args.new_key)
+    with _lock(args, "renew"):
+        done = store.renew(spec.pki_spec(), [] if args.all else args.names, args.new_key)
     key = "new keys" if args.new_key else "same keys"
     print(f"renewed {len(done)} ({key}, CAs kept): {', '.join(done)}")
     print("push them to the hosts with: k8sfs pki push", file=sys.stderr)
@@ -113,34 +118,32 @@ def cmd_renew(args) -> int:
 
 def cmd_import(args) -> int:
     spec, store = _context(args)
-    store.import_ca(args.which, Path(args.cert).read_text(), Path(args.key).read_text(), f"{args.cert} + {args.key}")
+    with _lock(args, "import"):
+        store.import_ca(args.which, Path(args.cert).read_text(), Path(args.key).read_text(), f"{args.cert} + {args.key}")
     print(f"imported {args.which} into {store.dir}; `k8sfs pki plan` shows the certificates to reissue")
     return 0
 
 
 def cmd_push(args) -> int:
     """The certificates chapter alone, with this directory's PKI (the engine does the work)."""
+    from k8sfs.chapters import CHAPTERS
     from k8sfs.chapters.control_plane import pki_file_steps
-    from k8sfs.engine.runner import Runner
+    from k8sfs.cli_target import open_cluster
+    from k8sfs.engine.step import File
 
     spec, store = _context(args)
     plan = store.plan(spec.pki_spec())
     if any(i.action == "create" for i in plan.items):
         print("k8sfs pki push: some material does not exist yet; run k8sfs pki init first", file=sys.stderr)
         return 1
-    if args.lab:
-        connect = _lab(args).session
-    else:
-        import k8sfs
-
-        def connect(host: str):
-            h = spec.host(host)
-            return k8sfs.Session(h.name, hostname=h.address, user=h.user, port=h.port)
-    runner = Runner(connect, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    try:
-        done = runner.apply(pki_file_steps(store, plan.files), ["certificates"])
-    finally:
-        runner.close()
+    certificates = next(c for c in CHAPTERS if c.name == "certificates")
+    files = [(f.host, File(f.remote, store.read(f.local), f.mode, f.owner, secret=f.mode & 0o077 == 0))
+             for f in plan.files]
+    steps = pki_file_steps(files, [h.name for h in spec.hosts])
+    for step in steps:
+        step.chapter = certificates.name
+    with open_cluster(args, "pki push") as cluster, cluster.writing():
+        done = cluster.runner.apply(steps, [certificates])
     rows = [[sp.step.host, len(sp.changes), len(sp.step.files) - len(sp.changes)] for sp in done.steps]
     print(render_table(["HOST", "WRITTEN", "CURRENT"], rows))
     return 0
@@ -155,13 +158,12 @@ def add_parser(sub) -> None:
     actions.required = True
 
     def common(q, renew_within: bool = False):
-        q.add_argument("--spec", metavar="FILE", help="cluster spec (YAML or JSON); default: the walkthrough")
-        q.add_argument("--dir", metavar="DIR", help="PKI directory (default: $K8SFS_STATE/<cluster>/pki, "
-                                                    "K8SFS_STATE defaults to ./k8sfs-state; with --lab: the lab's)")
-        q.add_argument("--lab", metavar="NAME", help="take the hosts of this local lab as the spec "
-                                                     "(push: and reach them the lab's way)")
-        q.add_argument("--subnet", default="192.168.50.0/24", metavar="CIDR",
-                       help="the lab's subnet (default: %(default)s)")
+        from k8sfs.cli_target import add_target_options
+
+        add_target_options(q)
+        q.add_argument("--dir", metavar="DIR", help="PKI directory (default: <state>/pki: $K8SFS_STATE/<cluster>/pki, "
+                                                    "K8SFS_STATE defaults to ./k8sfs-state; with --lab: the lab "
+                                                    "cluster's)")
         if renew_within:
             q.add_argument("--renew-within", type=int, default=30, metavar="DAYS",
                            help="renew leaves that expire within DAYS (default: %(default)s)")

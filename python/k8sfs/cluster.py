@@ -1,27 +1,41 @@
 """The main workflow from Python: a spec, hosts to reach, a plan to read,
-an apply that changes only what differs.
+an apply that changes only what differs, and the verbs a reader uses to
+look at the result.
 
     from k8sfs.cluster import Cluster
     c = Cluster.for_lab(Lab())           # or Cluster(spec, connect)
     print(c.plan(until="static-pod").render())
     c.apply(until="static-pod")
-"""
+    c.kubectl("get", "nodes")
+    c.crictl("node-1", "ps")
+
+`plan()` writes nothing anywhere: what only apply makes on the controller
+(the CAs and what they sign, the images, the secrets-at-rest key) is shown
+as "apply makes these first"."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from k8sfs import _core
+from k8sfs import _core, images, join_command
 from k8sfs import chapters as chapters_mod
-from k8sfs import images
 from k8sfs.artifacts import ArtifactCache, versions_for
-from k8sfs.chapters import Context
+from k8sfs.chapters import Chapter, Context
 from k8sfs.engine import facts as facts_mod
-from k8sfs.engine.runner import Plan, Runner
-from k8sfs.spec import ClusterSpec
+from k8sfs.engine.errors import UnreachableError
+from k8sfs.engine.host_lock import HostLock
+from k8sfs.engine.lock import ClusterLock
+from k8sfs.engine.plan import Plan
+from k8sfs.engine.runner import Runner
+from k8sfs.engine.step import Step
+from k8sfs.spec import ROLES, ClusterSpec
 
 Progress = Callable[[str], None]
 
@@ -42,8 +56,8 @@ class HostFactsError(ValueError):
 def check_facts(spec: ClusterSpec, facts: dict) -> None:
     minor = spec.kubernetes_minor
     for h in spec.hosts:
-        f = facts[h.name]
-        if not h.worker:
+        f = facts.get(h.name)
+        if f is None or not h.worker:
             continue
         if spec.runtime.name == "containerd" and minor >= 36 and f.containerd_version and f.containerd_major < 2:
             raise HostFactsError(f"{h.name}: Kubernetes {spec.kubernetes_version} needs containerd >= 2.0, the host "
@@ -53,27 +67,57 @@ def check_facts(spec: ClusterSpec, facts: dict) -> None:
                                  f"it by default (failCgroupV1); use Kubernetes 1.34 or move the host to cgroup v2")
 
 
+@dataclass
+class CommandResult:
+    """What a command gave: exit code, output; shown as a block in Jupyter."""
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str = ""
+    where: str = "controller"
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def __str__(self) -> str:
+        return self.stdout
+
+    def _repr_html_(self) -> str:
+        color = "#2e7d32" if self.ok else "#c62828"
+        err = f"<pre style='color:#c62828'>{escape(self.stderr)}</pre>" if self.stderr.strip() else ""
+        return (f"<div><code>{escape(self.where)}$ {escape(self.command)}</code> "
+                f"<small style='color:{color}'>exit {self.exit_code}</small>"
+                f"<pre>{escape(self.stdout)}</pre>{err}</div>")
+
+
 class Cluster:
     """A spec and the way to reach its hosts (`connect(name) -> Session`).
 
-    State on the controller (PKI, secrets-at-rest key, logs, journal) lives
-    in `state_dir`. `plan()` reads, `apply()` changes only what differs;
-    both take `only=[chapters]` and `until=chapter`."""
+    State on the controller (PKI, secrets-at-rest key, logs, journal, lock)
+    lives in `state_dir`. `plan()` reads, `apply()` changes only what
+    differs; both take `only=[chapters]`, `until=chapter`, and
+    `limit`/`exclude` (host names or roles)."""
 
     def __init__(self, spec: ClusterSpec, connect, state_dir: Path | None = None, progress: Progress = lambda _m: None,
-                 cgroup_root_template: str = "/k8sfs-{host}") -> None:
+                 cgroup_root_template: str = "/k8sfs-{host}", command: str = "apply") -> None:
         self.spec = spec
         self.state_dir = Path(state_dir) if state_dir else default_state_dir(spec)
         self.progress = progress
         self.runner = Runner(connect, self.state_dir, progress)
         self.cache = ArtifactCache()
         self.cgroup_root_template = cgroup_root_template
-        self._context: Context | None = None
+        self.lock = ClusterLock(self.state_dir, spec.cluster_name, command)
+        self._facts: dict[str, facts_mod.Facts] = {}
+        self._unreachable: dict[str, str] = {}
 
     @classmethod
-    def for_lab(cls, lab, state_dir: Path | None = None, progress: Progress = lambda _m: None, **spec_overrides):
-        spec = lab.cluster_spec(**spec_overrides)
-        return cls(spec, lab.session, state_dir or lab.cluster_state_dir, progress,
+    def for_lab(cls, lab, state_dir: Path | None = None, progress: Progress = lambda _m: None,
+                spec: ClusterSpec | None = None, **spec_overrides):
+        """The lab's cluster: its own spec (k8sfs lab up --spec), or `spec`
+        fitted to the lab's hosts, with `spec_overrides` on top."""
+        chosen = lab.cluster_spec(spec, **spec_overrides)
+        return cls(chosen, lab.session, state_dir or lab.cluster_state_dir, progress,
                    cgroup_root_template=f"/{lab.cgroup_prefix}{{host}}")
 
     def close(self) -> None:
@@ -85,46 +129,212 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def context(self) -> Context:
-        """Facts of every host (one command each, in parallel) and the images."""
-        if self._context is None:
-            hosts = [h.name for h in self.spec.hosts]
-            with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-                gathered = dict(zip(hosts, pool.map(lambda h: facts_mod.gather(self.runner.session(h)), hosts)))
-            check_facts(self.spec, gathered)
-            store = _core.PkiStore(str(self.pki_dir))
-            pki_plan = store.apply(self.spec.pki_spec())  # keeps what is valid, creates what is missing
-            for item in pki_plan.items:
-                if item.action != "keep":
-                    self.progress(f"pki: {item.action} {item.name} ({item.reason})")
-            coredns = self.cache.lookup("coredns", versions_for(self.spec.kubernetes_version)["coredns"])
-            built = images.ensure_images(self.cache.root.parent,
-                                         (coredns.path, coredns.version, coredns.sha256) if coredns else None)
-            self._context = Context(self.spec, gathered, self.cache, built, self.cgroup_root_template, store,
-                                    list(pki_plan.files), self.encryption_key())
-        return self._context
-
     @property
     def pki_dir(self) -> Path:
         return pki_dir(self.state_dir)
 
+    # ----- hosts -------------------------------------------------------------
+    def hosts_left_out(self, limit: list[str] | None = None, exclude: list[str] | None = None) -> dict[str, str]:
+        """Hosts a run leaves alone (name -> why): not in `limit`, or in
+        `exclude`. Both take host names or roles."""
+        def resolve(words: list[str], flag: str) -> set[str]:
+            chosen: set[str] = set()
+            for word in (w.strip() for item in words for w in item.split(",")):
+                if not word:
+                    continue
+                if word in ROLES:
+                    chosen |= {h.name for h in self.spec.hosts if word in h.roles}
+                elif any(h.name == word for h in self.spec.hosts):
+                    chosen.add(word)
+                else:
+                    raise ValueError(f"{flag} {word}: no such host or role (hosts: "
+                                     f"{', '.join(h.name for h in self.spec.hosts)}; roles: {', '.join(ROLES)})")
+            return chosen
+        left: dict[str, str] = {}
+        if limit:
+            kept = resolve(limit, "--limit")
+            left.update({h.name: "not in --limit" for h in self.spec.hosts if h.name not in kept})
+        if exclude:
+            left.update({name: "excluded" for name in resolve(exclude, "--exclude")})
+        return left
+
+    def gather_facts(self, hosts: list[str]) -> dict[str, str]:
+        """Each host's facts, one command each, in parallel; returns the
+        hosts that could not be reached (name -> why)."""
+        wanted = [h for h in hosts if h not in self._facts and h not in self._unreachable]
+
+        def one(host: str):
+            try:
+                return facts_mod.gather(self.runner.session(host))
+            except UnreachableError as error:
+                return error
+        if wanted:
+            with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+                for host, found in zip(wanted, pool.map(one, wanted)):
+                    if isinstance(found, UnreachableError):
+                        self._unreachable[host] = found.why
+                    else:
+                        self._facts[host] = found
+        check_facts(self.spec, self._facts)
+        return {h: self._unreachable[h] for h in hosts if h in self._unreachable}
+
+    # ----- the controller's part ------------------------------------------------
+    def _coredns(self) -> tuple[Path, str, str] | None:
+        found = self.cache.lookup("coredns", versions_for(self.spec.kubernetes_version)["coredns"])
+        return (found.path, found.version, found.sha256) if found else None
+
+    def _encryption_key_path(self) -> Path:
+        return self.state_dir / "secrets" / "encryption-key"
+
+    def controller_plan(self) -> tuple[list[str], Context]:
+        """What apply would make on the controller first, and a context that
+        carries it as pending. Reads only."""
+        store = _core.PkiStore(str(self.pki_dir))
+        pki_plan = store.plan(self.spec.pki_spec())
+        materials = {m.name: m for m in _core.cluster_materials(self.spec.pki_spec())}
+        lines, pending = [], {}
+        for item in pki_plan.items:
+            if item.action == "keep":
+                continue
+            lines.append(f"pki: {item.action} {item.name} ({item.reason})")
+            for f in materials[item.name].files:
+                pending[f.local] = f"apply will {item.action} {item.name}: {item.reason}"
+        key = self._encryption_key_path()
+        encryption_key = key.read_text().strip() if key.exists() else None
+        if encryption_key is None:
+            lines.append(f"secrets: create the secrets-at-rest key in {key}")
+        coredns = self._coredns()
+        built = images.current_images(self.cache.root.parent, coredns)
+        images_pending = "apply builds the image (a deterministic docker-archive)"
+        if built is None:
+            built = images.planned_images(self.cache.root.parent, coredns)
+            lines.append("images: build " + ", ".join(i.name for i in built))
+        if coredns is None:  # shown as pending; apply stops at the dns chapter and says what to build
+            version = versions_for(self.spec.kubernetes_version)["coredns"]
+            built.append(images.Image(images.coredns_image_name(version),
+                                      self.cache.root.parent / "images" / f"coredns-{version}.tar", ""))
+            images_pending = f"CoreDNS {version} is not in the artifact cache: k8sfs artifacts build"
+        ctx = Context(self.spec, self._facts, self.cache, built, self.cgroup_root_template, store,
+                      list(pki_plan.files), pending, encryption_key, images_pending, planning=True)
+        return lines, ctx
+
+    def prepare_controller(self) -> Context:
+        """Makes what the hosts' files come from (PKI, key, images); apply only."""
+        store = _core.PkiStore(str(self.pki_dir))
+        pki_plan = store.apply(self.spec.pki_spec())  # keeps what is valid, creates what is missing
+        for item in pki_plan.items:
+            if item.action != "keep":
+                self.progress(f"controller: pki: {item.action} {item.name} ({item.reason})")
+        built = images.ensure_images(self.cache.root.parent, self._coredns())
+        return Context(self.spec, self._facts, self.cache, built, self.cgroup_root_template, store,
+                       list(pki_plan.files), {}, self.encryption_key(), "", planning=False)
+
     def encryption_key(self) -> str:
         """The aescbc key for secrets at rest: made once, kept 0600 on the controller."""
-        path = self.state_dir / "secrets" / "encryption-key"
+        path = self._encryption_key_path()
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(base64.b64encode(os.urandom(32)).decode())
+            self.progress(f"controller: secrets: created the secrets-at-rest key ({path})")
         return path.read_text().strip()
 
-    def steps(self, chapters: list[str]):
-        return chapters_mod.build_steps(self.context(), chapters)
+    def context(self) -> Context:
+        """A planning context for every host (reads only)."""
+        self.gather_facts([h.name for h in self.spec.hosts])
+        return self.controller_plan()[1]
 
-    def plan(self, only: list[str] | None = None, until: str | None = None) -> Plan:
-        chosen = chapters_mod.select(only, until)
-        return self.runner.plan(self.steps(chosen), chosen)
+    def steps(self, chapters: list[Chapter], context: Context | None = None) -> list[Step]:
+        return chapters_mod.build_steps(context or self.context(), chapters)
 
-    def apply(self, only: list[str] | None = None, until: str | None = None) -> Plan:
+    # ----- plan and apply ------------------------------------------------------
+    def plan(self, only: list[str] | None = None, until: str | None = None, limit: list[str] | None = None,
+             exclude: list[str] | None = None) -> Plan:
+        """What apply would do. Writes nothing; an unreachable host is
+        marked and every other host is planned."""
         chosen = chapters_mod.select(only, until)
-        return self.runner.apply(self.steps(chosen), chosen)
+        left_out = self.hosts_left_out(limit, exclude)
+        unreachable = self.gather_facts([h.name for h in self.spec.hosts if h.name not in left_out])
+        controller, ctx = self.controller_plan()
+        plan = self.runner.plan(self.steps(chosen, ctx), chosen, left_out, unreachable)
+        plan.controller = controller
+        plan.busy = self.lock.describe_holder()
+        return plan
+
+    def apply(self, only: list[str] | None = None, until: str | None = None, limit: list[str] | None = None,
+              exclude: list[str] | None = None, wait: float = 0) -> Plan:
+        """Makes the hosts match the spec. Takes the cluster's lock (`wait`
+        seconds for it); refuses, changing nothing, when a host it would
+        touch cannot be reached."""
+        chosen = chapters_mod.select(only, until)
+        left_out = self.hosts_left_out(limit, exclude)
+        with self.writing(left_out, wait):
+            ctx = self.prepare_controller()
+            return self.runner.apply(self.steps(chosen, ctx), chosen, left_out)
+
+    @contextlib.contextmanager
+    def writing(self, left_out: dict[str, str] | None = None, wait: float = 0) -> Iterator[None]:
+        """For commands that change the cluster: the controller's lock, every
+        host that is not left out reachable (facts gathered), and the lock on
+        the first of them that runs the control plane."""
+        left_out = left_out or {}
+        with self.lock.held(wait=wait, progress=self.progress):
+            unreachable = self.gather_facts([h.name for h in self.spec.hosts if h.name not in left_out])
+            if unreachable:
+                names = sorted(unreachable)
+                raise UnreachableError(names[0], "; ".join(f"{h}: {unreachable[h]}" for h in names),
+                                       hint=f"nothing was changed; to go on without {'them' if len(names) > 1 else 'it'}"
+                                            f": --exclude {','.join(names)} (the next full apply catches up)")
+            included = [h for h in self.spec.hosts if h.name not in left_out]
+            if not included:
+                raise ValueError("every host is left out: nothing to do")
+            first = next((h for h in included if h.control_plane), included[0])
+            host_lock = HostLock(self.runner.new_session, first.name, self.spec.cluster_name, str(self.state_dir))
+            host_lock.acquire()
+            try:
+                yield
+            finally:
+                host_lock.release()
+
+    # ----- verbs for readers ---------------------------------------------------------
+    def _kubectl_path(self) -> Path:
+        return self.cache.require("kubectl", self.spec.kubernetes_version).path
+
+    def kubectl(self, *args: str, timeout: float = 120) -> CommandResult:
+        """The cluster's kubectl on the controller with the admin kubeconfig."""
+        admin = self.pki_dir / "admin.conf"
+        if not admin.exists():
+            raise ValueError(f"{admin} does not exist yet: run apply first")
+        argv = [str(self._kubectl_path()), "--kubeconfig", str(admin), *args]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return CommandResult(join_command(["kubectl", *args]), proc.returncode, proc.stdout, proc.stderr)
+
+    def exec(self, host: str, argv: list[str] | str, timeout: float = 120) -> CommandResult:
+        """A command on a host over SSH (a list is quoted; a string is a shell line)."""
+        result = self.runner.session(host).exec(argv, timeout=timeout)
+        command = argv if isinstance(argv, str) else join_command(argv)
+        return CommandResult(command, result.exit_code, result.stdout, result.stderr, where=host)
+
+    def etcdctl(self, *args: str, host: str | None = None, timeout: float = 60) -> CommandResult:
+        """etcdctl on an etcd host, with the health-check client certificate."""
+        where = host or next(h.name for h in self.spec.hosts if h.etcd)
+        result = self.runner.session(where).exec(["etcdctl", *_core.etcdctl_tls_args(), *args], timeout=timeout)
+        return CommandResult(join_command(["etcdctl", *args]), result.exit_code, result.stdout, result.stderr,
+                             where=where)
+
+    def crictl(self, host: str, *args: str, timeout: float = 60) -> CommandResult:
+        result = self.runner.session(host).exec(["crictl", *args], timeout=timeout)
+        return CommandResult(join_command(["crictl", *args]), result.exit_code, result.stdout, result.stderr,
+                             where=host)
+
+    def reset_steps(self) -> dict[str, list[Step]]:
+        """Every host's steps (all chapters), for reset: what to undo and remove."""
+        steps = self.steps(list(chapters_mod.CHAPTERS))
+        by_host: dict[str, list[Step]] = {h.name: [] for h in self.spec.hosts}
+        for s in steps:
+            by_host.setdefault(s.host, []).append(s)
+        return by_host
+
+
+__all__ = ["Cluster", "CommandResult", "HostFactsError", "check_facts", "default_state_dir", "pki_dir"]

@@ -22,6 +22,11 @@ def default_dir(spec: ClusterSpec) -> Path:
     return pki_dir(default_state_dir(spec))
 
 
+def materials(spec: ClusterSpec) -> list:
+    """The certificate table for a spec: every CA, key pair, leaf and kubeconfig."""
+    return list(_core.cluster_materials(spec.pki_spec()))
+
+
 def store(spec: ClusterSpec, directory: str | Path | None = None) -> _core.PkiStore:
     return _core.PkiStore(str(directory if directory is not None else default_dir(spec)))
 

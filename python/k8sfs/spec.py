@@ -9,13 +9,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROLES = ("control-plane", "etcd", "worker")
 KEY_TYPES = ("ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+CLUSTER_NAME = HOST_NAME  # DNS-1123 label, as kubeadm and kubectl expect
+DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 class SpecError(ValueError):
@@ -71,10 +73,27 @@ class KubeletOptions:
     cgroup_driver: str = ""
 
 
+WALKTHROUGH_SUBNET = "192.168.50.0/24"
+
+
+def sized_hosts(control_planes: int = 1, workers: int = 2, subnet: str = WALKTHROUGH_SUBNET) -> list[HostSpec]:
+    """Hosts by count, named and numbered as the walkthrough does: one
+    control plane is k8s-master, several are k8s-master-1..N (each with a
+    stacked etcd member); workers are node-1..M; addresses run from .10 in
+    that order (192.168.50.10, .11, ...)."""
+    if control_planes < 1 or workers < 0:
+        raise SpecError(f"hosts: {control_planes} control plane(s) and {workers} worker(s): need at least one "
+                        "control plane and no negative counts")
+    base = ipaddress.ip_network(subnet, strict=False).network_address + 10
+    names = ["k8s-master"] if control_planes == 1 else [f"k8s-master-{i}" for i in range(1, control_planes + 1)]
+    hosts = [HostSpec(n, str(base + i), ["control-plane", "etcd"]) for i, n in enumerate(names)]
+    hosts += [HostSpec(f"node-{i}", str(base + control_planes + i - 1), ["worker"]) for i in range(1, workers + 1)]
+    return hosts
+
+
 def walkthrough_hosts() -> list[HostSpec]:
-    return [HostSpec("k8s-master", "192.168.50.10", ["control-plane", "etcd"]),
-            HostSpec("node-1", "192.168.50.11", ["worker"]),
-            HostSpec("node-2", "192.168.50.12", ["worker"])]
+    """The walkthrough's three hosts: k8s-master 192.168.50.10, node-1 .11, node-2 .12."""
+    return sized_hosts(1, 2)
 
 
 @dataclass
@@ -125,6 +144,14 @@ class ClusterSpec:
         s.leaf_validity_days = self.pki.leaf_validity_days
         s.ca_key_on_control_plane = self.pki.ca_key_on_control_plane
         return s
+
+
+def spec_to_dict(spec: ClusterSpec) -> dict[str, Any]:
+    """The spec as data in the file's layout (spec_from_dict reads it back)."""
+    data = asdict(spec)
+    if not data["kubelet"]["cgroup_driver"]:
+        del data["kubelet"]["cgroup_driver"]  # unset: kubelet follows the runtime
+    return data
 
 
 # ----- reading -------------------------------------------------------------
@@ -232,6 +259,12 @@ def spec_from_dict(data: Any) -> ClusterSpec:
     for key in ("cluster_name", "cluster_domain"):
         if key in data:
             setattr(spec, key, _expect(data[key], str, key, "a name"))
+    if not CLUSTER_NAME.match(spec.cluster_name):
+        # It lands in kubeconfigs, etcd's cluster token and file names.
+        raise SpecError(f"cluster_name: {spec.cluster_name!r} is not a name of lower-case letters, digits and '-' "
+                        "(at most 63, starting and ending with a letter or digit)")
+    if not DOMAIN.match(spec.cluster_domain):
+        raise SpecError(f"cluster_domain: {spec.cluster_domain!r} is not a DNS domain like cluster.local")
     if "kubernetes_version" in data:
         version = _expect(data["kubernetes_version"], str, "kubernetes_version", "a version like v1.34.4")
         if not re.fullmatch(r"v1\.\d+\.\d+", version):
@@ -296,9 +329,12 @@ def load_spec(path: str | Path | None) -> ClusterSpec:
         return ClusterSpec()
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise SpecError(f"{path}: cannot read the spec ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise SpecError(f"{path}:{line}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
     try:
         if path.suffix == ".json":
             data = json.loads(text)

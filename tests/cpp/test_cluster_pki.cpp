@@ -325,3 +325,15 @@ TEST_CASE("store: check reports every certificate with days left", "[pki][store]
     if (row.kind == MaterialKind::Leaf) CHECK(row.days_left == 365);
   }
 }
+
+TEST_CASE("the admin group follows the 1.29 split", "[pki][table]") {
+  CHECK(admin_group(28) == "system:masters");
+  CHECK_FALSE(has_super_admin(28));
+  CHECK(admin_group(29) == "kubeadm:cluster-admins");
+  CHECK(has_super_admin(29));
+  auto spec = walkthrough();
+  spec.kubernetes_minor = 34;
+  for (const auto& m : cluster_materials(spec)) {
+    if (m.name == "admin.conf") CHECK(m.leaf.subject.organizations == std::vector<std::string>{admin_group(34)});
+  }
+}

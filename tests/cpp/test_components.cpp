@@ -107,3 +107,38 @@ TEST_CASE("encryption configuration: aescbc first, identity to read old data", "
   CHECK(text.find("- aescbc:") < text.find("- identity: {}"));
   CHECK(text.find("secret: c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg==") != std::string::npos);
 }
+
+// What a service reads decides when it restarts: every file named on its
+// command line or in its config, never what it writes or its data dir.
+TEST_CASE("services declare the files they read", "[components][reads]") {
+  ApiserverOptions api;
+  api.version = KubeVersion::parse("v1.34.4");
+  api.advertise_address = "192.168.50.10";
+  auto reads = apiserver_reads(api);
+  auto has = [&](const std::string& path) { return std::find(reads.begin(), reads.end(), path) != reads.end(); };
+  CHECK(reads.front() == "/usr/local/bin/kube-apiserver");
+  for (const char* name : {"ca.crt", "apiserver.crt", "apiserver.key", "apiserver-etcd-client.key", "sa.pub",
+                           "sa.key", "front-proxy-client.crt", "etcd/ca.crt"}) {
+    CHECK(has(std::string("/etc/kubernetes/pki/") + name));
+  }
+  CHECK(has(api.encryption_config));
+  CHECK(has(api.audit_policy));
+  CHECK_FALSE(has(api.audit_log));  // written, not read
+  CHECK(std::count(reads.begin(), reads.end(), "/etc/kubernetes/pki/ca.crt") == 1);
+
+  EtcdOptions etcd;
+  etcd.self = {"k8s-master", "192.168.50.10"};
+  etcd.members = {etcd.self};
+  auto etcd_files = etcd_reads(etcd);
+  CHECK(std::find(etcd_files.begin(), etcd_files.end(), "/etc/kubernetes/pki/etcd/peer.key") != etcd_files.end());
+  CHECK(std::find(etcd_files.begin(), etcd_files.end(), etcd.data_dir) == etcd_files.end());
+
+  KubeletOptions standalone;
+  CHECK(kubelet_reads(standalone) == std::vector<std::string>{"/usr/local/bin/kubelet", standalone.config_path});
+  KubeletOptions joined;
+  joined.kubeconfig = "/etc/kubernetes/kubelet.conf";
+  joined.client_ca_file = "/etc/kubernetes/pki/ca.crt";
+  joined.tls_cert_file = "/var/lib/kubelet/pki/kubelet.crt";
+  joined.tls_private_key_file = "/var/lib/kubelet/pki/kubelet.key";
+  CHECK(kubelet_reads(joined).size() == 6);
+}

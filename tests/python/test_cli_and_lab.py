@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_LAB, TEST_SUBNET, lab_unavailable_reason
+from conftest import IP_FORWARD_AT_START, TEST_LAB, TEST_SUBNET, lab_unavailable_reason
 
 pytestmark = pytest.mark.lab
 
@@ -61,7 +61,6 @@ def test_lab_ssh_runs_openssh_with_the_labs_key_and_known_hosts(lab):
 
 
 def test_lab_hosts_have_no_way_out(lab):
-    forwarding_before = Path("/proc/sys/net/ipv4/ip_forward").read_text()
     for host in lab.hosts:
         with lab.session(host.name) as s:
             routes = s.exec("ip -4 route show").stdout
@@ -69,7 +68,7 @@ def test_lab_hosts_have_no_way_out(lab):
             assert routes.strip().splitlines() == [line for line in routes.strip().splitlines()
                                                    if line.startswith(str(lab.network))]
     # Nothing the lab did turned on forwarding or added NAT.
-    assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forwarding_before
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == IP_FORWARD_AT_START
     nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
     assert lab.bridge not in nat
 

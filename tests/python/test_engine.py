@@ -11,9 +11,14 @@ import pwd
 import subprocess
 from pathlib import Path
 
+from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.inspect import inspection_script, parse_inspection
-from k8sfs.engine.runner import Change, Plan, StepPlan
+from k8sfs.engine.plan import Change, Plan, StepPlan
 from k8sfs.engine.step import File, Step
+
+
+def stamped(chapter: str, step: Step) -> Step:
+    return Chapter(chapter, chapter, lambda _ctx: [step]).steps(None)[0]
 
 
 def run(script: str) -> str:
@@ -25,9 +30,9 @@ def test_inspection_reports_digests_modes_missing_files_and_checks(tmp_path):
     present.write_bytes(b"kind: Config\n")
     present.chmod(0o640)
     missing = tmp_path / "absent" / "file"
-    steps = [Step("c", "one", "h", files=[File(str(present), b"x"), File(str(missing), b"y")],
+    steps = [Step("one", "h", files=[File(str(present), b"x"), File(str(missing), b"y")],
                   check=["test", "-e", str(present)]),
-             Step("c", "two", "h", check=["sh", "-c", "exit 3"]), Step("c", "three", "h")]
+             Step("two", "h", check=["sh", "-c", "exit 3"]), Step("three", "h")]
     state = parse_inspection(run(inspection_script(steps, str(tmp_path / "cache" / "digests"))))
     assert state.files[str(present)].sha256 == hashlib.sha256(b"kind: Config\n").hexdigest()
     assert state.files[str(present)].mode == 0o640
@@ -41,7 +46,7 @@ def test_digest_cache_is_reused_until_the_file_changes(tmp_path):
     target = tmp_path / "binary"
     target.write_bytes(b"A" * 1000)
     cache = tmp_path / "digests"
-    steps = [Step("c", "s", "h", files=[File(str(target), b"")])]
+    steps = [Step("s", "h", files=[File(str(target), b"")])]
     script = inspection_script(steps, str(cache))
     first = parse_inspection(run(script)).files[str(target)].sha256
     assert first == hashlib.sha256(b"A" * 1000).hexdigest()
@@ -55,20 +60,21 @@ def test_digest_cache_is_reused_until_the_file_changes(tmp_path):
 def test_paths_with_shell_characters_are_quoted(tmp_path):
     odd = tmp_path / "it's $HOME; rm -rf x"
     odd.write_text("ok")
-    state = parse_inspection(run(inspection_script([Step("c", "s", "h", files=[File(str(odd), b"")])],
+    state = parse_inspection(run(inspection_script([Step("s", "h", files=[File(str(odd), b"")])],
                                                    str(tmp_path / "digests"))))
     assert state.files[str(odd)].sha256 == hashlib.sha256(b"ok").hexdigest()
     assert (tmp_path / "x").exists() is False
 
 
 def test_plan_render_shows_diffs_and_commands_but_never_secrets():
-    public = StepPlan(Step("kubelet", "kubelet", "node-1", files=[File("/a", b"new\n")], apply=[["systemctl",
-                                                                                                 "restart", "kubelet"]]),
+    public = StepPlan(stamped("kubelet", Step("kubelet", "node-1", files=[File("/a", b"new\n")],
+                                              apply=[["systemctl", "restart", "kubelet"]])),
                       [Change("/a", "content", "--- a\n+++ b\n-old\n+new\n")])
-    secret = StepPlan(Step("certificates", "pki", "node-1", files=[File("/k", b"KEY", 0o600, secret=True)]),
+    secret = StepPlan(stamped("certificates", Step("pki", "node-1", files=[File("/k", b"KEY", 0o600, secret=True)])),
                       [Change("/k", "content", "(secret: content not shown)")])
-    quiet = StepPlan(Step("swap", "fstab", "node-2"))
-    plan = Plan(["certificates", "swap", "kubelet"], [secret, quiet, public])
+    quiet = StepPlan(stamped("swap", Step("fstab", "node-2")))
+    chapters = [Chapter(n, n, lambda _c: []) for n in ("certificates", "swap", "kubelet")]
+    plan = Plan(chapters, [secret, quiet, public])
     text = plan.render()
     assert "== kubelet: 1 of 1 steps would change" in text and "== swap: 0 of 1 steps would change" in text
     assert "+new" in text and "run      systemctl restart kubelet" in text
@@ -76,4 +82,4 @@ def test_plan_render_shows_diffs_and_commands_but_never_secrets():
     assert text.endswith("2 step(s) would change")
     html = plan._repr_html_()
     assert "<table>" in html and "KEY" not in html and "would change" in html
-    assert Plan(["swap"], [quiet]).render().endswith("no changes")
+    assert Plan(chapters[1:2], [quiet]).render().endswith("no changes")

@@ -58,6 +58,12 @@ std::vector<std::string> apiserver_flags(const ApiserverOptions& o) {
   return flags;
 }
 
+std::vector<std::string> apiserver_reads(const ApiserverOptions& o, const std::string& binary) {
+  auto files = files_in_flags(apiserver_flags(o), {"--audit-log-path"});
+  files.insert(files.begin(), binary);
+  return files;
+}
+
 std::string render_apiserver_unit(const ApiserverOptions& o, const std::string& binary) {
   return render_component_unit("Kubernetes API server", o.version.str(), "kube-apiserver", binary,
                                apiserver_flags(o), {"LimitNOFILE=65536"});

@@ -38,6 +38,12 @@ std::vector<std::string> controller_manager_flags(const ControllerManagerOptions
   return flags;
 }
 
+std::vector<std::string> controller_manager_reads(const ControllerManagerOptions& o, const std::string& binary) {
+  auto files = files_in_flags(controller_manager_flags(o));
+  files.insert(files.begin(), binary);
+  return files;
+}
+
 std::string render_controller_manager_unit(const ControllerManagerOptions& o, const std::string& binary) {
   return render_component_unit("Kubernetes controller manager", o.version.str(), "kube-controller-manager", binary,
                                controller_manager_flags(o));
@@ -55,6 +61,10 @@ std::string render_scheduler_config(const SchedulerOptions& o) {
       "leaderElection:\n"
       "  leaderElect: true\n",
       api, o.kubeconfig);
+}
+
+std::vector<std::string> scheduler_reads(const SchedulerOptions& o, const std::string& binary) {
+  return {binary, o.config_path, o.kubeconfig};
 }
 
 std::string render_scheduler_unit(const SchedulerOptions& o, const std::string& binary) {

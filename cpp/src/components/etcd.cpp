@@ -51,6 +51,12 @@ std::vector<std::string> etcd_flags(const EtcdOptions& o) {
   };
 }
 
+std::vector<std::string> etcd_reads(const EtcdOptions& o, const std::string& binary) {
+  auto files = files_in_flags(etcd_flags(o), {"--data-dir"});
+  files.insert(files.begin(), binary);
+  return files;
+}
+
 std::string render_etcd_unit(const EtcdOptions& o, const std::string& binary) {
   UnitSpec unit;
   unit.description = fmt::format("etcd {} (member {})", o.version, o.self.name);

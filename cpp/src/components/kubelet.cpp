@@ -80,6 +80,14 @@ std::vector<std::string> kubelet_flags(const KubeletOptions& o) {
   return flags;
 }
 
+std::vector<std::string> kubelet_reads(const KubeletOptions& o, const std::string& binary) {
+  std::vector<std::string> files{binary, o.config_path};
+  for (const auto* path : {&o.kubeconfig, &o.client_ca_file, &o.tls_cert_file, &o.tls_private_key_file}) {
+    if (!path->empty()) files.push_back(*path);
+  }
+  return files;
+}
+
 std::string render_kubelet_unit(const KubeletOptions& o, const std::string& runtime_unit, const std::string& binary) {
   UnitSpec unit;
   unit.description = fmt::format("Kubernetes node agent (kubelet {})", o.version.str());

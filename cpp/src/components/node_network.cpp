@@ -75,6 +75,10 @@ std::string render_kube_proxy_config(const KubeProxyOptions& o) {
   return y;
 }
 
+std::vector<std::string> kube_proxy_reads(const KubeProxyOptions& o, const std::string& binary) {
+  return {binary, o.config_path, o.kubeconfig};
+}
+
 std::string render_kube_proxy_unit(const KubeProxyOptions& o, const std::string& binary) {
   return render_component_unit("Kubernetes network proxy", o.version.str(), "kube-proxy", binary,
                                {"--config=" + o.config_path, "--v=2"});

@@ -2,9 +2,24 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "k8sfs/components/version.h"
 
 namespace k8sfs::components {
+
+std::vector<std::string> files_in_flags(const std::vector<std::string>& flags,
+                                        const std::vector<std::string>& except) {
+  std::vector<std::string> files;
+  for (const auto& flag : flags) {
+    auto eq = flag.find('=');
+    if (eq == std::string::npos || eq + 1 >= flag.size() || flag[eq + 1] != '/') continue;
+    if (std::find(except.begin(), except.end(), flag.substr(0, eq)) != except.end()) continue;
+    std::string path = flag.substr(eq + 1);
+    if (std::find(files.begin(), files.end(), path) == files.end()) files.push_back(path);
+  }
+  return files;
+}
 
 std::string render_unit(const UnitSpec& u) {
   std::string exec = u.exec;

@@ -16,6 +16,12 @@ struct UnitSpec {
   std::vector<std::string> extra_service;
 };
 
+// The absolute file paths that `--name=/path` flags give, in flag order,
+// except the flags in `except` (what the service writes or a directory):
+// what a service reads at start, so a newer file means a restart.
+std::vector<std::string> files_in_flags(const std::vector<std::string>& flags,
+                                        const std::vector<std::string>& except = {});
+
 // Throws RenderError for a flag a unit cannot carry unquoted.
 std::string render_unit(const UnitSpec& unit);
 

@@ -145,6 +145,12 @@ std::string api_server_url(const ClusterPkiSpec& spec) {
   throw PkiError("the spec has no control-plane host, so there is no API server to point kubeconfigs at");
 }
 
+bool has_super_admin(int kubernetes_minor) { return kubernetes_minor >= 29; }
+
+std::string admin_group(int kubernetes_minor) {
+  return has_super_admin(kubernetes_minor) ? "kubeadm:cluster-admins" : "system:masters";
+}
+
 std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
   if (!any_of(spec.hosts, &PkiHost::control_plane)) {
     throw PkiError("the spec has no control-plane host: at least one host needs the control-plane role");
@@ -157,8 +163,8 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
   const std::string service_ip = first_service_ip(spec.service_cidr);
   const std::string remote_url = api_server_url(spec);
   const std::string local_url = "https://127.0.0.1:6443";
-  const bool split_admin = spec.kubernetes_minor >= 29;  // KEP-4214: kubeadm 1.29
-  const std::string admin_group = split_admin ? "kubeadm:cluster-admins" : "system:masters";
+  const bool split_admin = has_super_admin(spec.kubernetes_minor);
+  const std::string admin_group = pki::admin_group(spec.kubernetes_minor);
   const auto server = std::vector{ExtendedUsage::ServerAuth};
   const auto client = std::vector{ExtendedUsage::ClientAuth};
   const auto both = std::vector{ExtendedUsage::ServerAuth, ExtendedUsage::ClientAuth};

@@ -1,47 +1,53 @@
-"""The walkthrough's chapters as steps, in order. Each chapter module
-turns the spec (and the facts of each host) into steps; nothing here talks
-SSH: the engine's runner does."""
+"""The walkthrough's chapters, in order. Each chapter module turns the spec
+(and the facts of each host) into steps; nothing here talks SSH: the
+engine's runner does. The engine stamps each chapter's name on its steps."""
 from __future__ import annotations
 
-from k8sfs.chapters.context import Context
 from k8sfs.chapters import cluster_services, control_plane, node
+from k8sfs.chapters.context import Context
+from k8sfs.engine.chapter import Chapter, Rollout
+from k8sfs.engine.chapter import select as _select
+from k8sfs.engine.step import Step
 
-# name -> (function building its steps, one-line description)
-CHAPTERS = {
-    "certificates": (control_plane.certificates_steps, "each host's keys, certificates and kubeconfigs"),
-    "swap": (node.swap_steps, "swap off now and in /etc/fstab (workers)"),
-    "runtime": (node.runtime_steps, "container runtime with the sandbox and test images (workers)"),
-    "kubelet": (node.kubelet_steps, "kubelet binary, KubeletConfiguration, systemd unit (workers)"),
-    "crictl": (node.crictl_steps, "crictl and /etc/crictl.yaml (workers)"),
-    "static-pod": (node.static_pod_steps, "the walkthrough's test pod as a static pod on the first worker"),
-    "etcd": (control_plane.etcd_steps, "etcd with TLS on the etcd hosts"),
-    "apiserver": (control_plane.apiserver_steps, "kube-apiserver: TLS, etcd over TLS, encryption at rest, audit"),
-    "authorization": (control_plane.authorization_steps, "Node,RBAC: apiserver-to-kubelet role, admin group binding"),
-    "kubectl": (control_plane.kubectl_steps, "kubectl with the admin identity"),
-    "nodes": (control_plane.nodes_steps, "the kubelets registered with the apiserver"),
-    "controllers": (cluster_services.controllers_steps, "kube-controller-manager and kube-scheduler"),
-    "pod-network": (cluster_services.pod_network_steps, "CNI bridge per node, routes between nodes"),
-    "kube-proxy": (cluster_services.kube_proxy_steps, "kube-proxy in iptables mode (workers)"),
-    "dns": (cluster_services.dns_steps, "CoreDNS behind the kube-dns Service"),
-    "smoke-test": (cluster_services.smoke_test_steps,
-                   "Deployment over both nodes, pod to pod, Service, DNS, logs, exec"),
-}
-ORDER = list(CHAPTERS)
+# Services that hold the cluster up restart one host at a time when they are
+# already running (a renewed certificate, an upgrade): etcd keeps its
+# quorum, the API stays behind the other control planes.
+ONE_AT_A_TIME = Rollout(serial=1)
+
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter("certificates", "each host's keys, certificates and kubeconfigs", control_plane.certificates_steps),
+    Chapter("swap", "swap off now and in /etc/fstab (workers)", node.swap_steps),
+    Chapter("runtime", "container runtime with the sandbox and test images (workers)", node.runtime_steps),
+    Chapter("kubelet", "kubelet binary, KubeletConfiguration, systemd unit (workers)", node.kubelet_steps),
+    Chapter("crictl", "crictl and /etc/crictl.yaml (workers)", node.crictl_steps),
+    Chapter("static-pod", "the walkthrough's test pod as a static pod on the first worker", node.static_pod_steps),
+    Chapter("etcd", "etcd with TLS on the etcd hosts", control_plane.etcd_steps, ONE_AT_A_TIME),
+    Chapter("apiserver", "kube-apiserver: TLS, etcd over TLS, encryption at rest, audit",
+            control_plane.apiserver_steps, ONE_AT_A_TIME),
+    Chapter("authorization", "Node,RBAC: apiserver-to-kubelet role, admin group binding",
+            control_plane.authorization_steps),
+    Chapter("kubectl", "kubectl with the admin identity", control_plane.kubectl_steps),
+    Chapter("nodes", "the kubelets registered with the apiserver", control_plane.nodes_steps),
+    Chapter("controllers", "kube-controller-manager and kube-scheduler", cluster_services.controllers_steps,
+            ONE_AT_A_TIME),
+    Chapter("pod-network", "CNI bridge per node, routes between nodes", cluster_services.pod_network_steps),
+    Chapter("kube-proxy", "kube-proxy in iptables mode (workers)", cluster_services.kube_proxy_steps),
+    Chapter("dns", "CoreDNS behind the kube-dns Service", cluster_services.dns_steps),
+    Chapter("smoke-test", "Deployment over both nodes, pod to pod, Service, DNS, logs, exec",
+            cluster_services.smoke_test_steps),
+)
+ORDER = [c.name for c in CHAPTERS]
 
 
-def select(only: list[str] | None = None, until: str | None = None) -> list[str]:
-    for name in [*(only or []), *([until] if until else [])]:
-        if name not in CHAPTERS:
-            raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(ORDER)}")
-    chosen = ORDER[: ORDER.index(until) + 1] if until else list(ORDER)
-    return [c for c in chosen if not only or c in only]
+def select(only: list[str] | None = None, until: str | None = None) -> list[Chapter]:
+    return _select(CHAPTERS, only, until)
 
 
-def build_steps(context: Context, chapters: list[str]):
+def build_steps(context: Context, chapters: list[Chapter]) -> list[Step]:
     steps = []
-    for name in chapters:
-        steps.extend(CHAPTERS[name][0](context))
+    for chapter in chapters:
+        steps.extend(chapter.steps(context))
     return steps
 
 
-__all__ = ["CHAPTERS", "ORDER", "Context", "build_steps", "select"]
+__all__ = ["CHAPTERS", "ORDER", "Chapter", "Context", "Rollout", "build_steps", "select"]

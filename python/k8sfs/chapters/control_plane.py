@@ -5,35 +5,30 @@ from __future__ import annotations
 
 import ipaddress
 
-from k8sfs import _core
+from k8sfs import _core, manifests
 from k8sfs.chapters.context import Context
-from k8sfs.engine.checks import running_newer_than
-from k8sfs.engine.step import File, Step, Upload
+from k8sfs.engine.service import service_step
+from k8sfs.engine.step import CLUSTER, File, Step
 
 PKI = "/etc/kubernetes/pki"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 SUPER_ADMIN_CONF = "/etc/kubernetes/super-admin.conf"
 RBAC_FILE = "/etc/kubernetes/addons/rbac.yaml"
-# What kube-apiserver reads at start from the certificates chapter.
-APISERVER_PKI = [f"{PKI}/{n}" for n in (
-    "ca.crt", "apiserver.crt", "apiserver.key", "apiserver-etcd-client.crt", "apiserver-etcd-client.key",
-    "apiserver-kubelet-client.crt", "apiserver-kubelet-client.key", "front-proxy-ca.crt", "front-proxy-client.crt",
-    "front-proxy-client.key", "sa.pub", "sa.key", "etcd/ca.crt")]
 
 
-def pki_file_steps(store, pki_files) -> list[Step]:
-    """The PKI's file steps (which file goes to which host) as engine steps."""
-    by_host: dict[str, list[File]] = {}
-    for f in pki_files:
-        by_host.setdefault(f.host, []).append(
-            File(f.remote, store.read(f.local), f.mode, f.owner, secret=f.mode & 0o077 == 0))
-    return [Step("certificates", "pki", host, f"{len(files)} files from the cluster PKI", files=files)
-            for host, files in by_host.items()]
+def pki_file_steps(files: list[File], hosts: list[str]) -> list[Step]:
+    """The PKI's files (which file goes to which host), one step per host."""
+    by_host: dict[str, list[File]] = {h: [] for h in hosts}
+    for host, f in files:
+        by_host.setdefault(host, []).append(f)
+    return [Step("pki", host, f"{len(fs)} files from the cluster PKI", files=fs, data=["/etc/kubernetes"])
+            for host, fs in by_host.items() if fs]
 
 
 def certificates_steps(ctx: Context) -> list[Step]:
     """Each host's keys, certificates and kubeconfigs."""
-    return pki_file_steps(ctx.pki, ctx.pki_files)
+    files = [(f.host, ctx.pki_file(f.local, f.remote, f.mode, f.owner)) for f in ctx.pki_files]
+    return pki_file_steps(files, [h.name for h in ctx.spec.hosts])
 
 
 def kubectl_with(conf: str, *args: str) -> list[str]:
@@ -42,23 +37,19 @@ def kubectl_with(conf: str, *args: str) -> list[str]:
 
 
 def etcd_steps(ctx: Context) -> list[Step]:
-    etcd, etcdctl = ctx.artifact("etcd"), ctx.artifact("etcdctl")
     members = [_core.EtcdMember(h.name, h.address) for h in ctx.etcd_hosts]
     health = ["etcdctl", *_core.etcdctl_tls_args(), "endpoint", "health"]
     steps = []
     for h, me in zip(ctx.etcd_hosts, members):
         o = _core.EtcdOptions()
-        o.version, o.self, o.members, o.cluster_token = etcd.version, me, members, ctx.spec.cluster_name
-        steps.append(Step(
-            "etcd", "etcd", h.name, f"etcd {etcd.version}, TLS for clients and peers, {len(members)} member(s)",
+        o.version, o.self, o.members, o.cluster_token = ctx.version("etcd"), me, members, ctx.spec.cluster_name
+        steps.append(service_step(
+            "etcd", h.name, "etcd", f"etcd {o.version}, TLS for clients and peers, {len(members)} member(s)",
+            reads=_core.etcd_reads(o),
             files=[File("/etc/systemd/system/etcd.service", _core.render_etcd_unit(o))],
-            uploads=[Upload(etcd.path, "/usr/local/bin/etcd", etcd.sha256),
-                     Upload(etcdctl.path, "/usr/local/bin/etcdctl", etcdctl.sha256)],
-            check=running_newer_than("etcd", ["/usr/local/bin/etcd", *(f"{PKI}/etcd/{n}" for n in (
-                "ca.crt", "server.crt", "server.key", "peer.crt", "peer.key"))]),
-            apply=[["install", "-d", "-m", "0700", "/var/lib/etcd"], ["systemctl", "daemon-reload"],
-                   ["systemctl", "enable", "etcd"], ["systemctl", "restart", "etcd"]],
-            verify=health, verify_timeout=60))
+            uploads=[ctx.upload("etcd", "/usr/local/bin/etcd"), ctx.upload("etcdctl", "/usr/local/bin/etcdctl")],
+            prepare=[["install", "-d", "-m", "0700", o.data_dir]], verify=health, verify_timeout=60,
+            data=[o.data_dir]))
     return steps
 
 
@@ -72,98 +63,51 @@ def apiserver_options(ctx: Context, h) -> "_core.ApiserverOptions":
 
 
 def apiserver_steps(ctx: Context) -> list[Step]:
-    apiserver, kubectl = ctx.artifact("kube-apiserver"), ctx.artifact("kubectl")
     steps = []
     for h in ctx.control_plane:
         o = apiserver_options(ctx, h)
-        steps.append(Step(
-            "apiserver", "kube-apiserver", h.name,
-            f"kube-apiserver {apiserver.version} on :6443, etcd over TLS, secrets encrypted (aescbc), audit log",
+        steps.append(service_step(
+            "kube-apiserver", h.name, "kube-apiserver",
+            f"kube-apiserver {ctx.version('kube-apiserver')} on :6443, etcd over TLS, secrets encrypted (aescbc), "
+            "audit log",
+            reads=_core.apiserver_reads(o),
             files=[File("/etc/systemd/system/kube-apiserver.service", _core.render_apiserver_unit(o)),
-                   File(o.encryption_config, _core.render_encryption_config(ctx.encryption_key), 0o600, secret=True),
+                   ctx.encryption_config(o.encryption_config),
                    File(o.audit_policy, _core.render_audit_policy())],
-            uploads=[Upload(apiserver.path, "/usr/local/bin/kube-apiserver", apiserver.sha256),
-                     Upload(kubectl.path, "/usr/local/bin/kubectl", kubectl.sha256)],
-            check=running_newer_than("kube-apiserver", ["/usr/local/bin/kube-apiserver", o.encryption_config,
-                                                        o.audit_policy, *APISERVER_PKI]),
-            apply=[["install", "-d", "-m", "0700", "/var/log/kubernetes"], ["systemctl", "daemon-reload"],
-                   ["systemctl", "enable", "kube-apiserver"], ["systemctl", "restart", "kube-apiserver"]],
-            verify=kubectl_with(ADMIN_CONF, "get", "--raw", "/readyz"), verify_timeout=120))
+            uploads=[ctx.upload("kube-apiserver", "/usr/local/bin/kube-apiserver"),
+                     ctx.upload("kubectl", "/usr/local/bin/kubectl")],
+            prepare=[["install", "-d", "-m", "0700", "/var/log/kubernetes"]],
+            verify=kubectl_with(ADMIN_CONF, "get", "--raw", "/readyz"), verify_timeout=120,
+            data=["/var/log/kubernetes"]))
     return steps
-
-
-RBAC = """\
-# Written by k8sfs: the apiserver may reach the kubelet API (logs, exec,
-# metrics), as KTHW's kube-apiserver-to-kubelet.yaml grants it.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: system:kube-apiserver-to-kubelet
-  annotations:
-    rbac.authorization.kubernetes.io/autoupdate: "true"
-  labels:
-    kubernetes.io/bootstrapping: rbac-defaults
-rules:
-- apiGroups: [""]
-  resources: [nodes/proxy, nodes/stats, nodes/log, nodes/spec, nodes/metrics]
-  verbs: ["*"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: system:kube-apiserver
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:kube-apiserver-to-kubelet
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: kube-apiserver-kubelet-client
-"""
-CLUSTER_ADMINS = """\
----
-# From 1.29 admin.conf's group is kubeadm:cluster-admins (not system:masters),
-# bound to cluster-admin here so it can be revoked.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: kubeadm:cluster-admins
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: cluster-admin
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: Group
-  name: kubeadm:cluster-admins
-"""
 
 
 def authorization_steps(ctx: Context) -> list[Step]:
     if not ctx.control_plane:
         return []
     first = ctx.control_plane[0]
-    split_admin = ctx.spec.kubernetes_minor >= 29
-    bootstrap = SUPER_ADMIN_CONF if split_admin else ADMIN_CONF
-    rbac = RBAC + (CLUSTER_ADMINS if split_admin else "")
-    return [Step("authorization", "rbac", first.name,
-                 "Node,RBAC: apiserver-to-kubelet role" + (", kubeadm:cluster-admins -> cluster-admin" if split_admin
-                                                           else ""),
+    minor = ctx.spec.kubernetes_minor
+    bootstrap = SUPER_ADMIN_CONF if _core.has_super_admin(minor) else ADMIN_CONF
+    group = _core.admin_group(minor)
+    rbac = manifests.render("kube-apiserver-to-kubelet.yaml", cluster=ctx.spec.cluster_name)
+    if group != "system:masters":
+        rbac += manifests.render("cluster-admins.yaml", group=group)
+    return [Step("rbac", first.name,
+                 "Node,RBAC: apiserver-to-kubelet role" + (f", {group} -> cluster-admin"
+                                                           if group != "system:masters" else ""),
                  files=[File(RBAC_FILE, rbac)],
                  check=kubectl_with(bootstrap, "get", "-f", RBAC_FILE),
                  apply=[kubectl_with(bootstrap, "apply", "-f", RBAC_FILE)],
-                 verify=["sh", "-c", f"test \"$(kubectl --kubeconfig {ADMIN_CONF} auth can-i '*' '*')\" = yes"])]
+                 verify=["sh", "-c", f"test \"$(kubectl --kubeconfig {ADMIN_CONF} auth can-i '*' '*')\" = yes"],
+                 scope=CLUSTER)]
 
 
 def kubectl_steps(ctx: Context) -> list[Step]:
     """kubectl on the control plane with the admin kubeconfig as its default;
     on the controller, `k8sfs kubectl` uses the same identity."""
-    if not ctx.control_plane:
-        return []
-    return [Step("kubectl", "admin-kubeconfig", h.name, "root's kubectl uses admin.conf",
-                 files=[File("/root/.kube/config", ctx.pki.read("admin.conf"), 0o600, secret=True)],
-                 verify=["kubectl", "cluster-info"]) for h in ctx.control_plane]
+    return [Step("admin-kubeconfig", h.name, "root's kubectl uses admin.conf",
+                 files=[ctx.pki_file("admin.conf", "/root/.kube/config", 0o600)],
+                 verify=["kubectl", "cluster-info"], data=["/root/.kube"]) for h in ctx.control_plane]
 
 
 def nodes_steps(ctx: Context) -> list[Step]:
@@ -172,8 +116,8 @@ def nodes_steps(ctx: Context) -> list[Step]:
         return []
     names = [h.name for h in ctx.workers]
     registered = kubectl_with(ADMIN_CONF, "get", "nodes", *names)
-    return [Step("nodes", "registered", ctx.control_plane[0].name, f"{', '.join(names)} registered",
-                 check=registered, verify=registered, verify_timeout=120)]
+    return [Step("registered", ctx.control_plane[0].name, f"{', '.join(names)} registered",
+                 check=registered, verify=registered, verify_timeout=120, needs=names)]
 
 
 def cluster_dns_ip(service_cidr: str) -> str:

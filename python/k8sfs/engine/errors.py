@@ -12,3 +12,12 @@ class StepError(RuntimeError):
         if stderr_tail:
             text += "\n  stderr (last lines):\n    " + "\n    ".join(stderr_tail.splitlines())
         super().__init__(text)
+
+
+class UnreachableError(RuntimeError):
+    """A host could not be reached; `why` is the transport's own message."""
+
+    def __init__(self, host: str, why: str, hint: str = "") -> None:
+        self.host, self.why, self.hint = host, why, hint
+        named = why if why.startswith(f"{host}:") else f"{host}: {why}"
+        super().__init__(f"unreachable: {named}" + (f"\n{hint}" if hint else ""))

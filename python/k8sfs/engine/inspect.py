@@ -3,7 +3,7 @@ mode and owner of every file the steps manage, and the exit code of every
 check. The script is built from quoted words only."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from k8sfs import join_command, quote
 from k8sfs.engine.step import Step
@@ -23,6 +23,7 @@ class RemoteFile:
 class HostState:
     files: dict[str, RemoteFile]
     checks: dict[int, int]  # index in the step list -> exit code
+    services: dict[int, bool] = field(default_factory=dict)  # index -> its unit is active
 
 
 def inspection_script(steps: list[Step], digest_cache: str = DIGEST_CACHE) -> str:
@@ -44,12 +45,16 @@ def inspection_script(steps: list[Step], digest_cache: str = DIGEST_CACHE) -> st
     for index, step in enumerate(steps):
         if step.check:
             lines.append(f"( {join_command(step.check)} ) >/dev/null 2>&1; printf 'C\\t{index}\\t%s\\n' \"$?\"")
+        if step.service:
+            lines.append(f"systemctl is-active --quiet {quote(step.service)} 2>/dev/null; "
+                         f"printf 'S\\t{index}\\t%s\\n' \"$?\"")
     return "\n".join(lines) + "\n"
 
 
 def parse_inspection(output: str) -> HostState:
     files: dict[str, RemoteFile] = {}
     checks: dict[int, int] = {}
+    services: dict[int, bool] = {}
     for line in output.splitlines():
         parts = line.split("\t")
         if parts[0] == "F" and len(parts) == 4:
@@ -59,4 +64,6 @@ def parse_inspection(output: str) -> HostState:
             files[parts[1]] = RemoteFile(None)
         elif parts[0] == "C" and len(parts) == 3:
             checks[int(parts[1])] = int(parts[2])
-    return HostState(files, checks)
+        elif parts[0] == "S" and len(parts) == 3:
+            services[int(parts[1])] = parts[2] == "0"
+    return HostState(files, checks, services)

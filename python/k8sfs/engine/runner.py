@@ -1,112 +1,30 @@
 """Plans and applies steps: check what is there (one round trip per host
 and chapter), change only what differs, verify; chapters in order, the
-hosts of a chapter in parallel. Progress goes to a callback, every command
-and its output to a log per host, finished steps to a journal."""
+hosts of a chapter in parallel, or taking turns when the chapter rolls.
+Progress goes to a callback, every command and its output to a log per
+host, step events to the journal."""
 from __future__ import annotations
 
 import difflib
 import hashlib
-import json
-import os
 import posixpath
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-from k8sfs import join_command
-from k8sfs.engine.errors import StepError
+from k8sfs import SSHError, join_command
+from k8sfs.engine.chapter import Chapter
+from k8sfs.engine.errors import StepError, UnreachableError
 from k8sfs.engine.inspect import HostState, inspection_script, parse_inspection
-from k8sfs.engine.step import File, Step, Upload
+from k8sfs.engine.journal import APPLIED, SKIPPED, STARTED, Journal
+from k8sfs.engine.plan import Change, Plan, StepPlan, mark_rolling_hooks, rollout_order
+from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step
 
-Connect = Callable[[str], object]  # host name -> k8sfs.Session
+Connect = Callable[[str], Any]  # host name -> k8sfs.Session
 Progress = Callable[[str], None]
 MAX_DIFF_BYTES = 256 * 1024
-
-
-@dataclass
-class Change:
-    path: str
-    why: str               # missing, content, mode, owner
-    diff: str = ""         # unified diff for text files (plan only, never for secrets)
-
-
-@dataclass
-class StepPlan:
-    step: Step
-    changes: list[Change] = field(default_factory=list)
-    check_failed: bool = False
-    interrupted: bool = False  # an earlier apply started it and never finished
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes) or self.check_failed or self.interrupted
-
-    @property
-    def commands(self) -> list[str]:
-        return [join_command(c) for c in self.step.apply] if self.changed else []
-
-
-@dataclass
-class Plan:
-    chapters: list[str]
-    steps: list[StepPlan]
-    errors: dict[str, str] = field(default_factory=dict)  # host -> why it could not be checked
-    applied: bool = False  # the result of apply (changes were made), not a plan
-
-    @property
-    def changes(self) -> int:
-        return sum(1 for s in self.steps if s.changed)
-
-    def render(self) -> str:
-        out = []
-        for chapter in self.chapters:
-            in_chapter = [s for s in self.steps if s.step.chapter == chapter]
-            if not in_chapter:
-                continue
-            todo = [s for s in in_chapter if s.changed]
-            out.append(f"== {chapter}: {len(todo)} of {len(in_chapter)} steps would change")
-            for sp in todo:
-                out.append(f"  {sp.step.host}: {sp.step.name}" + (f" ({sp.step.description})" if sp.step.description else ""))
-                for c in sp.changes:
-                    out.append(f"    {c.why:8} {c.path}")
-                    if c.diff:
-                        out.extend("      " + line for line in c.diff.rstrip("\n").splitlines())
-                if sp.check_failed:
-                    out.append(f"    check    {join_command(sp.step.check)} fails")
-                if sp.interrupted:
-                    out.append("    resume   an earlier apply started this step and did not finish it")
-                for command in sp.commands:
-                    out.append(f"    run      {command}")
-        for host, why in self.errors.items():
-            out.append(f"!! {host}: {why}")
-        out.append(f"{self.changes} step(s) would change" if self.changes else "no changes")
-        return "\n".join(out)
-
-    def _repr_html_(self) -> str:
-        """Jupyter: one row per step, diffs folded away (secrets never shown)."""
-        from html import escape
-
-        rows = []
-        for sp in self.steps:
-            state = ("changed" if self.applied else "would change") if sp.changed else "ok"
-            color = "#b35900" if sp.changed else "#2e7d32"
-            details = "".join(f"<div><code>{escape(c.why)} {escape(c.path)}</code>"
-                              + (f"<details><summary>diff</summary><pre>{escape(c.diff)}</pre></details>"
-                                 if c.diff else "") + "</div>" for c in sp.changes)
-            if sp.check_failed:
-                details += f"<div><code>check fails: {escape(join_command(sp.step.check))}</code></div>"
-            details += "".join(f"<div><code>run {escape(c)}</code></div>" for c in sp.commands)
-            rows.append(f"<tr><td>{escape(sp.step.chapter)}</td><td>{escape(sp.step.host)}</td>"
-                        f"<td>{escape(sp.step.name)}<br><small>{escape(sp.step.description)}</small></td>"
-                        f"<td style='color:{color}'>{state}</td><td>{details}</td></tr>")
-        errors = "".join(f"<p style='color:#c62828'>{escape(h)}: {escape(e)}</p>" for h, e in self.errors.items())
-        verb = "changed" if self.applied else "would change"
-        summary = f"{self.changes} step(s) {verb}" if self.changes else "no changes"
-        return ("<table><thead><tr><th>chapter</th><th>host</th><th>step</th><th>state</th><th>what</th></tr>"
-                f"</thead><tbody>{''.join(rows)}</tbody></table>{errors}<p><b>{summary}</b></p>")
 
 
 def _sha256(data: bytes) -> str:
@@ -117,23 +35,68 @@ def _owner_matches(want: str, have: str) -> bool:
     return want == have or (want in ("root", "root:root") and have == "root:root")
 
 
+def _by_host(steps: Iterable[Step]) -> dict[str, list[Step]]:
+    hosts: dict[str, list[Step]] = {}
+    for s in steps:
+        hosts.setdefault(s.host, []).append(s)
+    return hosts
+
+
+def _parallel(hosts: list[str], work: Callable[[str], Any]) -> dict[str, Any]:
+    """`work` for every host at once; each host's result or exception."""
+    outcome: dict[str, Any] = {}
+    if not hosts:
+        return outcome
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        futures = {h: pool.submit(work, h) for h in hosts}
+    for host, future in futures.items():
+        try:
+            outcome[host] = future.result()
+        except Exception as error:  # reported per host by the caller
+            outcome[host] = error
+    return outcome
+
+
+def _raise_first(failures: dict[str, BaseException], chapter: str) -> None:
+    """The first host's error, naming the others that failed too."""
+    hosts = sorted(failures)
+    first = failures[hosts[0]]
+    if len(hosts) > 1 and isinstance(first, StepError):
+        first.also_failed = {h: failures[h] for h in hosts[1:]}
+        first.args = (f"{first}\n(also failed in chapter {chapter}: {', '.join(hosts[1:])})",)
+    raise first
+
+
 class Runner:
     def __init__(self, connect: Connect, state_dir: Path | None = None, progress: Progress = lambda _m: None) -> None:
         self._connect = connect
-        self._sessions: dict[str, object] = {}
+        self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.progress = progress
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
             (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self._interrupted = self.interrupted_steps()
+        self.journal = Journal(self.state_dir / "journal.jsonl" if self.state_dir else None)
+        self._interrupted = self.journal.interrupted()
+        self._carried = self.journal.carried_over()
 
     # ----- sessions and logs ------------------------------------------------
     def session(self, host: str):
+        """The host's shared connection, made (and logged in) on first use; a
+        host that cannot be reached or logged into is an UnreachableError."""
         with self._lock:
             if host not in self._sessions:
-                self._sessions[host] = self._connect(host)
+                try:
+                    session = self._connect(host)
+                    session.connect()
+                except (SSHError, OSError) as error:  # OSError: also the lab's refusal to route
+                    raise UnreachableError(host, str(error)) from error
+                self._sessions[host] = session
             return self._sessions[host]
+
+    def new_session(self, host: str):
+        """A connection of its own (not shared with the steps)."""
+        return self._connect(host)
 
     def close(self) -> None:
         for s in self._sessions.values():
@@ -147,24 +110,7 @@ class Runner:
 
     def interrupted_steps(self) -> set[str]:
         """Steps whose last journal record says started: a killed apply."""
-        last: dict[str, str] = {}
-        if self.state_dir and (self.state_dir / "journal.jsonl").exists():
-            for line in (self.state_dir / "journal.jsonl").read_text().splitlines():
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by the kill
-                last[f"{r['host']}/{r['chapter']}/{r['step']}"] = r["status"]
-        return {key for key, status in last.items() if status == "started"}
-
-    def _journal(self, step: Step, status: str, changed: bool) -> None:
-        if self.state_dir:
-            record = {"time": time.time(), "host": step.host, "chapter": step.chapter, "step": step.name,
-                      "status": status, "changed": changed}
-            with open(self.state_dir / "journal.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        return self.journal.interrupted()
 
     def run(self, host: str, step: str, argv: list[str], timeout: float = 300, check: bool = True):
         command = join_command(argv)
@@ -192,9 +138,14 @@ class Runner:
         for index, step in enumerate(steps):
             sp = StepPlan(step)
             for item in [*step.files, *step.uploads]:
-                want = _sha256(item.content) if isinstance(item, File) else item.sha256
                 have = state.files.get(item.path)
-                if have is None or have.sha256 is None:
+                missing = have is None or have.sha256 is None
+                if item.pending:
+                    sp.changes.append(Change(item.path, "missing" if missing else "reissue",
+                                             f"({item.pending})" if with_diffs else ""))
+                    continue
+                want = _sha256(item.content) if isinstance(item, File) else item.sha256
+                if missing:
                     sp.changes.append(Change(item.path, "missing"))
                 elif have.sha256 != want:
                     diff = self._diff(host, item) if with_diffs and isinstance(item, File) else ""
@@ -205,12 +156,15 @@ class Runner:
                     sp.changes.append(Change(item.path, "owner", f"{have.owner} -> {item.owner}"))
             sp.check_failed = bool(step.check) and state.checks.get(index, 1) != 0
             sp.interrupted = step.key in self._interrupted
+            sp.carried_over = self._carried.get(step.key, "")
+            sp.service_running = state.services.get(index) if step.service else None
             plans.append(sp)
         return plans
 
     def _diff(self, host: str, item: File) -> str:
         if item.secret:
             return "(secret: content not shown)"
+        assert item.content is not None
         if len(item.content) > MAX_DIFF_BYTES:
             return "(large file: content differs)"
         try:
@@ -221,41 +175,65 @@ class Runner:
         return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{item.path} (on {host})",
                                             f"{item.path} (planned)"))
 
-    def _by_host(self, steps: Iterable[Step]) -> dict[str, list[Step]]:
-        hosts: dict[str, list[Step]] = {}
+    @staticmethod
+    def _check_chapters(steps: list[Step], chapters: list[Chapter]) -> None:
+        names = {c.name for c in chapters}
         for s in steps:
-            hosts.setdefault(s.host, []).append(s)
-        return hosts
+            if s.chapter not in names:
+                raise ValueError(f"step {s.name} on {s.host} is in chapter {s.chapter!r}, which this run does not "
+                                 f"have ({', '.join(c.name for c in chapters)}); build steps with Chapter.steps()")
 
-    def plan(self, steps: list[Step], chapters: list[str]) -> Plan:
-        """What apply would do; changes nothing."""
-        by_host = self._by_host(steps)
-        plan = Plan(chapters, [])
-        results: dict[str, list[StepPlan]] = {}
+    @staticmethod
+    def _skip_reason(step: Step, left_out: dict[str, str]) -> str:
+        """Why a step cannot run when some hosts are left out ("" if it can)."""
+        if step.host in left_out:
+            return f"{step.host} {left_out[step.host]}"
+        if step.phase != MAIN and step.rollout_host in left_out:
+            return f"{step.rollout_host} {left_out[step.rollout_host]}"
+        for other in step.needs:
+            if other in left_out:
+                return f"needs {other}, {left_out[other]}"
+        return ""
 
-        def one(host: str) -> None:
-            try:
-                results[host] = self._step_plans(host, by_host[host], with_diffs=True)
-            except Exception as error:  # reported per host
-                plan.errors[host] = str(error)
-
-        with ThreadPoolExecutor(max_workers=max(1, len(by_host))) as pool:
-            list(pool.map(one, by_host))
-        order = {s.key: i for i, s in enumerate(steps)}
-        plan.steps = sorted((sp for sps in results.values() for sp in sps), key=lambda sp: order[sp.step.key])
+    def plan(self, steps: list[Step], chapters: list[Chapter], left_out: dict[str, str] | None = None,
+             unreachable: dict[str, str] | None = None) -> Plan:
+        """What apply would do; changes nothing. A host that cannot be
+        checked (`unreachable`, or found so now) is reported with the reason
+        and every other host is planned; `left_out` hosts are skipped as an
+        apply with the same selection would skip them."""
+        self._check_chapters(steps, chapters)
+        left_out = left_out or {}
+        plan = Plan(list(chapters), [], unreachable=dict(unreachable or {}))
+        skipped = {s.key: self._skip_reason(s, left_out) or
+                   ("not checked: host unreachable" if s.host in plan.unreachable else "") for s in steps}
+        by_host = _by_host(s for s in steps if not skipped[s.key])
+        results = _parallel(list(by_host), lambda h: self._step_plans(h, by_host[h], with_diffs=True))
+        found: dict[str, StepPlan] = {}
+        for host, outcome in results.items():
+            if isinstance(outcome, Exception):
+                plan.unreachable[host] = outcome.why if isinstance(outcome, UnreachableError) else str(outcome)
+            else:
+                found.update({sp.step.key: sp for sp in outcome})
+        for step in steps:
+            if step.key in found:
+                plan.steps.append(found[step.key])
+            elif skipped[step.key]:
+                plan.steps.append(StepPlan(step, skipped=skipped[step.key]))
+        for chapter in chapters:
+            mark_rolling_hooks(chapter, plan.in_chapter(chapter))
         return plan
 
     # ----- applying ------------------------------------------------------------
     def _apply_step(self, sp: StepPlan) -> None:
         step, host = sp.step, sp.step.host
-        label = f"{step.chapter}/{step.name}"
+        label = step.label
         if not sp.changed:
             self.progress(f"{host}: {label}: ok")
             return
-        self.progress(f"{host}: {label}: " + ", ".join([f"{c.why} {c.path}" for c in sp.changes] +
-                                                       (["check failed"] if sp.check_failed else []) +
-                                                       (["resuming an interrupted apply"] if sp.interrupted else [])))
-        self._journal(step, "started", True)
+        if step.pending:
+            raise StepError(host, label, "content is not ready on the controller: " + "; ".join(step.pending))
+        self.progress(f"{host}: {label}: " + ", ".join(sp.reasons()))
+        self.journal.record(step, STARTED)
         changed_paths = {c.path for c in sp.changes}
         parents = sorted({posixpath.dirname(p) for p in changed_paths})
         if parents:
@@ -264,7 +242,7 @@ class Runner:
         for f in step.files:
             if f.path in changed_paths:
                 owner, _, group = f.owner.partition(":")
-                self._log(host, f"put {f.path} ({len(f.content)} bytes, mode {f.mode:o})")
+                self._log(host, f"put {f.path} ({len(f.content or b'')} bytes, mode {f.mode:o})")
                 session.put_content(f.content, f.path, mode=f.mode, owner=owner, group=group, skip_if_same=False)
         for u in step.uploads:
             if u.path in changed_paths:
@@ -283,67 +261,135 @@ class Runner:
             self.run(host, label, argv)
         if step.verify:
             self._verify(step)
-        self._journal(step, "applied", True)
+        self.journal.record(step, APPLIED)
         self._interrupted.discard(step.key)
+        self._carried.pop(step.key, None)
 
     def _verify(self, step: Step) -> None:
         deadline = time.monotonic() + step.verify_timeout
         while True:
-            result = self.run(step.host, f"{step.chapter}/{step.name}", step.verify, check=False)
+            result = self.run(step.host, step.label, step.verify, check=False)
             if result.exit_code == 0:
                 return
             if time.monotonic() > deadline:
-                raise StepError(step.host, f"{step.chapter}/{step.name}",
-                                f"not verified after {step.verify_timeout:.0f} s", join_command(step.verify),
+                raise StepError(step.host, step.label, f"not verified after {step.verify_timeout:.0f} s",
+                                join_command(step.verify),
                                 result.stderr_tail(8) or "\n".join(result.stdout.splitlines()[-8:]))
             time.sleep(1)
 
-    def apply(self, steps: list[Step], chapters: list[str]) -> Plan:
-        """Chapter by chapter; within a chapter every host at once, its steps in order.
+    def _run_hosts(self, hosts: list[str], plans: dict[str, list[StepPlan]], chapter: str) -> list[StepPlan]:
+        """Each host's step plans in order, the hosts at once; raises the first failure."""
+        def one(host: str) -> list[StepPlan]:
+            for sp in plans[host]:
+                self._apply_step(sp)
+            return plans[host]
+
+        outcome = _parallel(hosts, one)
+        failures = {h: e for h, e in outcome.items() if isinstance(e, Exception)}
+        if failures:
+            _raise_first(failures, chapter)
+        return [sp for h in hosts for sp in outcome[h]]
+
+    def _apply_rolling(self, chapter: Chapter, plans: list[StepPlan]) -> list[StepPlan]:
+        """Fresh hosts together; hosts in service in turns, each turn between its hooks."""
+        mark_rolling_hooks(chapter, plans)
+        order = rollout_order(chapter, plans)
+        main = _by_host(sp.step for sp in plans if sp.step.phase == MAIN)
+        by_step = {sp.step.key: sp for sp in plans}
+        done: list[StepPlan] = []
+
+        def mains(hosts: list[str]) -> dict[str, list[StepPlan]]:
+            return {h: [by_step[s.key] for s in main.get(h, [])] for h in hosts}
+
+        def hooks(hosts: list[str], phase: str) -> dict[str, list[StepPlan]]:
+            found = [sp for sp in plans if sp.step.phase == phase and sp.step.rollout_host in hosts]
+            return {h: [sp for sp in found if sp.step.host == h] for h in _by_host(sp.step for sp in found)}
+
+        if order.fresh:
+            done += self._run_hosts(order.fresh, mains(order.fresh), chapter.name)
+        for batch in order.turns:
+            self.progress(f"{chapter.name}: rollout turn: {', '.join(batch)}")
+            for phase_plans in (hooks(batch, BEFORE), mains(batch), hooks(batch, AFTER)):
+                done += self._run_hosts(list(phase_plans), phase_plans, chapter.name)
+        # After-hooks left undone by an earlier, interrupted turn (uncordon).
+        turned = {h for batch in order.turns for h in batch}
+        leftover = [sp for sp in plans if sp.step.phase == AFTER and sp.step.rollout_host not in turned]
+        left = {h: [sp for sp in leftover if sp.step.host == h] for h in _by_host(sp.step for sp in leftover)}
+        done += self._run_hosts(list(left), left, chapter.name)
+        # Hosts with nothing to do, and before-hooks of hosts that did not turn.
+        seen = {sp.step.key for sp in done}
+        for sp in plans:
+            if sp.step.key not in seen:
+                if sp.step.phase == BEFORE:
+                    sp.rolling = sp.interrupted = False
+                    sp.check_failed = False
+                    sp.carried_over = ""
+                self._apply_step(sp)
+                done.append(sp)
+        return done
+
+    def apply(self, steps: list[Step], chapters: list[Chapter], left_out: dict[str, str] | None = None) -> Plan:
+        """Chapter by chapter; within a chapter every host at once (its steps
+        in order) or, in a rolling chapter, in turns.
 
         Every host is inspected once up front (in parallel). Those answers
         stand until something changes; from then on each chapter inspects
         again, because its checks may depend on what earlier chapters did.
-        An unchanged cluster therefore costs one round trip per host."""
-        done = Plan(chapters, [], applied=True)
-        upfront: dict[str, StepPlan] = {}
-        everything = self._by_host(s for s in steps if s.chapter in chapters)
-        with ThreadPoolExecutor(max_workers=max(1, len(everything))) as pool:
-            for sps in pool.map(lambda h: self._step_plans(h, everything[h], with_diffs=False), everything):
-                upfront.update({sp.step.key: sp for sp in sps})
+        An unchanged cluster therefore costs one round trip per host.
+
+        `left_out` names hosts not to touch (host -> why): their steps, and
+        steps that need them, are reported and journaled as skipped. A step
+        that acts on the whole cluster from a host that is left out stops
+        the apply before anything changes."""
+        self._check_chapters(steps, chapters)
+        left_out = left_out or {}
+        done = Plan(list(chapters), [], applied=True)
+        skipped = {s.key: self._skip_reason(s, left_out) for s in steps}
+        blocked = [s for s in steps if s.scope == CLUSTER and s.host in left_out]
+        if blocked:
+            names = ", ".join(f"{s.label} (on {s.host})" for s in blocked)
+            raise StepError(blocked[0].host, blocked[0].label,
+                            f"acts on the whole cluster from {blocked[0].host}, which is left out: {names}; run the "
+                            f"other chapters with --until or --only, or include {blocked[0].host}")
+        runnable = [s for s in steps if not skipped[s.key]]
+        everything = _by_host(runnable)
+        outcome = _parallel(list(everything), lambda h: self._step_plans(h, everything[h], with_diffs=False))
+        unreachable = {h: e for h, e in outcome.items() if isinstance(e, UnreachableError)}
+        if unreachable:
+            hosts = ", ".join(sorted(unreachable))
+            raise UnreachableError(sorted(unreachable)[0], "; ".join(f"{h}: {e.why}" for h, e in unreachable.items()),
+                                   hint=f"nothing was changed; to go on without {'them' if len(unreachable) > 1 else 'it'}"
+                                        f": k8sfs apply --exclude {hosts.replace(', ', ',')}")
+        failures = {h: e for h, e in outcome.items() if isinstance(e, Exception)}
+        if failures:
+            _raise_first(failures, "(inspection)")
+        upfront = {sp.step.key: sp for sps in outcome.values() for sp in sps}
         changed_something = False
         for chapter in chapters:
-            by_host = self._by_host(s for s in steps if s.chapter == chapter)
-            if not by_host:
+            in_chapter = [s for s in steps if s.chapter == chapter.name]
+            if not in_chapter:
                 continue
-            self.progress(f"== {chapter}")
-            failures: dict[str, BaseException] = {}
-            fresh = changed_something
-
-            def one(host: str) -> list[StepPlan]:
-                host_plans = []
-                plans = (self._step_plans(host, by_host[host], with_diffs=False) if fresh
-                         else [upfront[s.key] for s in by_host[host]])
-                for sp in plans:
-                    self._apply_step(sp)
-                    host_plans.append(sp)
-                return host_plans
-
-            with ThreadPoolExecutor(max_workers=len(by_host)) as pool:
-                futures = {host: pool.submit(one, host) for host in by_host}
-            for host, future in futures.items():
-                try:
-                    host_plans = future.result()
-                    done.steps.extend(host_plans)
-                    changed_something = changed_something or any(sp.changed for sp in host_plans)
-                except Exception as error:
-                    failures[host] = error
-            if failures:
-                # The first host's error, naming the others that failed too.
-                hosts = sorted(failures)
-                first = failures[hosts[0]]
-                if len(hosts) > 1 and isinstance(first, StepError):
-                    first.also_failed = {h: failures[h] for h in hosts[1:]}
-                    first.args = (f"{first}\n(also failed in chapter {chapter}: {', '.join(hosts[1:])})",)
-                raise first
+            self.progress(f"== {chapter.name}")
+            for s in in_chapter:
+                if skipped[s.key]:
+                    self.progress(f"{s.host}: {s.label}: skipped ({skipped[s.key]})")
+                    self.journal.record(s, SKIPPED, skipped[s.key])
+                    done.steps.append(StepPlan(s, skipped=skipped[s.key]))
+            by_host = _by_host(s for s in in_chapter if not skipped[s.key])
+            if changed_something:
+                fresh = _parallel(list(by_host), lambda h: self._step_plans(h, by_host[h], with_diffs=False))
+                failures = {h: e for h, e in fresh.items() if isinstance(e, Exception)}
+                if failures:
+                    _raise_first(failures, chapter.name)
+                plans = {h: fresh[h] for h in by_host}
+            else:
+                plans = {h: [upfront[s.key] for s in by_host[h]] for h in by_host}
+            if chapter.rollout is not None:
+                ran = self._apply_rolling(chapter, [sp for h in by_host for sp in plans[h]])
+            else:
+                ran = self._run_hosts(list(by_host), plans, chapter.name)
+            done.steps.extend(ran)
+            changed_something = changed_something or any(sp.changed for sp in ran)
+        order = {s.key: i for i, s in enumerate(steps)}
+        done.steps.sort(key=lambda sp: order[sp.step.key])
         return done

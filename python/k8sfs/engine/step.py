@@ -1,6 +1,9 @@
 """What a step is: files and binaries that must be on a host, a check of
 the state that files cannot express, commands that bring the host there,
-and a verification that it worked. Steps describe; the runner does."""
+and a verification that it worked. Steps describe; the runner does.
+
+A step never names its chapter: the engine stamps it (engine/chapter.py),
+so a step cannot fall out of a run through a mistyped chapter string."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,53 +12,46 @@ from typing import Callable
 
 Argv = list[str]
 
+# Where a step acts: on its host only, or on the whole cluster from its host
+# (RBAC, add-ons, the smoke test), which matters when hosts are excluded.
+HOST, CLUSTER = "host", "cluster"
+# Its place in a rolling chapter: the host's own work, or a hook that runs
+# before or after it (drain, uncordon), possibly on another host.
+MAIN, BEFORE, AFTER = "main", "before", "after"
+
 
 @dataclass
 class File:
-    """A rendered file: its whole content, mode and owner."""
+    """A rendered file: its whole content, mode and owner.
+
+    `pending` (with content None) says the content does not exist yet
+    because only apply makes it on the controller (a certificate the PKI
+    would issue); a plan shows the reason, apply never sees such a file."""
     path: str
-    content: bytes
+    content: bytes | None
     mode: int = 0o644
     owner: str = "root:root"
     secret: bool = False  # plans never show its content
+    pending: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.content, str):
             self.content = self.content.encode()
+        if self.content is None and not self.pending:
+            raise ValueError(f"{self.path}: a file needs content or the reason it is pending")
 
 
 @dataclass
 class Upload:
-    """A file from the controller (an artifact or an image), by digest."""
-    local: Path
+    """A file from the controller (an artifact or an image), by digest.
+
+    `pending` as for File: the artifact or image is not on the controller yet."""
+    local: Path | None
     path: str
     sha256: str
     mode: int = 0o755
     owner: str = "root:root"
-
-
-@dataclass
-class Step:
-    chapter: str
-    name: str
-    host: str
-    description: str = ""
-    files: list[File] = field(default_factory=list)
-    uploads: list[Upload] = field(default_factory=list)
-    # Exit 0 means the part of the state files do not show is already right.
-    check: Argv | None = None
-    # Run (in order) when a file or upload changed or the check failed.
-    apply: list[Argv] = field(default_factory=list)
-    # Run before apply; a non-zero exit stops the step with `guard_message`
-    # and its output (for example: the runtime's cgroup driver disagrees).
-    guard: "Guard | None" = None
-    # Retried until it exits 0 or verify_timeout passes.
-    verify: Argv | None = None
-    verify_timeout: float = 60.0
-
-    @property
-    def key(self) -> str:
-        return f"{self.host}/{self.chapter}/{self.name}"
+    pending: str = ""
 
 
 @dataclass
@@ -66,3 +62,55 @@ class Guard:
     """
     command: Argv
     decide: Callable[[str], str]
+
+
+@dataclass
+class Step:
+    name: str
+    host: str
+    description: str = ""
+    files: list[File] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+    # Exit 0 means the part of the state files do not show is already right.
+    check: Argv | None = None
+    # Run (in order) when a file or upload changed or the check failed.
+    apply: list[Argv] = field(default_factory=list)
+    # Run before apply; a non-zero exit stops the step with the reason
+    # `decide` gives (for example: the runtime's cgroup driver disagrees).
+    guard: Guard | None = None
+    # Retried until it exits 0 or verify_timeout passes.
+    verify: Argv | None = None
+    verify_timeout: float = 60.0
+    # The systemd unit this step runs: a rollout restarts hosts where it is
+    # active one at a time, and reset stops and disables it.
+    service: str = ""
+    # Directories of state the step's service creates (reset removes them).
+    data: list[str] = field(default_factory=list)
+    # What reset runs on the host to undo what files do not show (routes).
+    undo: list[Argv] = field(default_factory=list)
+    scope: str = HOST
+    # Other hosts whose entries this step's content carries (routes to their
+    # pod ranges); when one of them is left out of an apply, so is this step.
+    needs: list[str] = field(default_factory=list)
+    # In a rolling chapter: MAIN, or a BEFORE/AFTER hook of host `target`.
+    phase: str = MAIN
+    target: str = ""
+    chapter: str = ""  # stamped by the engine
+
+    @property
+    def key(self) -> str:
+        return f"{self.host}/{self.chapter}/{self.name}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.chapter}/{self.name}"
+
+    @property
+    def rollout_host(self) -> str:
+        """The host whose turn in a rollout this step belongs to."""
+        return self.target or self.host
+
+    @property
+    def pending(self) -> list[str]:
+        """Why some content is not known yet (plan only)."""
+        return [f"{x.path}: {x.pending}" for x in [*self.files, *self.uploads] if x.pending]

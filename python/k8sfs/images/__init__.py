@@ -1,6 +1,7 @@
 """Container images for clusters without a registry: k8sfs's own pause
 image and a small busybox test image, written as docker-archive tarballs
-that `ctr images import` (containerd) and `podman load` (CRI-O) accept.
+that `ctr images import` (containerd) and `skopeo copy` (into CRI-O's
+containers-storage) accept.
 
 Nothing is pulled: the runtime's sandbox image setting names PAUSE_IMAGE
 and pods use TEST_IMAGE with imagePullPolicy IfNotPresent (or Never).
@@ -157,17 +158,37 @@ def _inputs_digest(extra: bytes = b"") -> str:
     return digest.hexdigest()
 
 
+def _planned(cache: Path, coredns: tuple[Path, str, str] | None) -> list[tuple[str, Path]]:
+    images = [(PAUSE_IMAGE, cache / "images" / "pause.tar"), (TEST_IMAGE, cache / "images" / "busybox.tar")]
+    if coredns:
+        images.append((coredns_image_name(coredns[1]), cache / "images" / f"coredns-{coredns[1]}.tar"))
+    return images
+
+
+def current_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image] | None:
+    """The built images when they match their inputs; None when a build is due. Reads only."""
+    stamp = cache / "images" / "inputs.sha256"
+    wanted = _inputs_digest(f"{coredns[1]}:{coredns[2]}".encode() if coredns else b"")
+    paths = [path for _name, path in _planned(cache, coredns)]
+    if stamp.exists() and stamp.read_text() == wanted and all(p.exists() for p in paths):
+        return [_read_archive(p) for p in paths]
+    return None
+
+
+def planned_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image]:
+    """The images apply would build, by name and file (their digests are not known yet)."""
+    return [Image(name, path, "") for name, path in _planned(cache, coredns)]
+
+
 def ensure_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image]:
     """The images, rebuilt only when their inputs changed (builds are deterministic).
 
     `coredns` is (binary, version, sha256) when the CoreDNS artifact is cached."""
+    current = current_images(cache, coredns)
+    if current is not None:
+        return current
     stamp = cache / "images" / "inputs.sha256"
     wanted = _inputs_digest(f"{coredns[1]}:{coredns[2]}".encode() if coredns else b"")
-    paths = [cache / "images" / "pause.tar", cache / "images" / "busybox.tar"]
-    if coredns:
-        paths.append(cache / "images" / f"coredns-{coredns[1]}.tar")
-    if stamp.exists() and stamp.read_text() == wanted and all(p.exists() for p in paths):
-        return [_read_archive(p) for p in paths]
     images = [pause_image(cache), busybox_image(cache)]
     if coredns:
         images.append(coredns_image(cache, coredns[0], coredns[1]))

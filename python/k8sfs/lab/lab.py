@@ -1,10 +1,19 @@
-"""The local lab: the walkthrough's hosts as systemd-nspawn containers on
-this machine, each in a network namespace of its own on a bridge.
+"""The local lab: a spec's hosts as systemd-nspawn containers on this
+machine, each in a network namespace of its own on a bridge.
 
     controller (this machine)  <lab>-br   192.168.50.1/24
     k8s-master                 netns <lab>-k8s-master  192.168.50.10
     node-1                     netns <lab>-node-1      192.168.50.11
     node-2                     netns <lab>-node-2      192.168.50.12
+
+The lab is a host provider, like Vagrant: a spec says which hosts (by
+default the walkthrough's three) and `up` makes one lab host per spec host.
+Hosts keep their disks (an overlay's upper directory) across stop, start,
+crash and `up`: a host that is down is booted again with its disk, like a
+VM after a power cut, and hosts that run are left alone. `down` removes the
+hosts and their disks; the cluster's state on the controller (its CAs, the
+secrets-at-rest key, the journal) lives outside the lab's directory and is
+removed only by `down --purge`.
 
 Everything the lab makes is recorded in a state file as it is made, and
 `down` removes it all (and finds the leftovers of a crashed run by their
@@ -14,7 +23,7 @@ Everything else in k8sfs reaches these hosts over SSH only.
 
 from __future__ import annotations
 
-import ipaddress
+import dataclasses
 import json
 import os
 import re
@@ -23,27 +32,28 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from k8sfs import _core
-from k8sfs.lab import rootfs
-from k8sfs.lab.safety import LabSafetyError, check_route, check_subnet
+from k8sfs.lab import network, rootfs, sshfiles
+from k8sfs.lab.layout import LabHost, place
+from k8sfs.lab.processes import LabError, alive, container_inits, mounts_under, nspawn_pids, run, stop, tail
+from k8sfs.lab.safety import check_route, check_subnet
 
 DEFAULT_NAME = "k8sfs"
 DEFAULT_SUBNET = "192.168.50.0/24"
-# The walkthrough's hosts: name, last octet, role.
-DEFAULT_HOSTS = (("k8s-master", 10, "control-plane"), ("node-1", 11, "worker"), ("node-2", 12, "worker"))
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+STATE_ROOT = Path("/var/lib/k8sfs/lab")
+CLUSTERS_ROOT = Path("/var/lib/k8sfs/clusters")
 
 # cgroup v1 controllers bound writable into each host (see rootfs.EARLY_SCRIPT).
 CGROUP_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls",
                       "net_prio", "perf_event", "hugetlb")
-
-
-class LabError(RuntimeError):
-    """A lab operation failed; the message says which host and step."""
+# What the lab decides for every spec, and why (said when a spec differs).
+LAB_PROFILE = ("lab hosts are systemd-nspawn containers sharing this machine's kernel, swap and cgroup v1 "
+               "hierarchy: host_profile container, cgroupfs for the runtime and kubelet (docs/lab.md)")
 
 
 def default_cache_dir() -> Path:
@@ -51,45 +61,36 @@ def default_cache_dir() -> Path:
 
 
 @dataclass
-class LabHost:
-    name: str
-    address: str
-    role: str
-    netns: str
-    veth: str
-    pid: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
 class Lab:
-    """A lab by name and subnet. Two labs with different names and subnets
-    can be up at once (the tests run their own beside a demo lab)."""
+    """A lab by name. Two labs with different names and subnets can be up at
+    once (the tests run their own beside a demo lab). `subnet` is needed
+    only to make a lab; afterwards the lab remembers its own."""
 
     name: str = DEFAULT_NAME
-    subnet: str = DEFAULT_SUBNET
+    subnet: str | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
-    state_root: Path = Path("/var/lib/k8sfs/lab")
+    state_root: Path = STATE_ROOT
+    clusters_root: Path = CLUSTERS_ROOT
     progress: Callable[[str], None] = print
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
             raise LabError(f"lab name {self.name!r} must be 1-8 lower-case letters or digits, starting with a letter "
                            "(it prefixes interface names, which are limited to 15 characters)")
-        self.network = check_subnet(self.subnet)
-        hosts_iter = self.network.hosts()
-        self.controller_address = str(next(hosts_iter))
-        self.hosts = []
-        for index, (host, octet, role) in enumerate(DEFAULT_HOSTS):
-            address = str(self.network.network_address + octet)
-            if ipaddress.IPv4Address(address) not in self.network:
-                raise LabError(f"lab subnet {self.subnet} has no room for {host} at .{octet}")
-            self.hosts.append(LabHost(host, address, role, f"{self.name}-{host}", f"{self.name}-v{index}"))
-        self.bridge = f"{self.name}-br"
         self.state_dir = Path(self.state_root) / self.name
         self.cache_dir = Path(self.cache_dir)
+        state = self._load_state() or {}
+        if self.subnet and state.get("subnet") and state["subnet"] != self.subnet:
+            raise LabError(f"lab {self.name} uses subnet {state['subnet']}, not {self.subnet} (k8sfs lab down "
+                           f"--lab {self.name} first to move it)")
+        self.subnet = self.subnet or state.get("subnet") or DEFAULT_SUBNET
+        self.network = check_subnet(self.subnet)
+        self.controller_address = str(self.network.network_address + 1)
+        self.bridge = f"{self.name}-br"
+        self.hosts: list[LabHost] = [LabHost.from_dict(h) for h in state.get("hosts", [])]
+        self._spec_data: dict | None = state.get("spec")
+        if not self.hosts:
+            self.hosts, _notes = place(self.name, self.network, self._wanted(self.default_spec()), [])
 
     # ----- paths -------------------------------------------------------
     @property
@@ -107,6 +108,23 @@ class Lab:
     def host_dir(self, host: LabHost) -> Path:
         return self.state_dir / "hosts" / host.name
 
+    def root_of(self, host: LabHost) -> Path:
+        return self.host_dir(host) / "root"
+
+    @property
+    def cluster_state_dir(self) -> Path:
+        """Where `k8sfs apply --lab` keeps the controller's state for this
+        lab's cluster (PKI, secrets-at-rest key, logs, journal, lock): outside
+        the lab's directory, so no lab operation removes it but `down --purge`."""
+        return Path(self.clusters_root) / self.name
+
+    @property
+    def cgroup_prefix(self) -> str:
+        """Kubelets in this lab's hosts keep their cgroups under /<prefix><host>
+        in the machine's hierarchies (the hosts share them: cgroup v1, no
+        cgroup namespace)."""
+        return f"k8sfs-{self.name}-"
+
     def host(self, name: str) -> LabHost:
         for host in self.hosts:
             if host.name == name or host.address == name:
@@ -114,10 +132,12 @@ class Lab:
         raise LabError(f"no lab host named {name!r}; lab {self.name} has {', '.join(h.name for h in self.hosts)}")
 
     # ----- state -------------------------------------------------------
-    def _save_state(self) -> None:
+    def _save_state(self, complete: bool | None = None) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        old = self._load_state() or {}
         state = {"name": self.name, "subnet": self.subnet, "bridge": self.bridge,
-                 "hosts": [h.to_dict() for h in self.hosts]}
+                 "complete": old.get("complete", False) if complete is None else complete,
+                 "spec": self._spec_data, "hosts": [h.to_dict() for h in self.hosts]}
         tmp = self.state_dir / "state.json.tmp"
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(self.state_dir / "state.json")
@@ -128,45 +148,64 @@ class Lab:
         except (OSError, ValueError):
             return None
 
-    # ----- queries -----------------------------------------------------
-    def _nspawn_pids(self) -> dict[str, int]:
-        """PID of each host's running systemd-nspawn, found (in one pass over
-        /proc) by its own root directory in the command line, so never
-        someone else's process."""
-        wanted = {f"--directory={self.host_dir(h) / 'root'}".encode(): h.name for h in self.hosts}
-        found = {}
-        for entry in _processes():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv and argv[0].endswith(b"systemd-nspawn"):
-                for arg in argv:
-                    if arg in wanted:
-                        found[wanted[arg]] = int(entry.name)
-        return found
+    # ----- specs -------------------------------------------------------
+    def default_spec(self):
+        """The walkthrough's cluster with its hosts numbered in this lab's subnet."""
+        from k8sfs.spec import ClusterSpec, sized_hosts
 
-    def _orphaned_inits(self) -> dict[str, list[int]]:
-        """Init processes still running on a host's root filesystem, per host.
-        systemd-nspawn killed with SIGKILL leaves its container running
-        without it; such a container is found by being PID 1 of its
-        namespace with this host's overlay as its root mount."""
-        markers = {f"upperdir={self.host_dir(h) / 'upper'},".encode(): h.name for h in self.hosts}
-        found: dict[str, list[int]] = {}
-        for entry in _processes():
-            try:
-                status = (entry / "status").read_text()
-                nspid = next(line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:"))
-                if len(nspid) < 2 or nspid[-1] != "1":
-                    continue
-                root_mounts = [line for line in (entry / "mountinfo").read_bytes().splitlines()
-                               if line.split(b" ")[4] == b"/"]
-            except (OSError, StopIteration):
-                continue
-            for marker, name in markers.items():
-                if any(marker in line for line in root_mounts):
-                    found.setdefault(name, []).append(int(entry.name))
-        return found
+        return ClusterSpec(hosts=sized_hosts(1, 2, self.subnet))
+
+    def saved_spec(self):
+        """The spec the lab was made for (k8sfs lab up --spec), or the default."""
+        from k8sfs.spec import spec_from_dict
+
+        if self._spec_data:
+            return spec_from_dict(self._spec_data)
+        return self.default_spec()
+
+    @staticmethod
+    def _wanted(spec) -> list[tuple[str, str, list[str]]]:
+        return [(h.name, h.address, list(h.roles)) for h in spec.hosts]
+
+    def lab_notes(self, spec) -> list[str]:
+        """What the lab cannot honour in `spec`, said before anything is made."""
+        notes = []
+        if spec.host_profile != "container" or spec.runtime.cgroup_driver != "cgroupfs":
+            notes.append(LAB_PROFILE)
+        odd = [h.name for h in spec.hosts if h.user != "root" or h.port != 22]
+        if odd:
+            notes.append(f"{', '.join(odd)}: lab hosts are reached as root on port 22")
+        return notes
+
+    def check_spec(self, spec) -> None:
+        """Refuses what the lab cannot run at all (before anything is made)."""
+        if spec.runtime.name == "crio":
+            raise LabError("runtime crio: the lab cannot run CRI-O yet (it is not built from its Go module here); "
+                           "use runtime containerd in the lab")
+
+    def cluster_spec(self, spec=None, **overrides):
+        """The cluster on this lab's hosts: `spec` (or the lab's own), with the
+        lab's addresses and host profile, and `overrides` on top."""
+        from k8sfs.spec import RuntimeOptions
+
+        chosen = spec if spec is not None else self.saved_spec()
+        lab_hosts = {h.name: h for h in self.hosts}
+        missing = [h.name for h in chosen.hosts if h.name not in lab_hosts]
+        if missing:
+            raise LabError(f"lab {self.name} has no host {', '.join(missing)} (it has "
+                           f"{', '.join(lab_hosts)}): k8sfs lab up --lab {self.name} --spec FILE adds hosts")
+        hosts = [dataclasses.replace(h, address=lab_hosts[h.name].address, user="root", port=22)
+                 for h in chosen.hosts]
+        fitted = dataclasses.replace(chosen, hosts=hosts, host_profile="container",
+                                     runtime=RuntimeOptions(chosen.runtime.name, "cgroupfs"))
+        return dataclasses.replace(fitted, **overrides) if overrides else fitted
+
+    # ----- queries -----------------------------------------------------
+    def _roots(self) -> dict[str, Path]:
+        return {h.name: self.root_of(h) for h in self.hosts}
+
+    def _uppers(self) -> dict[str, Path]:
+        return {h.name: self.host_dir(h) / "upper" for h in self.hosts}
 
     def _sshd_answers(self, host: LabHost, timeout: float = 0.5) -> bool:
         check_route(host.address, self.bridge)
@@ -179,108 +218,165 @@ class Lab:
 
     def status(self) -> list[dict]:
         """Each host's address and state: running (sshd answers), booting
-        (container up, sshd not yet), stopped."""
+        (container up, sshd not yet), orphaned (its container runs without
+        systemd-nspawn), stopped."""
         rows = []
-        bridge_up = Path(f"/sys/class/net/{self.bridge}").exists()
-        pids = self._nspawn_pids()
+        bridge_up = network.link_exists(self.bridge)
+        pids = nspawn_pids(self._roots())
+        inits = container_inits(self._uppers())
         for host in self.hosts:
             pid = pids.get(host.name)
             if pid is None:
-                state = "stopped"
+                state = "orphaned" if host.name in inits else "stopped"
             elif bridge_up and self._sshd_answers(host):
                 state = "running"
             else:
                 state = "booting"
-            rows.append({"host": host.name, "address": host.address, "role": host.role, "state": state,
-                         "pid": pid})
+            rows.append({"host": host.name, "address": host.address, "role": host.role, "roles": host.roles,
+                         "state": state, "pid": pid})
         return rows
 
     def is_up(self) -> bool:
         return all(row["state"] == "running" for row in self.status())
 
-    # ----- up ----------------------------------------------------------
-    def up(self, boot_timeout: float = 120) -> None:
-        """Creates the lab; fast when it is already up. A half-made lab
-        (a crashed run) is torn down and made again."""
-        if self._load_state() and self.is_up():
-            self.progress(f"lab {self.name} is already up ({self.subnet})")
-            return
-        if self._load_state() or self._leftovers():
-            self.progress(f"lab {self.name}: cleaning up an earlier, incomplete run")
+    # ----- up, start, stop --------------------------------------------------
+    def up(self, spec=None, boot_timeout: float = 120) -> list[str]:
+        """Makes the lab for `spec` (default: the lab's own spec, or the
+        walkthrough's), or brings it back: hosts that run are left alone,
+        hosts that are down boot again with their disks, new spec hosts are
+        made. Returns the notes it printed (addresses, what the lab decides)."""
+        state = self._load_state()
+        if state and not state.get("complete"):
+            self.progress(f"lab {self.name} was never completely made (its first `up` did not finish): "
+                          "removing it and making it again")
             self.down(quiet=True)
-        self._check_preconditions()
+            state = None
+        elif not state and self._leftovers():
+            self.progress(f"lab {self.name}: removing the leftovers of an earlier run")
+            self.down(quiet=True)
+        if spec is not None:
+            self.check_spec(spec)
+        wanted = spec if spec is not None else (self.saved_spec() if state else self.default_spec())
+        existing = self.hosts if state else []
+        hosts, notes = place(self.name, self.network, self._wanted(wanted), existing)
+        notes = self.lab_notes(wanted) + notes
+        for note in notes:
+            self.progress(f"lab {self.name}: {note}")
+        extra = [h.name for h in hosts if h.name not in {n for n, _a, _r in self._wanted(wanted)}]
+        if extra:
+            self.progress(f"lab {self.name}: {', '.join(extra)} stay(s) in the lab but not in the spec")
+        rows = {r["host"]: r["state"] for r in self.status()} if state else {}
+        if state and spec is None and len(hosts) == len(existing) and all(
+                rows.get(h.name) == "running" for h in hosts):
+            self.progress(f"lab {self.name} is already up ({self.subnet})")
+            return notes
+        self._check_preconditions(first=not state)
         image = rootfs.ensure_rootfs(self.cache_dir, self.progress)
+        first_up = not state
+        self.hosts = hosts
+        if spec is not None or first_up:
+            self._spec_data = _spec_with_lab_addresses(wanted, hosts)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._save_state()
-            self._make_keys()
-            self._make_bridge()
+            self._save_state(complete=False if first_up else None)
+            sshfiles.make_key(self.key_path, self.name)
+            network.make_bridge(self.bridge, self.controller_address, self.network.prefixlen)
+            starting = [h for h in self.hosts if rows.get(h.name) not in ("running", "booting")]
+            if not first_up and starting:
+                self.progress(f"lab {self.name}: starting {', '.join(h.name for h in starting)} with their disks")
             for host in self.hosts:
-                self._make_host(host, image)
-            self._wait_for_sshd(boot_timeout)
-            self._write_known_hosts()
-            self._write_ssh_config()
+                sshfiles.write_host_identity(host, self._ensure_root(host, image), self.hosts,
+                                             self.controller_address, self.key_path)
+            for host in starting:
+                self._boot(host)
+            self._wait_for_sshd([h for h in self.hosts if rows.get(h.name) != "running"], boot_timeout)
+            sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
+            sshfiles.write_ssh_config(self.ssh_config_path, self.hosts, self.key_path, self.known_hosts_path)
+            self._save_state(complete=True if first_up else None)
         except BaseException:
-            self.progress(f"lab {self.name}: bringing it up failed; removing what was made")
-            self.down(quiet=True)
+            if first_up:
+                self.progress(f"lab {self.name}: bringing it up failed; removing what was made")
+                self.down(quiet=True)
             raise
         self.progress(f"lab {self.name} is up: " + ", ".join(f"{h.name} {h.address}" for h in self.hosts))
+        return notes
 
-    def _check_preconditions(self) -> None:
+    def start(self, names: list[str], boot_timeout: float = 120) -> None:
+        """Boots stopped hosts again with their disks (running ones are left alone)."""
+        self._require_made()
+        hosts = [self.host(n) for n in names]
+        rows = {r["host"]: r["state"] for r in self.status()}
+        image = rootfs.ensure_rootfs(self.cache_dir, self.progress)
+        todo = [h for h in hosts if rows[h.name] not in ("running", "booting")]
+        for host in todo:
+            sshfiles.write_host_identity(host, self._ensure_root(host, image), self.hosts, self.controller_address,
+                                         self.key_path)
+            self._boot(host)
+        self._wait_for_sshd([h for h in hosts if rows[h.name] != "running"], boot_timeout)
+        # A host whose disk was lost has a new host key; OpenSSH and k8sfs check it.
+        sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
+        self.progress(f"lab {self.name}: " + ", ".join(f"{h.name} {'started' if h in todo else 'was running'}"
+                                                       for h in hosts))
+
+    def stop(self, names: list[str], kill: bool = False) -> None:
+        """Stops hosts, keeping their disks: a clean poweroff, or with `kill`
+        a power cut (SIGKILL to systemd-nspawn and the container's init, so
+        every process in it dies at once)."""
+        self._require_made()
+        hosts = [self.host(n) for n in names]
+        pids = nspawn_pids(self._roots())
+        chosen = [pids[h.name] for h in hosts if h.name in pids]
+        if kill:
+            inits = container_inits(self._uppers())
+            victims = chosen + [p for h in hosts for p in inits.get(h.name, [])]
+            stop(victims, grace=0, sig=signal.SIGKILL)
+        else:
+            stop(chosen, grace=20)
+        # A container whose nspawn went first (SIGKILL) goes too: its init.
+        orphans = [p for h in hosts for p in container_inits(self._uppers()).get(h.name, [])]
+        stop(orphans, grace=0, sig=signal.SIGKILL)
+        for host in hosts:  # its disk stays in upper/; the next boot mounts it again
+            for point in mounts_under(self.root_of(host)):
+                subprocess.run(["umount", "-l", point], capture_output=True)
+            host.pid = None
+        self._save_state()
+        self.progress(f"lab {self.name}: {', '.join(h.name for h in hosts)} "
+                      f"{'lost power' if kill else 'powered off'} (disks kept; k8sfs lab start)")
+
+    def _require_made(self) -> None:
+        state = self._load_state()
+        if not state or not state.get("complete"):
+            raise LabError(f"lab {self.name} is not made: k8sfs lab up --lab {self.name}")
+
+    def _check_preconditions(self, first: bool) -> None:
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, mounts, systemd-nspawn)")
         for tool in ("ip", "systemd-nspawn", "debootstrap", "ssh-keygen", "mount"):
             if shutil.which(tool) is None:
                 raise LabError(f"{tool} is not installed (make deps installs the lab's packages)")
-        # The subnet must not already be in use by something that is not this lab.
-        proc = _run(["ip", "-j", "-4", "addr", "show"], "listing addresses")
-        for iface in json.loads(proc.stdout or "[]"):
-            for addr in iface.get("addr_info", []):
-                net = ipaddress.IPv4Interface(f"{addr['local']}/{addr['prefixlen']}").network
-                if net.overlaps(self.network) and iface["ifname"] != self.bridge:
-                    raise LabSafetyError(f"lab subnet {self.subnet} overlaps {net} on {iface['ifname']}; "
-                                         "choose another subnet (--subnet)")
+        network.check_subnet_free(self.network, self.bridge)
 
-    def _make_keys(self) -> None:
-        if not self.key_path.exists():
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"k8sfs-lab-{self.name}",
-                  "-f", str(self.key_path)], "generating the lab's SSH key")
-        os.chmod(self.key_path, 0o600)
-
-    def _make_bridge(self) -> None:
-        if not Path(f"/sys/class/net/{self.bridge}").exists():
-            _run(["ip", "link", "add", self.bridge, "type", "bridge"], f"creating bridge {self.bridge}")
-        _run(["ip", "addr", "replace", f"{self.controller_address}/{self.network.prefixlen}", "dev", self.bridge],
-             f"addressing bridge {self.bridge}")
-        _run(["ip", "link", "set", self.bridge, "up"], f"bringing up bridge {self.bridge}")
-
-    def _make_host(self, host: LabHost, image: Path) -> None:
-        where = f"lab host {host.name}"
+    def _ensure_root(self, host: LabHost, image: Path) -> Path:
+        """The host's root filesystem: the cached image under its own upper
+        directory (its disk, kept until `down`)."""
         hdir = self.host_dir(host)
         for sub in ("upper", "work", "root", "containerd"):
             (hdir / sub).mkdir(parents=True, exist_ok=True)
-        merged = hdir / "root"
+        merged = self.root_of(host)
         if not os.path.ismount(merged):
-            _run(["mount", "-t", "overlay", "overlay", "-o",
-                  f"lowerdir={image},upperdir={hdir / 'upper'},workdir={hdir / 'work'}", str(merged)],
-                 f"{where}: mounting its root filesystem")
-        self._write_host_identity(host, merged)
+            run(["mount", "-t", "overlay", "overlay", "-o",
+                 f"lowerdir={image},upperdir={hdir / 'upper'},workdir={hdir / 'work'}", str(merged)],
+                f"lab host {host.name}: mounting its root filesystem")
+        return merged
 
-        # Network: a namespace with eth0 on the bridge, no default route.
-        if not Path(f"/run/netns/{host.netns}").exists():
-            _run(["ip", "netns", "add", host.netns], f"{where}: creating network namespace")
-        if not Path(f"/sys/class/net/{host.veth}").exists():
-            _run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns],
-                 f"{where}: creating its link")
-        _run(["ip", "link", "set", host.veth, "master", self.bridge, "up"], f"{where}: attaching to the bridge")
-        _run(["ip", "-n", host.netns, "addr", "replace", f"{host.address}/{self.network.prefixlen}", "dev", "eth0"],
-             f"{where}: addressing eth0")
-        _run(["ip", "-n", host.netns, "link", "set", "eth0", "up"], f"{where}: bringing up eth0")
-        _run(["ip", "-n", host.netns, "link", "set", "lo", "up"], f"{where}: bringing up lo")
-
-        # Boot it: systemd as PID 1 inside; nspawn runs in the background and
-        # is stopped by its PID.
-        argv = ["systemd-nspawn", "--boot", f"--directory={merged}", "--register=no", "--keep-unit",
+    def _boot(self, host: LabHost) -> None:
+        """systemd as PID 1 inside; nspawn runs in the background and is stopped by its PID."""
+        leftovers = container_inits(self._uppers()).get(host.name, [])
+        if leftovers:  # its nspawn died and left the container running
+            stop(leftovers, grace=0, sig=signal.SIGKILL)
+        network.make_host_network(host, self.bridge, self.network.prefixlen)
+        hdir = self.host_dir(host)
+        argv = ["systemd-nspawn", "--boot", f"--directory={self.root_of(host)}", "--register=no", "--keep-unit",
                 f"--machine={host.name}", f"--hostname={host.name}", "--capability=all",
                 "--system-call-filter=add_key keyctl request_key", f"--network-namespace-path=/run/netns/{host.netns}",
                 "--console=read-only", "--bind=/dev/kmsg", f"--bind={hdir / 'containerd'}:/var/lib/containerd"]
@@ -295,55 +391,22 @@ class Lab:
         host.pid = proc.pid
         self._save_state()
 
-    def _write_host_identity(self, host: LabHost, merged: Path) -> None:
-        """Per-host files: hostname, hosts, its own sshd host key, and the
-        lab key authorized for root."""
-        (merged / "etc/hostname").write_text(host.name + "\n")
-        lines = ["127.0.0.1 localhost", f"{self.controller_address} controller"]
-        lines += [f"{h.address} {h.name}" for h in self.hosts]
-        (merged / "etc/hosts").write_text("# Written by k8sfs lab.\n" + "\n".join(lines) + "\n")
-        key = merged / "etc/ssh/ssh_host_ed25519_key"
-        if not key.exists():
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)],
-                 f"lab host {host.name}: generating its host key")
-        ssh_dir = merged / "root/.ssh"
-        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        auth = ssh_dir / "authorized_keys"
-        auth.write_text(Path(str(self.key_path) + ".pub").read_text())
-        os.chmod(auth, 0o600)
-
-    def _wait_for_sshd(self, timeout: float) -> None:
+    def _wait_for_sshd(self, hosts: list[LabHost], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        waiting = list(self.hosts)
+        waiting = list(hosts)
         while waiting:
             for host in list(waiting):
                 if self._sshd_answers(host):
                     waiting.remove(host)
-                elif host.pid is not None and not _alive(host.pid):
-                    tail = _tail(self.host_dir(host) / "console.log")
+                elif host.pid is not None and not alive(host.pid):
                     raise LabError(f"lab host {host.name}: systemd-nspawn exited while booting; console ended "
-                                   f"with:\n{tail}")
+                                   f"with:\n{tail(self.host_dir(host) / 'console.log')}")
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(h.name for h in waiting)
                 raise LabError(f"lab hosts {names}: sshd did not answer within {timeout:.0f}s; see "
                                f"{self.state_dir}/hosts/*/console.log")
             if waiting:
                 time.sleep(0.2)
-
-    def _write_known_hosts(self) -> None:
-        lines = []
-        for host in self.hosts:
-            pub = (self.host_dir(host) / "root/etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
-            lines.append(f"{host.address} {pub[0]} {pub[1]}")
-        self.known_hosts_path.write_text("\n".join(lines) + "\n")
-
-    def _write_ssh_config(self) -> None:
-        blocks = []
-        for host in self.hosts:
-            blocks.append(f"Host {host.name}\n  HostName {host.address}\n  User root\n"
-                          f"  IdentityFile {self.key_path}\n  IdentitiesOnly yes\n"
-                          f"  UserKnownHostsFile {self.known_hosts_path}\n  StrictHostKeyChecking yes\n")
-        self.ssh_config_path.write_text("# Written by k8sfs lab.\n" + "\n".join(blocks))
 
     # ----- use ---------------------------------------------------------
     def connect_options(self, name: str, **overrides) -> _core.ConnectOptions:
@@ -355,20 +418,6 @@ class Lab:
                    "use_agent": False, **overrides}
         return _core.ConnectOptions(host.name, **options)
 
-    def cluster_spec(self, **overrides):
-        """The walkthrough's spec with this lab's addresses (etcd on the control plane)."""
-        from k8sfs.spec import ClusterSpec, HostSpec
-
-        from k8sfs.spec import RuntimeOptions
-
-        hosts = [HostSpec(h.name, h.address, [h.role, "etcd"] if h.role == "control-plane" else [h.role])
-                 for h in self.hosts]
-        # Lab hosts are containers on a cgroup v1 machine without systemd:
-        # the cgroupfs driver on both runtime and kubelet (docs/lab.md).
-        settings = {"hosts": hosts, "host_profile": "container",
-                    "runtime": RuntimeOptions("containerd", "cgroupfs"), **overrides}
-        return ClusterSpec(**settings)
-
     def session(self, name: str, **overrides):
         from k8sfs.ssh import Session
 
@@ -377,32 +426,19 @@ class Lab:
     # ----- down --------------------------------------------------------
     def _leftovers(self) -> list[str]:
         found = []
-        with_processes = set(self._nspawn_pids()) | set(self._orphaned_inits())
+        with_processes = set(nspawn_pids(self._roots())) | set(container_inits(self._uppers()))
         for host in self.hosts:
-            if Path(f"/run/netns/{host.netns}").exists():
+            if network.netns_exists(host.netns):
                 found.append(f"netns {host.netns}")
-            if Path(f"/sys/class/net/{host.veth}").exists():
+            if network.link_exists(host.veth):
                 found.append(f"link {host.veth}")
             if host.name in with_processes:
                 found.append(f"processes of {host.name}")
-        if Path(f"/sys/class/net/{self.bridge}").exists():
+        if network.link_exists(self.bridge):
             found.append(f"bridge {self.bridge}")
         if self.state_dir.exists():
             found.append(f"directory {self.state_dir}")
         return found
-
-    @property
-    def cluster_state_dir(self) -> Path:
-        """Where `k8sfs apply --lab` keeps the controller's state (PKI, logs, journal);
-        it goes with the lab at `down`."""
-        return self.state_dir / "cluster"
-
-    @property
-    def cgroup_prefix(self) -> str:
-        """Kubelets in this lab's hosts keep their cgroups under /<prefix><host>
-        in the machine's hierarchies (the hosts share them: cgroup v1, no
-        cgroup namespace)."""
-        return f"k8sfs-{self.name}-"
 
     def _remove_cgroups(self) -> list[str]:
         """Removes this lab's cgroup subtrees, deepest first; returns what stayed."""
@@ -419,104 +455,54 @@ class Lab:
                 left.append(str(root))
         return left
 
-    def down(self, quiet: bool = False) -> None:
+    def purge_list(self) -> list[Path]:
+        """What `down --purge` removes beyond the hosts: the cluster's state."""
+        return [self.cluster_state_dir] if self.cluster_state_dir.exists() else []
+
+    def down(self, quiet: bool = False, purge: bool = False) -> None:
         """Removes every process, mount, namespace, link and file the lab
-        made (the cached root filesystem stays). Safe to repeat."""
+        made, the hosts' disks included (the cached root filesystem stays).
+        The cluster's state stays unless `purge`. Safe to repeat."""
         say = (lambda _m: None) if quiet else self.progress
-        running = self._nspawn_pids()
+        running = nspawn_pids(self._roots())
         if running:
             say("stopping " + ", ".join(f"{name} (pid {pid})" for name, pid in running.items()))
-            # Lab hosts are disposable: a short grace, then the orphan sweep below.
-            _stop(list(running.values()), grace=5)
-        # Containers whose nspawn died without stopping them (a crashed run).
-        orphans = [pid for pids in self._orphaned_inits().values() for pid in pids]
+            # Hosts about to be removed: a short grace, then the orphan sweep below.
+            stop(list(running.values()), grace=5)
+        orphans = [pid for pids in container_inits(self._uppers()).values() for pid in pids]
         if orphans:
             say(f"stopping orphaned lab containers (pids {', '.join(map(str, orphans))})")
-            _stop(orphans, grace=0, sig=signal.SIGKILL)
+            stop(orphans, grace=0, sig=signal.SIGKILL)
         for host in self.hosts:
-            hdir = self.host_dir(host)
-            for mount_point in _mounts_under(hdir):
+            for mount_point in mounts_under(self.host_dir(host)):
                 subprocess.run(["umount", "-l", mount_point], capture_output=True)
-            if Path(f"/run/netns/{host.netns}").exists():
-                _run(["ip", "netns", "del", host.netns], f"lab host {host.name}: removing network namespace")
-            if Path(f"/sys/class/net/{host.veth}").exists():
-                subprocess.run(["ip", "link", "del", host.veth], capture_output=True)
-        if Path(f"/sys/class/net/{self.bridge}").exists():
-            _run(["ip", "link", "del", self.bridge], f"removing bridge {self.bridge}")
+            network.remove_host_network(host)
+        network.remove_bridge(self.bridge)
         left = self._remove_cgroups()
         if left:
             say(f"warning: cgroups still in use, left in place: {', '.join(left[:5])}")
         if self.state_dir.exists():
-            if _mounts_under(self.state_dir):
-                raise LabError(f"cannot remove {self.state_dir}: still mounted: {_mounts_under(self.state_dir)}")
+            if mounts_under(self.state_dir):
+                raise LabError(f"cannot remove {self.state_dir}: still mounted: {mounts_under(self.state_dir)}")
             shutil.rmtree(self.state_dir)
         for host in self.hosts:
             host.pid = None
+        if purge:
+            for path in self.purge_list():
+                say(f"removing the cluster's state {path} (CAs, secrets-at-rest key, journal, logs)")
+                shutil.rmtree(path)
+        elif self.cluster_state_dir.exists() and not quiet:
+            say(f"kept the cluster's state in {self.cluster_state_dir} (k8sfs lab down --purge removes it)")
         say(f"lab {self.name} is down")
 
 
-def _processes():
-    return (entry for entry in Path("/proc").iterdir() if entry.name.isdigit())
+def _spec_with_lab_addresses(spec, hosts: list[LabHost]) -> dict[str, Any]:
+    from k8sfs.spec import spec_to_dict
+
+    data = spec_to_dict(spec)
+    address = {h.name: h.address for h in hosts}
+    for h in data["hosts"]:
+        h["address"] = address.get(h["name"], h["address"])
+    return data
 
 
-def _run(argv: list[str], what: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise LabError(f"{what}: `{' '.join(argv)}` failed (exit {proc.returncode}): {tail}")
-    return proc
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child of ours counts as gone.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return Path(f"/proc/{pid}").exists()
-
-
-def _stop(pids: list[int], grace: float = 20, sig: int = signal.SIGTERM) -> None:
-    """SIGTERM makes nspawn power its host off cleanly (all hosts at once);
-    SIGKILL for any that hangs past the grace period."""
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        if _alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    while any(_alive(pid) for pid in pids):
-        time.sleep(0.1)
-
-
-def _mounts_under(path: Path) -> list[str]:
-    """Mount points at or below `path`, deepest first."""
-    prefix = str(path)
-    points = []
-    try:
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            point = line.split()[4].replace("\\040", " ")
-            if point == prefix or point.startswith(prefix + "/"):
-                points.append(point)
-    except OSError:
-        pass
-    return sorted(set(points), key=len, reverse=True)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no console log)"

@@ -12,8 +12,9 @@ import json
 import subprocess
 
 
-class LabSafetyError(RuntimeError):
-    """A lab operation would send traffic somewhere other than the lab."""
+class LabSafetyError(ConnectionError):
+    """A lab operation would send traffic somewhere other than the lab (a
+    connection refused before it is tried, hence a ConnectionError)."""
 
 
 def route_device(address: str) -> str | None:

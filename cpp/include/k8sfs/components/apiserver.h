@@ -25,6 +25,10 @@ struct ApiserverOptions {
 std::vector<std::string> apiserver_flags(const ApiserverOptions& options);
 std::string render_apiserver_unit(const ApiserverOptions& options,
                                   const std::string& binary = "/usr/local/bin/kube-apiserver");
+// Every file kube-apiserver reads at start (its binary, certificates, keys,
+// encryption config, audit policy); not the audit log it writes.
+std::vector<std::string> apiserver_reads(const ApiserverOptions& options,
+                                         const std::string& binary = "/usr/local/bin/kube-apiserver");
 // aescbc for secrets with `key_base64` (32 random bytes), then identity so
 // data written before encryption stays readable. The file holds a secret.
 std::string render_encryption_config(const std::string& key_base64, const std::string& key_name = "key1");

@@ -20,6 +20,8 @@ struct ControllerManagerOptions {
   bool sign_csrs = false;
 };
 std::vector<std::string> controller_manager_flags(const ControllerManagerOptions& options);
+std::vector<std::string> controller_manager_reads(
+    const ControllerManagerOptions& options, const std::string& binary = "/usr/local/bin/kube-controller-manager");
 std::string render_controller_manager_unit(const ControllerManagerOptions& options,
                                            const std::string& binary = "/usr/local/bin/kube-controller-manager");
 
@@ -29,6 +31,8 @@ struct SchedulerOptions {
   std::string config_path = "/etc/kubernetes/kube-scheduler.yaml";
 };
 std::string render_scheduler_config(const SchedulerOptions& options);
+std::vector<std::string> scheduler_reads(const SchedulerOptions& options,
+                                         const std::string& binary = "/usr/local/bin/kube-scheduler");
 std::string render_scheduler_unit(const SchedulerOptions& options,
                                   const std::string& binary = "/usr/local/bin/kube-scheduler");
 

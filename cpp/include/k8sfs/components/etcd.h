@@ -23,6 +23,8 @@ struct EtcdOptions {
 
 std::vector<std::string> etcd_flags(const EtcdOptions& options);
 std::string render_etcd_unit(const EtcdOptions& options, const std::string& binary = "/usr/local/bin/etcd");
+// The binary and the certificates and keys etcd reads (not its data dir).
+std::vector<std::string> etcd_reads(const EtcdOptions& options, const std::string& binary = "/usr/local/bin/etcd");
 // https://<address>:2379 of every member, comma-separated.
 std::string etcd_client_urls(const std::vector<EtcdMember>& members);
 // etcdctl's TLS arguments with the health-check client certificate.

@@ -36,6 +36,10 @@ struct KubeletOptions {
 
 std::string render_kubelet_config(const KubeletOptions& options);
 std::vector<std::string> kubelet_flags(const KubeletOptions& options);
+// What kubelet reads at start (binary, config, kubeconfig, CA, serving
+// certificate): when one is newer than the running kubelet, it restarts.
+std::vector<std::string> kubelet_reads(const KubeletOptions& options,
+                                       const std::string& binary = "/usr/local/bin/kubelet");
 std::string render_kubelet_unit(const KubeletOptions& options, const std::string& runtime_unit,
                                 const std::string& binary = "/usr/local/bin/kubelet");
 

@@ -27,6 +27,8 @@ struct KubeProxyOptions {
   bool container_host = false;
 };
 std::string render_kube_proxy_config(const KubeProxyOptions& options);
+std::vector<std::string> kube_proxy_reads(const KubeProxyOptions& options,
+                                          const std::string& binary = "/usr/local/bin/kube-proxy");
 std::string render_kube_proxy_unit(const KubeProxyOptions& options,
                                    const std::string& binary = "/usr/local/bin/kube-proxy");
 

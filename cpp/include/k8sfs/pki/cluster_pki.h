@@ -74,6 +74,13 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec);
 // ClusterIP of the `kubernetes` Service.
 std::string first_service_ip(const std::string& cidr);
 
+// The group admin.conf's certificate carries: kubeadm:cluster-admins from
+// 1.29 (KEP-4214: bound to cluster-admin by RBAC, so it can be revoked, with
+// super-admin.conf keeping system:masters), system:masters before.
+std::string admin_group(int kubernetes_minor);
+// Whether the minor has super-admin.conf beside admin.conf.
+bool has_super_admin(int kubernetes_minor);
+
 // The API server URL components off the control plane use.
 std::string api_server_url(const ClusterPkiSpec& spec);
 

@@ -1,0 +1,130 @@
+"""A lock on one of the cluster's hosts, so two controllers (two state
+directories, two machines) cannot apply to the same hosts at once.
+
+It is flock(1) on /var/lib/k8sfs/apply.lock, held by a shell that runs
+over an SSH channel of its own for as long as the apply runs. The shell
+writes a byte every half second; when the controller dies or its
+connection drops, that write fails, the shell exits, and the kernel
+releases the lock, so no lock outlives its controller. A clean release
+touches a file the shell waits for."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from k8sfs import quote
+from k8sfs.engine.lock import LockHeldError
+
+LOCK_DIR = "/var/lib/k8sfs"
+BUSY = 75  # EX_TEMPFAIL
+
+
+def holder_script(holder: str, nonce: str) -> str:
+    release = quote(f"/run/k8sfs-release-{nonce}")
+    return (f"d={LOCK_DIR}; mkdir -p \"$d\"\n"
+            "exec 9>>\"$d/apply.lock\"\n"
+            f"if ! flock -n 9; then printf 'busy %s\\n' \"$(cat \"$d/apply.holder\" 2>/dev/null)\"; exit {BUSY}; fi\n"
+            f"printf '%s\\n' {quote(holder)} > \"$d/apply.holder\"\n"
+            "echo locked\n"
+            f"while [ ! -e {release} ]; do echo . || exit 0; sleep 0.5; done\n"
+            f"rm -f {release} \"$d/apply.holder\"\n")
+
+
+class HostLock:
+    def __init__(self, connect: Callable[[str], Any], host: str, cluster: str, state_dir: str) -> None:
+        self.connect, self.host, self.cluster = connect, host, cluster
+        self.holder = json.dumps({"controller": socket.gethostname(), "pid": os.getpid(), "state": state_dir,
+                                  "started": time.time()})
+        self.nonce = secrets.token_hex(8)
+        self._session: Any = None
+        self._thread: threading.Thread | None = None
+        self._state = threading.Event()
+        self._answer = ""
+        self._error: BaseException | None = None
+
+    def acquire(self, timeout: float = 30) -> None:
+        """Takes the lock; a holder that was this machine's and whose process
+        is gone (killed a moment ago) gets a few seconds to let go."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self._try(timeout)
+            except LockHeldError as error:
+                if not (self._stale_here() and time.monotonic() < deadline):
+                    raise error
+                time.sleep(0.5)
+
+    def _stale_here(self) -> bool:
+        try:
+            other = json.loads(self._answer[5:])
+        except ValueError:
+            return False
+        if other.get("controller") != socket.gethostname():
+            return False
+        try:
+            os.kill(int(other.get("pid", 0)), 0)
+            return False
+        except ProcessLookupError:
+            return True
+        except (PermissionError, ValueError):
+            return False
+
+    def _try(self, timeout: float) -> None:
+        self._state = threading.Event()
+        self._answer = ""
+        self._error = None
+        self._session = self.connect(self.host)
+
+        def on_line(line: str) -> None:
+            if line.startswith(("locked", "busy")) and not self._state.is_set():
+                self._answer = line
+                self._state.set()
+
+        def hold() -> None:
+            try:
+                self._session.exec(holder_script(self.holder, self.nonce), on_stdout=on_line)
+            except BaseException as error:  # reported by acquire
+                self._error = error
+            finally:
+                self._state.set()
+
+        self._thread = threading.Thread(target=hold, name=f"host-lock-{self.host}", daemon=True)
+        self._thread.start()
+        if not self._state.wait(timeout):
+            raise LockHeldError(f"{self.host}: no answer from the host lock within {timeout:.0f} s")
+        if self._answer.startswith("locked"):
+            return
+        self._thread.join(5)
+        self._session.close()
+        if self._answer.startswith("busy"):
+            raise LockHeldError(self._busy_message(self._answer[5:]))
+        raise LockHeldError(f"{self.host}: the host lock could not be taken: {self._error or 'no answer'}")
+
+    def _busy_message(self, raw: str) -> str:
+        try:
+            other = json.loads(raw)
+            started = time.strftime("%H:%M:%S", time.localtime(other.get("started", 0)))
+            who = f"controller {other.get('controller')} (pid {other.get('pid')}, state {other.get('state')}, " \
+                  f"started {started})"
+        except ValueError:
+            who = "another controller"
+        return (f"{self.host}: {who} is applying to cluster {self.cluster}'s hosts; one controller at a time "
+                f"(its lock is {LOCK_DIR}/apply.lock on {self.host})")
+
+    def release(self) -> None:
+        if self._thread is None:
+            return
+        try:
+            with self.connect(self.host) as session:
+                session.exec(["touch", f"/run/k8sfs-release-{self.nonce}"], timeout=10)
+        except Exception:
+            pass  # closing the holder's connection below releases it too
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self._session.close()
+        self._thread = None

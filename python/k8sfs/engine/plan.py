@@ -1,0 +1,192 @@
+"""A plan as data: per step what differs on its host and why, the order a
+rolling chapter takes, hosts that could not be checked or were left out,
+and what apply would make on the controller first. Rendered as text (the
+CLI) and HTML (Jupyter); secrets are never shown in either."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+
+from k8sfs import join_command
+from k8sfs.engine.chapter import Chapter
+from k8sfs.engine.step import AFTER, BEFORE, MAIN, Step
+
+
+@dataclass
+class Change:
+    path: str
+    why: str               # missing, content, mode, owner, pending
+    diff: str = ""         # unified diff for text files (plan only, never for secrets)
+
+
+@dataclass
+class StepPlan:
+    step: Step
+    changes: list[Change] = field(default_factory=list)
+    check_failed: bool = False
+    interrupted: bool = False  # an earlier apply started it and never finished
+    carried_over: str = ""     # an earlier apply left it out (the reason)
+    service_running: bool | None = None  # its unit is active now (None: no unit)
+    rolling: bool = False      # a hook whose host takes its turn in a rollout
+    skipped: str = ""          # left out of this run (the reason); nothing was done
+
+    @property
+    def changed(self) -> bool:
+        if self.skipped:
+            return False
+        return (bool(self.changes) or self.check_failed or self.interrupted or bool(self.carried_over)
+                or self.rolling)
+
+    @property
+    def commands(self) -> list[str]:
+        return [join_command(c) for c in self.step.apply] if self.changed else []
+
+    def reasons(self) -> list[str]:
+        return ([f"{c.why} {c.path}" for c in self.changes] + (["check failed"] if self.check_failed else [])
+                + (["resuming an interrupted apply"] if self.interrupted else [])
+                + ([f"left out last time ({self.carried_over})"] if self.carried_over else [])
+                + ([f"{self.step.phase} {self.step.rollout_host}'s turn"] if self.rolling else []))
+
+
+@dataclass
+class RolloutOrder:
+    fresh: list[str]            # the service is new there: together
+    turns: list[list[str]]      # running: one batch after the other
+
+
+def rollout_order(chapter: Chapter, plans: list[StepPlan]) -> RolloutOrder:
+    """Which hosts of a rolling chapter change together and which take turns."""
+    if chapter.rollout is None:
+        return RolloutOrder([], [])
+    hosts: list[str] = []
+    running: set[str] = set()
+    for sp in plans:
+        if sp.step.phase != MAIN or not sp.changed:
+            continue
+        if sp.step.host not in hosts:
+            hosts.append(sp.step.host)
+        if sp.service_running:
+            running.add(sp.step.host)
+    rolling = [h for h in hosts if h in running]
+    size = chapter.rollout.serial
+    return RolloutOrder([h for h in hosts if h not in running],
+                        [rolling[i:i + size] for i in range(0, len(rolling), size)])
+
+
+def mark_rolling_hooks(chapter: Chapter, plans: list[StepPlan]) -> None:
+    """A hook runs when its host takes a turn (its service was running)."""
+    order = rollout_order(chapter, plans)
+    turning = {h for batch in order.turns for h in batch}
+    for sp in plans:
+        if sp.step.phase != MAIN:
+            sp.rolling = sp.step.rollout_host in turning
+
+
+@dataclass
+class Plan:
+    chapters: list[Chapter]
+    steps: list[StepPlan]
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> why it could not be checked
+    controller: list[str] = field(default_factory=list)  # what apply makes on the controller first
+    applied: bool = False  # the result of apply (changes were made), not a plan
+    busy: str = ""  # another apply holds the cluster's lock (who)
+
+    @property
+    def changes(self) -> int:
+        return sum(1 for s in self.steps if s.changed)
+
+    @property
+    def skipped(self) -> list[StepPlan]:
+        """Steps left out (not those of hosts that could not be checked)."""
+        return [s for s in self.steps if s.skipped and s.step.host not in self.unreachable]
+
+    def in_chapter(self, chapter: Chapter) -> list[StepPlan]:
+        return [s for s in self.steps if s.step.chapter == chapter.name]
+
+    def _verb(self) -> str:
+        return "changed" if self.applied else "would change"
+
+    def render(self) -> str:
+        out = []
+        if self.busy:
+            out.append(f"note: {self.busy}; this plan may change under it")
+        if self.controller:
+            out.append("== controller: " + ("made first" if self.applied else "apply makes these first"))
+            out.extend(f"  {line}" for line in self.controller)
+        for chapter in self.chapters:
+            in_chapter = self.in_chapter(chapter)
+            if not in_chapter:
+                continue
+            todo = [s for s in in_chapter if s.changed]
+            out.append(f"== {chapter.name}: {len(todo)} of {len(in_chapter)} steps {self._verb()}")
+            order = rollout_order(chapter, in_chapter)
+            if order.turns:
+                assert chapter.rollout is not None
+                line = ", then ".join("+".join(batch) for batch in order.turns)
+                out.append(f"  rollout ({chapter.rollout.describe()}, services running): {line}")
+            if order.fresh and order.turns:
+                out.append(f"  new here (together, first): {', '.join(order.fresh)}")
+            for sp in todo:
+                out.extend(_render_step(sp))
+            for sp in in_chapter:
+                if sp.skipped and sp.step.host not in self.unreachable:
+                    out.append(f"  {sp.step.host}: {sp.step.name}: skipped ({sp.skipped})")
+        for host, why in self.unreachable.items():
+            count = sum(1 for s in self.steps if s.step.host == host)
+            out.append(f"!! {host}: unreachable: {why} ({count} step(s) not checked)")
+        summary = f"{self.changes} step(s) {self._verb()}" if self.changes else "no changes"
+        if self.skipped:
+            summary += f"; {len(self.skipped)} skipped"
+        if self.unreachable:
+            summary += f"; {len(self.unreachable)} host(s) unreachable: {', '.join(self.unreachable)}"
+        out.append(summary)
+        return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: one row per step, diffs folded away (secrets never shown)."""
+        rows = []
+        for sp in self.steps:
+            if sp.skipped:
+                state, color = f"skipped: {sp.skipped}", "#6d6d6d"
+            elif sp.changed:
+                state, color = self._verb(), "#b35900"
+            else:
+                state, color = "ok", "#2e7d32"
+            details = "".join(f"<div><code>{escape(c.why)} {escape(c.path)}</code>"
+                              + (f"<details><summary>diff</summary><pre>{escape(c.diff)}</pre></details>"
+                                 if c.diff else "") + "</div>" for c in sp.changes)
+            if sp.check_failed and sp.step.check:
+                details += f"<div><code>check fails: {escape(join_command(sp.step.check))}</code></div>"
+            details += "".join(f"<div><code>run {escape(c)}</code></div>" for c in sp.commands)
+            where = escape(sp.step.host) + (f" <small>({escape(sp.step.phase)} {escape(sp.step.rollout_host)})"
+                                            "</small>" if sp.step.phase != MAIN else "")
+            rows.append(f"<tr><td>{escape(sp.step.chapter)}</td><td>{where}</td>"
+                        f"<td>{escape(sp.step.name)}<br><small>{escape(sp.step.description)}</small></td>"
+                        f"<td style='color:{color}'>{escape(state)}</td><td>{details}</td></tr>")
+        notes = "".join(f"<p>controller: {escape(line)}</p>" for line in self.controller)
+        notes += "".join(f"<p style='color:#c62828'>{escape(h)}: unreachable: {escape(e)}</p>"
+                         for h, e in self.unreachable.items())
+        summary = f"{self.changes} step(s) {self._verb()}" if self.changes else "no changes"
+        return (f"{notes}<table><thead><tr><th>chapter</th><th>host</th><th>step</th><th>state</th><th>what</th>"
+                f"</tr></thead><tbody>{''.join(rows)}</tbody></table><p><b>{escape(summary)}</b></p>")
+
+
+def _render_step(sp: StepPlan) -> list[str]:
+    step = sp.step
+    hook = f" [{step.phase} {step.rollout_host}]" if step.phase in (BEFORE, AFTER) else ""
+    out = [f"  {step.host}: {step.name}{hook}" + (f" ({step.description})" if step.description else "")]
+    for c in sp.changes:
+        out.append(f"    {c.why:8} {c.path}")
+        if c.diff:
+            out.extend("      " + line for line in c.diff.rstrip("\n").splitlines())
+    if sp.check_failed and step.check:
+        out.append(f"    check    {join_command(step.check)} fails")
+    if sp.interrupted:
+        out.append("    resume   an earlier apply started this step and did not finish it")
+    if sp.carried_over:
+        out.append(f"    redo     an earlier apply left it out ({sp.carried_over})")
+    if sp.rolling:
+        out.append(f"    turn     runs {step.phase} {step.rollout_host} changes")
+    for command in sp.commands:
+        out.append(f"    run      {command}")
+    return out

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Written by k8sfs for cluster {{ cluster }}: IP forwarding and a route to
+# every other node's pod subnet, through that node (no overlay, no NAT).
+set -e
+sysctl -qw net.ipv4.ip_forward=1
+if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+  sysctl -qw net.bridge.bridge-nf-call-iptables=1
+fi
+{{ routes }}

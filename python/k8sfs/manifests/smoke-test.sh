@@ -1,0 +1,17 @@
+#!/bin/sh
+# Written by k8sfs for cluster {{ cluster }}: the smoke test's checks. Exit 0
+# only if nodes are Ready, the pods spread over two nodes, pod to pod works
+# across nodes, the Service answers through kube-proxy and by name through
+# cluster DNS, and kubectl logs and exec work.
+set -e
+k() { kubectl --kubeconfig {{ kubeconfig }} "$@"; }
+k wait --for=condition=Ready node --all --timeout=5s >/dev/null
+k -n k8sfs-smoke wait --for=condition=Available deployment/hello --timeout=5s >/dev/null
+set -- $(k -n k8sfs-smoke get pods -l app=hello -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP} {.spec.nodeName} {end}')
+[ "$#" -eq 6 ] && [ "$3" != "$6" ] || { echo "want 2 pods on 2 nodes, have: $*" >&2; exit 1; }
+k -n k8sfs-smoke exec "$1" -- timeout 5 wget -qO- "http://$5:8080/" | grep -q 'hello from k8sfs'
+ip=$(k -n k8sfs-smoke get service hello -o jsonpath='{.spec.clusterIP}')
+k -n k8sfs-smoke exec "$4" -- timeout 5 wget -qO- "http://$ip/" | grep -q 'hello from k8sfs'
+k -n k8sfs-smoke logs "$1" | grep -q 'hello is up'
+k -n k8sfs-smoke exec "$1" -- nslookup hello.k8sfs-smoke.svc.{{ domain }} | grep -q "$ip"
+echo "smoke test passed: pods on $3 and $6, pod-to-pod across nodes, service $ip, DNS, logs, exec"

@@ -1,0 +1,76 @@
+"""Manifests and scripts k8sfs writes, as the chapters render them for the
+walkthrough's cluster, byte for byte against reviewed fixtures
+(tests/python/fixtures/manifests/), and the one templating rule."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from k8sfs import manifests
+from k8sfs.chapters import cluster_services, control_plane, node
+from k8sfs.chapters.context import Context
+from k8sfs.images import Image
+from k8sfs.spec import ClusterSpec
+
+FIXTURES = Path(__file__).parent / "fixtures" / "manifests"
+
+
+def context(minor: int = 34, **kwargs) -> Context:
+    spec = ClusterSpec(kubernetes_version=f"v1.{minor}.4" if minor == 34 else f"v1.{minor}.0", **kwargs)
+    coredns = Image("k8sfs.local/coredns:v1.12.1", Path("/nonexistent/coredns.tar"), "")
+    return Context(spec, {}, images=[coredns], cgroup_root_template="/k8sfs-k8sfs-{host}", planning=True)
+
+
+def file_of(steps, host: str, path: str) -> str:
+    for step in steps:
+        for f in step.files:
+            if step.host == host and f.path == path:
+                return f.content.decode()
+    raise AssertionError(f"no {path} on {host}")
+
+
+@pytest.mark.parametrize("fixture,render", [
+    ("coredns.yaml", lambda: file_of(cluster_services.dns_steps(context()), "k8s-master",
+                                     cluster_services.COREDNS_MANIFEST)),
+    ("smoke-test.yaml", lambda: file_of(cluster_services.smoke_test_steps(context()), "k8s-master",
+                                        cluster_services.SMOKE_MANIFEST)),
+    ("smoke-test.sh", lambda: file_of(cluster_services.smoke_test_steps(context()), "k8s-master",
+                                      cluster_services.SMOKE_SCRIPT)),
+    ("rbac-1.34.yaml", lambda: file_of(control_plane.authorization_steps(context(34)), "k8s-master",
+                                       control_plane.RBAC_FILE)),
+    ("rbac-1.28.yaml", lambda: file_of(control_plane.authorization_steps(context(28)), "k8s-master",
+                                       control_plane.RBAC_FILE)),
+    ("static-pod.yaml", lambda: file_of(node.static_pod_steps(context()), "node-1", node.STATIC_POD)),
+    ("pod-routes.sh", lambda: file_of(cluster_services.pod_network_steps(context()), "node-1",
+                                      cluster_services.ROUTES_SCRIPT)),
+    ("pod-routes.service", lambda: file_of(cluster_services.pod_network_steps(context()), "node-1",
+                                           "/etc/systemd/system/k8sfs-pod-routes.service")),
+])
+def test_rendered_files_match_their_reviewed_fixtures(fixture, render):
+    assert render() == (FIXTURES / fixture).read_text()
+
+
+def test_container_host_files_match_their_fixtures():
+    ctx = context(host_profile="container")
+    step = node._container_host_step(ctx, ctx.spec.host("node-1"))
+    files = {f.path: f.content.decode() for f in step.files}
+    assert files[node.CONTAINER_HOST_SCRIPT] == (FIXTURES / "container-host.sh").read_text()
+    assert files["/etc/systemd/system/k8sfs-container-host.service"] == \
+        (FIXTURES / "container-host.service").read_text()
+
+
+def test_every_template_says_who_wrote_it_and_for_which_cluster():
+    for name in manifests.names():
+        lines = manifests.template(name).splitlines()
+        header = lines[1] if lines[0].startswith("#!") or lines[0] == "---" else lines[0]
+        assert header.startswith("# ") and "k8sfs" in header or name == "cluster-admins.yaml", (name, header)
+        if name != "cluster-admins.yaml":  # appended to the RBAC manifest, whose header names the cluster
+            assert "for cluster {{ cluster }}" in header, name
+
+
+def test_a_missing_or_unused_value_is_an_error_that_names_it():
+    with pytest.raises(manifests.TemplateError, match="static-pod.yaml: no value for image"):
+        manifests.render("static-pod.yaml", cluster="kubernetes")
+    with pytest.raises(manifests.TemplateError, match="no placeholder for imgae"):
+        manifests.render("static-pod.yaml", cluster="kubernetes", image="x", imgae="y")
