@@ -3,7 +3,9 @@
 PYTHON ?= python3
 CPP_BUILD := build/cpp
 
-.PHONY: deps build artifacts cpp-test py-test test demo bench clean lab-down
+.PHONY: deps build artifacts cpp-test py-test lint format test demo bench clean lab-down
+C_SOURCES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.h' 'bindings/*.cpp' 'tests/cpp/*.cpp')
+PY_SOURCES = python tests/python bench scripts
 
 deps:
 	scripts/deps.sh
@@ -25,9 +27,23 @@ cpp-test: deps
 py-test: artifacts
 	$(PYTHON) -m pytest -v -rs tests/python
 
-# Everything: Catch2 unit tests through ctest, then pytest (unit tests and
-# the integration tests on a lab of their own).
-test: cpp-test py-test
+# Style and types: ruff (lint and format), clang-format, mypy, and the
+# _core type stub matching the built extension.
+lint: build
+	ruff check $(PY_SOURCES)
+	ruff format --check $(PY_SOURCES)
+	clang-format --dry-run --Werror $(C_SOURCES)
+	mypy
+	$(PYTHON) scripts/gen-stubs.py --check
+
+format:
+	ruff check --fix $(PY_SOURCES)
+	ruff format $(PY_SOURCES)
+	clang-format -i $(C_SOURCES)
+
+# Everything: Catch2 unit tests through ctest, the style and type checks,
+# then pytest (unit tests and the integration tests on labs of their own).
+test: cpp-test lint py-test
 
 # The main job as far as it exists today.
 demo: build

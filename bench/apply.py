@@ -9,6 +9,7 @@ Artifacts must be cached (make artifacts). Times are wall clock, medians
 for the re-apply; this machine is noisy. No peer tool does the same job
 here (kubeadm needs a registry for its images), so there is no ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,12 @@ def main() -> int:
             with Cluster.for_lab(lab, state_dir=Path(state)) as cluster:
                 start = time.perf_counter()
                 done = cluster.apply()
-                rows.append([f"cold apply, {len(done.steps)} steps ({done.changes} changed)",
-                             f"{time.perf_counter() - start:.1f} s"])
+                rows.append(
+                    [
+                        f"cold apply, {len(done.steps)} steps ({done.changes} changed)",
+                        f"{time.perf_counter() - start:.1f} s",
+                    ]
+                )
             samples = []
             for _ in range(args.reapply):
                 with Cluster.for_lab(lab, state_dir=Path(state)) as cluster:  # a fresh run each time, as the CLI
@@ -46,8 +51,9 @@ def main() -> int:
                     again = cluster.apply()
                     samples.append(time.perf_counter() - start)
                     assert again.changes == 0, "re-apply changed something"
-            rows.append([f"unchanged re-apply (median of {args.reapply}, 0 changes)",
-                         f"{statistics.median(samples):.2f} s"])
+            rows.append(
+                [f"unchanged re-apply (median of {args.reapply}, 0 changes)", f"{statistics.median(samples):.2f} s"]
+            )
     finally:
         lab.down(quiet=True)
     print(render_table(["WHAT", "TIME"], rows))

@@ -48,8 +48,16 @@ def _genkey(key_type: str, path: Path) -> None:
     if key_type == "ecdsa-p256":
         _sh("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(path))
     else:
-        _sh("openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{key_type.split('-')[1]}",
-            "-out", str(path))
+        _sh(
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            f"rsa_keygen_bits:{key_type.split('-')[1]}",
+            "-out",
+            str(path),
+        )
 
 
 def run_openssl(pki_spec, directory: Path, key_type: str, kubectl: str | None) -> None:
@@ -61,9 +69,25 @@ def run_openssl(pki_spec, directory: Path, key_type: str, kubectl: str | None) -
         key, crt = Path(f"{base}.key"), Path(f"{base}.crt")
         if m.kind == "ca":
             _genkey(key_type, key)
-            _sh("openssl", "req", "-x509", "-new", "-key", str(key), "-sha256", "-days", "3650",
-                "-subj", f"/CN={m.common_name}", "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign", "-out", str(crt))
+            _sh(
+                "openssl",
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                str(key),
+                "-sha256",
+                "-days",
+                "3650",
+                "-subj",
+                f"/CN={m.common_name}",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign",
+                "-out",
+                str(crt),
+            )
             cas[m.name] = (crt, key)
             continue
         if m.kind == "key pair":
@@ -76,28 +100,85 @@ def run_openssl(pki_spec, directory: Path, key_type: str, kubectl: str | None) -
         subject = "".join(f"/O={o}" for o in m.organizations) + f"/CN={m.common_name}"
         csr = Path(f"{base}.csr")
         _sh("openssl", "req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr))
-        eku = "serverAuth,clientAuth" if m.name.startswith("etcd-server") or m.name.startswith("etcd-peer") else (
-            "serverAuth" if m.name == "apiserver" or m.name.startswith("kubelet@") else "clientAuth")
-        ext = [f"basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
-               f"extendedKeyUsage={eku}", "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid"]
+        eku = (
+            "serverAuth,clientAuth"
+            if m.name.startswith("etcd-server") or m.name.startswith("etcd-peer")
+            else ("serverAuth" if m.name == "apiserver" or m.name.startswith("kubelet@") else "clientAuth")
+        )
+        ext = [
+            "basicConstraints=critical,CA:FALSE",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+            f"extendedKeyUsage={eku}",
+            "subjectKeyIdentifier=hash",
+            "authorityKeyIdentifier=keyid",
+        ]
         sans = [f"DNS:{d}" for d in m.dns_names] + [f"IP:{i}" for i in m.ip_addresses]
         if sans:
             ext.append("subjectAltName=" + ",".join(sans))
         extfile = Path(f"{base}.ext")
         extfile.write_text("\n".join(ext) + "\n")
         ca_crt, ca_key = cas[{"etcd-ca": "etcd-ca", "front-proxy-ca": "front-proxy-ca"}.get(m.ca, "ca")]
-        _sh("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-set_serial",
-            str(int.from_bytes(os.urandom(15), "big")), "-days", "365", "-sha256", "-extfile", str(extfile),
-            "-out", str(crt))
+        _sh(
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca_crt),
+            "-CAkey",
+            str(ca_key),
+            "-set_serial",
+            str(int.from_bytes(os.urandom(15), "big")),
+            "-days",
+            "365",
+            "-sha256",
+            "-extfile",
+            str(extfile),
+            "-out",
+            str(crt),
+        )
         if m.kind == "kubeconfig" and kubectl:
             conf = str(base)
             cas_crt = str(cas["ca"][0])
-            _sh(kubectl, "config", "set-cluster", "kubernetes", "--certificate-authority", cas_crt, "--embed-certs=true",
-                "--server", m.server, "--kubeconfig", conf)
-            _sh(kubectl, "config", "set-credentials", m.common_name, "--client-certificate", str(crt),
-                "--client-key", str(key), "--embed-certs=true", "--kubeconfig", conf)
-            _sh(kubectl, "config", "set-context", "default", "--cluster", "kubernetes", "--user", m.common_name,
-                "--kubeconfig", conf)
+            _sh(
+                kubectl,
+                "config",
+                "set-cluster",
+                "kubernetes",
+                "--certificate-authority",
+                cas_crt,
+                "--embed-certs=true",
+                "--server",
+                m.server,
+                "--kubeconfig",
+                conf,
+            )
+            _sh(
+                kubectl,
+                "config",
+                "set-credentials",
+                m.common_name,
+                "--client-certificate",
+                str(crt),
+                "--client-key",
+                str(key),
+                "--embed-certs=true",
+                "--kubeconfig",
+                conf,
+            )
+            _sh(
+                kubectl,
+                "config",
+                "set-context",
+                "default",
+                "--cluster",
+                "kubernetes",
+                "--user",
+                m.common_name,
+                "--kubeconfig",
+                conf,
+            )
             _sh(kubectl, "config", "use-context", "default", "--kubeconfig", conf)
 
 
@@ -114,27 +195,45 @@ def median_time(fn, rounds: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--key-type", action="append", choices=["ecdsa-p256", "rsa-2048", "rsa-4096"],
-                        help="repeatable (default: ecdsa-p256 and rsa-2048)")
+    parser.add_argument(
+        "--key-type",
+        action="append",
+        choices=["ecdsa-p256", "rsa-2048", "rsa-4096"],
+        help="repeatable (default: ecdsa-p256 and rsa-2048)",
+    )
     args = parser.parse_args()
     kubectl_artifact = ArtifactCache().lookup("kubectl", LAB_KUBERNETES_VERSION)
     kubectl = str(kubectl_artifact.path) if kubectl_artifact else None
     if kubectl is None:
-        print("note: no kubectl in the artifact cache; the openssl side skips its kubectl config commands",
-              file=sys.stderr)
+        print(
+            "note: no kubectl in the artifact cache; the openssl side skips its kubectl config commands",
+            file=sys.stderr,
+        )
     rows = []
     for key_type in args.key_type or ["ecdsa-p256", "rsa-2048"]:
         s = spec(key_type)
         count = len(_core.cluster_materials(s))
-        ours = median_time(lambda d: run_k8sfs(s, d), args.rounds)
-        theirs_certs = median_time(lambda d: run_openssl(s, d, key_type, None), args.rounds)
-        theirs_all = median_time(lambda d: run_openssl(s, d, key_type, kubectl), args.rounds) if kubectl else None
-        rows.append([key_type, count, f"{ours * 1000:.0f} ms", f"{theirs_certs * 1000:.0f} ms",
-                     f"{theirs_certs / ours:.1f}x",
-                     f"{theirs_all * 1000:.0f} ms" if theirs_all else "-",
-                     f"{theirs_all / ours:.1f}x" if theirs_all else "-"])
-    print(render_table(["KEYS", "ITEMS", "K8SFS (IN PROCESS)", "OPENSSL CLI", "RATIO",
-                        "OPENSSL + KUBECTL CONFIG", "RATIO"], rows))
+        ours = median_time(lambda d, s=s: run_k8sfs(s, d), args.rounds)
+        theirs_certs = median_time(lambda d, s=s, k=key_type: run_openssl(s, d, k, None), args.rounds)
+        theirs_all = (
+            median_time(lambda d, s=s, k=key_type: run_openssl(s, d, k, kubectl), args.rounds) if kubectl else None
+        )
+        rows.append(
+            [
+                key_type,
+                count,
+                f"{ours * 1000:.0f} ms",
+                f"{theirs_certs * 1000:.0f} ms",
+                f"{theirs_certs / ours:.1f}x",
+                f"{theirs_all * 1000:.0f} ms" if theirs_all else "-",
+                f"{theirs_all / ours:.1f}x" if theirs_all else "-",
+            ]
+        )
+    print(
+        render_table(
+            ["KEYS", "ITEMS", "K8SFS (IN PROCESS)", "OPENSSL CLI", "RATIO", "OPENSSL + KUBECTL CONFIG", "RATIO"], rows
+        )
+    )
     print(f"\nmedian of {args.rounds} rounds, each into a fresh directory; ratio = peer time / k8sfs time")
     return 0
 

@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import k8sfs
 from k8sfs.lab import Lab
 from k8sfs.table import render_table
 
@@ -106,9 +105,12 @@ def bench_fabric(t: Target, n: int, fresh: int) -> tuple[float, float]:
 
     def connection():
         client_config = fabric.Config(overrides={"load_ssh_configs": False})
-        conn = fabric.Connection(t.address, user="root", config=client_config,
-                                 connect_kwargs={"key_filename": t.key, "look_for_keys": False,
-                                                 "allow_agent": False})
+        conn = fabric.Connection(
+            t.address,
+            user="root",
+            config=client_config,
+            connect_kwargs={"key_filename": t.key, "look_for_keys": False, "allow_agent": False},
+        )
         conn.client.load_host_keys(t.known_hosts)
         conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
         return conn
@@ -128,12 +130,17 @@ def bench_fabric(t: Target, n: int, fresh: int) -> tuple[float, float]:
 
 def bench_ansible(t: Target, n: int) -> float:
     inventory = tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False)
-    inventory.write(f"{t.host.name} ansible_host={t.address} ansible_user=root "
-                    f"ansible_ssh_private_key_file={t.key} ansible_python_interpreter=/usr/bin/python3\n")
+    inventory.write(
+        f"{t.host.name} ansible_host={t.address} ansible_user=root "
+        f"ansible_ssh_private_key_file={t.key} ansible_python_interpreter=/usr/bin/python3\n"
+    )
     inventory.close()
-    env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True",
-           "ANSIBLE_SSH_ARGS": f"-o UserKnownHostsFile={t.known_hosts} -o ControlMaster=auto -o ControlPersist=60s",
-           "ANSIBLE_NOCOLOR": "1"}
+    env = {
+        **os.environ,
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_SSH_ARGS": f"-o UserKnownHostsFile={t.known_hosts} -o ControlMaster=auto -o ControlPersist=60s",
+        "ANSIBLE_NOCOLOR": "1",
+    }
     argv = ["ansible", t.host.name, "-i", inventory.name, "-m", "command", "-a", "true"]
     try:
         subprocess.run(argv, check=True, capture_output=True, env=env)
@@ -152,13 +159,27 @@ def bench_push(t: Target, size_mb: int, repeat: int) -> list[tuple[str, float]]:
     try:
         session = t.lab.session(t.host.name)
         session.exec("true")
-        results.append(("k8sfs put (atomic, sha256, mode)",
-                        timed(lambda: session.put(str(blob), "/root/bench-k8sfs", skip_if_same=False), repeat)))
+        results.append(
+            (
+                "k8sfs put (atomic, sha256, mode)",
+                timed(lambda: session.put(str(blob), "/root/bench-k8sfs", skip_if_same=False), repeat),
+            )
+        )
         batch = work / "batch"
         batch.write_text(f"put {blob} /root/bench-openssh\n")
-        results.append(("OpenSSH sftp",
-                        timed(lambda: subprocess.run(["sftp", "-F", t.ssh_config, "-q", "-b", str(batch),
-                                                      t.host.name], check=True, capture_output=True), repeat)))
+        results.append(
+            (
+                "OpenSSH sftp",
+                timed(
+                    lambda: subprocess.run(
+                        ["sftp", "-F", t.ssh_config, "-q", "-b", str(batch), t.host.name],
+                        check=True,
+                        capture_output=True,
+                    ),
+                    repeat,
+                ),
+            )
+        )
         import paramiko
 
         client = paramiko.SSHClient()
@@ -191,8 +212,11 @@ def main() -> int:
     lab.up()
     try:
         t = Target(lab, args.host)
-        print(f"host {args.host} ({t.address}); {args.commands} commands per tool over one connection, "
-              f"{args.fresh} fresh connections; medians", file=sys.stderr)
+        print(
+            f"host {args.host} ({t.address}); {args.commands} commands per tool over one connection, "
+            f"{args.fresh} fresh connections; medians",
+            file=sys.stderr,
+        )
         rows = {}
         rows["k8sfs (libssh)"] = bench_k8sfs(t, args.commands, args.fresh)
         rows["OpenSSH ControlMaster"] = bench_openssh(t, args.commands, args.fresh)
@@ -200,8 +224,10 @@ def main() -> int:
         rows["Fabric (paramiko)"] = bench_fabric(t, args.commands, args.fresh)
         ansible = bench_ansible(t, args.ansible)
         base_cmd, base_fresh = rows["k8sfs (libssh)"]
-        table = [[name, f"{cmd * 1000:.2f}", f"{cmd / base_cmd:.2f}x", f"{fresh * 1000:.1f}",
-                  f"{fresh / base_fresh:.2f}x"] for name, (cmd, fresh) in rows.items()]
+        table = [
+            [name, f"{cmd * 1000:.2f}", f"{cmd / base_cmd:.2f}x", f"{fresh * 1000:.1f}", f"{fresh / base_fresh:.2f}x"]
+            for name, (cmd, fresh) in rows.items()
+        ]
         table.append(["ansible -m command", f"{ansible * 1000:.0f}", f"{ansible / base_cmd:.0f}x", "-", "-"])
         print("\nexec `true` (time per command, ratio = peer / k8sfs; above 1 means k8sfs is faster)")
         print(render_table(["TOOL", "OPEN CONN ms", "RATIO", "FRESH CONN ms", "RATIO"], table))
@@ -209,9 +235,12 @@ def main() -> int:
         push = bench_push(t, args.size_mb, args.push_repeat)
         base = push[0][1]
         print(f"\npush of a {args.size_mb} MB file (median of {args.push_repeat})")
-        print(render_table(["TOOL", "SECONDS", "MB/s", "RATIO"],
-                           [[name, f"{sec:.2f}", f"{args.size_mb / sec:.0f}", f"{sec / base:.2f}x"]
-                            for name, sec in push]))
+        print(
+            render_table(
+                ["TOOL", "SECONDS", "MB/s", "RATIO"],
+                [[name, f"{sec:.2f}", f"{args.size_mb / sec:.0f}", f"{sec / base:.2f}x"] for name, sec in push],
+            )
+        )
     finally:
         if not was_up:
             lab.down()

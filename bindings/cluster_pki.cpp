@@ -73,7 +73,8 @@ void bind_cluster_pki(py::module_& m) {
       .def_property_readonly("kind", [](const pki::PlanItem& i) { return pki::to_string(i.kind); })
       .def_property_readonly("action", [](const pki::PlanItem& i) { return pki::to_string(i.action); })
       .def_readonly("reason", &pki::PlanItem::reason)
-      .def("__repr__", [](const pki::PlanItem& i) { return "<PkiPlanItem " + i.name + " " + pki::to_string(i.action) + ">"; });
+      .def("__repr__",
+           [](const pki::PlanItem& i) { return "<PkiPlanItem " + i.name + " " + pki::to_string(i.action) + ">"; });
   py::class_<pki::PkiPlan>(m, "PkiPlan")
       .def_readonly("items", &pki::PkiPlan::items)
       .def_readonly("files", &pki::PkiPlan::files)
@@ -103,7 +104,8 @@ void bind_cluster_pki(py::module_& m) {
            py::arg("new_key") = false, py::call_guard<py::gil_scoped_release>())
       .def("import_ca", &pki::PkiStore::import_ca, py::arg("which"), py::arg("cert_pem"), py::arg("key_pem"),
            py::arg("source"))
-      .def("read", [](const pki::PkiStore& s, const std::string& rel) { return py::bytes(s.read(rel)); },
-           py::arg("relative"))
+      .def(
+          "read", [](const pki::PkiStore& s, const std::string& rel) { return py::bytes(s.read(rel)); },
+          py::arg("relative"))
       .def("__repr__", [](const pki::PkiStore& s) { return "<PkiStore " + s.dir() + ">"; });
 }

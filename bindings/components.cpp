@@ -4,9 +4,9 @@
 
 #include "k8sfs/components/apiserver.h"
 #include "k8sfs/components/controllers.h"
-#include "k8sfs/components/node_network.h"
 #include "k8sfs/components/etcd.h"
 #include "k8sfs/components/kubelet.h"
+#include "k8sfs/components/node_network.h"
 #include "k8sfs/components/runtime.h"
 #include "k8sfs/components/version.h"
 
@@ -93,29 +93,39 @@ void bind_components(py::module_& m) {
       .def_readonly("content", &c::PackageRepository::content)
       .def_readonly("setup", &c::PackageRepository::setup)
       .def_readonly("install", &c::PackageRepository::install);
-  m.def("crio_repository", [](const std::string& os_family, const std::string& version) {
-    return c::crio_repository(c::parse_os_family(os_family), c::KubeVersion::parse(version));
-  }, py::arg("os_family"), py::arg("version"));
+  m.def(
+      "crio_repository",
+      [](const std::string& os_family, const std::string& version) {
+        return c::crio_repository(c::parse_os_family(os_family), c::KubeVersion::parse(version));
+      },
+      py::arg("os_family"), py::arg("version"));
 
   m.def("render_crictl_config", &c::render_crictl_config, py::arg("endpoint"), py::arg("timeout_seconds") = 10);
   m.def("runtime_socket", &c::runtime_socket, py::arg("runtime"));
-  m.def("containerd_cgroup_driver_from_info", [](const std::string& j) {
-    return driver_text(c::containerd_cgroup_driver_from_info(j));
-  }, py::arg("crictl_info_json"));
-  m.def("containerd_cgroup_driver_from_config", [](const std::string& t) {
-    return driver_text(c::containerd_cgroup_driver_from_config(t));
-  }, py::arg("config_dump_toml"));
-  m.def("crio_cgroup_driver_from_config", [](const std::string& t) {
-    return driver_text(c::crio_cgroup_driver_from_config(t));
-  }, py::arg("crio_config_toml"));
-  m.def("cgroup_driver_mismatch", [](const std::string& runtime, const std::string& runtime_driver,
-                                     const std::string& kubelet_driver) {
-    return c::cgroup_driver_mismatch(runtime, c::parse_cgroup_driver(runtime_driver),
-                                     c::parse_cgroup_driver(kubelet_driver));
-  }, py::arg("runtime"), py::arg("runtime_driver"), py::arg("kubelet_driver"));
+  m.def(
+      "containerd_cgroup_driver_from_info",
+      [](const std::string& j) { return driver_text(c::containerd_cgroup_driver_from_info(j)); },
+      py::arg("crictl_info_json"));
+  m.def(
+      "containerd_cgroup_driver_from_config",
+      [](const std::string& t) { return driver_text(c::containerd_cgroup_driver_from_config(t)); },
+      py::arg("config_dump_toml"));
+  m.def(
+      "crio_cgroup_driver_from_config",
+      [](const std::string& t) { return driver_text(c::crio_cgroup_driver_from_config(t)); },
+      py::arg("crio_config_toml"));
+  m.def(
+      "cgroup_driver_mismatch",
+      [](const std::string& runtime, const std::string& runtime_driver, const std::string& kubelet_driver) {
+        return c::cgroup_driver_mismatch(runtime, c::parse_cgroup_driver(runtime_driver),
+                                         c::parse_cgroup_driver(kubelet_driver));
+      },
+      py::arg("runtime"), py::arg("runtime_driver"), py::arg("kubelet_driver"));
 
   py::class_<c::EtcdMember>(m, "EtcdMember")
-      .def(py::init([](std::string name, std::string address) { return c::EtcdMember{std::move(name), std::move(address)}; }),
+      .def(py::init([](std::string name, std::string address) {
+             return c::EtcdMember{std::move(name), std::move(address)};
+           }),
            py::arg("name"), py::arg("address"))
       .def_readonly("name", &c::EtcdMember::name)
       .def_readonly("address", &c::EtcdMember::address);
@@ -203,8 +213,7 @@ void bind_components(py::module_& m) {
       .def_readwrite("node_name", &c::KubeProxyOptions::node_name)
       .def_readwrite("container_host", &c::KubeProxyOptions::container_host);
   m.def("render_kube_proxy_config", &c::render_kube_proxy_config, py::arg("options"));
-  m.def("kube_proxy_reads", &c::kube_proxy_reads, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-proxy");
+  m.def("kube_proxy_reads", &c::kube_proxy_reads, py::arg("options"), py::arg("binary") = "/usr/local/bin/kube-proxy");
   m.def("render_kube_proxy_unit", &c::render_kube_proxy_unit, py::arg("options"),
         py::arg("binary") = "/usr/local/bin/kube-proxy");
 }

@@ -47,7 +47,8 @@ void raise(const py::object& cls, const Error& error, py::object exit_code = py:
 
 // Output is usually text; decode leniently so binary output never raises.
 py::str decode(const std::string& text) {
-  return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+  return py::reinterpret_steal<py::str>(
+      PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
 }
 
 // Line callbacks run on the calling thread while the GIL is released; they
@@ -82,9 +83,8 @@ std::string to_bytes(const py::object& data) {
 }
 
 ExecRequest make_request(const std::variant<std::string, std::vector<std::string>>& command,
-                         const py::object& stdin_data, double timeout,
-                         const std::map<std::string, std::string>& env, bool sudo, bool check,
-                         const py::object& on_stdout, const py::object& on_stderr) {
+                         const py::object& stdin_data, double timeout, const std::map<std::string, std::string>& env,
+                         bool sudo, bool check, const py::object& on_stdout, const py::object& on_stderr) {
   ExecRequest request;
   request.command = to_command(command);
   request.stdin_data = to_bytes(stdin_data);
@@ -133,11 +133,11 @@ PYBIND11_MODULE(_core, m) {
   errs.host_key = new_error(m, "HostKeyError", errs.ssh, "The host key is unknown (strict policy) or has changed.");
   errs.timeout = new_error(m, "TimeoutError", py::make_tuple(errs.ssh, py::handle(PyExc_TimeoutError)),
                            "A command ran past its timeout and was killed.");
-  errs.lost = new_error(m, "ConnectionLostError", errs.ssh,
-                        "An established connection dropped; the next call reconnects.");
+  errs.lost =
+      new_error(m, "ConnectionLostError", errs.ssh, "An established connection dropped; the next call reconnects.");
   errs.sftp = new_error(m, "SFTPError", errs.ssh, "A file transfer failed.");
-  errs.command = new_error(m, "CommandError", errs.ssh,
-                           "A command exited non-zero where success was required (check=True).");
+  errs.command =
+      new_error(m, "CommandError", errs.ssh, "A command exited non-zero where success was required (check=True).");
 
   errs.pki = new_error(m, "PKIError", PyExc_ValueError, "Key or certificate material is unusable or inconsistent.");
 
@@ -175,9 +175,8 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init([](const std::string& host, const std::string& hostname, int port, const std::string& user,
                        const std::vector<std::string>& identity_files, const std::string& key_passphrase,
                        const std::string& password, bool use_agent, const std::string& known_hosts,
-                       const std::string& host_key_policy, const std::string& ssh_config,
-                       const std::string& proxy_jump, double connect_timeout, double keepalive,
-                       const std::string& sudo_password) {
+                       const std::string& host_key_policy, const std::string& ssh_config, const std::string& proxy_jump,
+                       double connect_timeout, double keepalive, const std::string& sudo_password) {
              ConnectOptions o;
              o.host = host;
              o.hostname = hostname;
@@ -225,8 +224,8 @@ PYBIND11_MODULE(_core, m) {
       .def("stderr_tail", &ExecResult::stderr_tail, py::arg("lines") = 10)
       .def("__repr__", [](const ExecResult& r) {
         return "<ExecResult " + r.host + " exit=" + std::to_string(r.exit_code) +
-               (r.exit_signal.empty() ? "" : " signal=" + r.exit_signal) +
-               " elapsed=" + std::to_string(r.elapsed) + "s>";
+               (r.exit_signal.empty() ? "" : " signal=" + r.exit_signal) + " elapsed=" + std::to_string(r.elapsed) +
+               "s>";
       });
 
   py::class_<PutResult>(m, "PutResult")
@@ -322,9 +321,8 @@ PYBIND11_MODULE(_core, m) {
       .def("connect", &Pool::connect, py::call_guard<py::gil_scoped_release>())
       .def(
           "exec",
-          [](Pool& p, const std::variant<std::string, std::vector<std::string>>& command,
-             const py::object& stdin_data, double timeout, const std::map<std::string, std::string>& env, bool sudo,
-             bool check) {
+          [](Pool& p, const std::variant<std::string, std::vector<std::string>>& command, const py::object& stdin_data,
+             double timeout, const std::map<std::string, std::string>& env, bool sudo, bool check) {
             ExecRequest request = make_request(command, stdin_data, timeout, env, sudo, check, py::none(), py::none());
             py::gil_scoped_release release;
             return p.exec(request);
@@ -348,8 +346,9 @@ PYBIND11_MODULE(_core, m) {
       .value("SERVER_AUTH", pki::ExtendedUsage::ServerAuth)
       .value("CLIENT_AUTH", pki::ExtendedUsage::ClientAuth);
   py::class_<pki::PrivateKey>(m, "PrivateKey")
-      .def_static("generate", [](const std::string& type) { return pki::PrivateKey::generate(pki::parse_key_type(type)); },
-                  py::arg("type") = "ecdsa-p256", py::call_guard<py::gil_scoped_release>())
+      .def_static(
+          "generate", [](const std::string& type) { return pki::PrivateKey::generate(pki::parse_key_type(type)); },
+          py::arg("type") = "ecdsa-p256", py::call_guard<py::gil_scoped_release>())
       .def_static("from_pem", &pki::PrivateKey::from_pem, py::arg("pem"), py::arg("what") = "private key")
       .def("to_pem", &pki::PrivateKey::to_pem, "PKCS#8 PEM: a secret, write it 0600")
       .def("public_pem", &pki::PrivateKey::public_pem)
@@ -383,10 +382,9 @@ PYBIND11_MODULE(_core, m) {
         pki::LeafSpec spec{{common_name, organizations}, usages, dns_names, ip_addresses, validity_days};
         return pki::issue_leaf(spec, key, ca, ca_key);
       },
-      py::arg("common_name"), py::kw_only(), py::arg("organizations") = std::vector<std::string>{},
-      py::arg("usages"), py::arg("dns_names") = std::vector<std::string>{},
-      py::arg("ip_addresses") = std::vector<std::string>{}, py::arg("validity_days") = 365, py::arg("key"),
-      py::arg("ca"), py::arg("ca_key"));
+      py::arg("common_name"), py::kw_only(), py::arg("organizations") = std::vector<std::string>{}, py::arg("usages"),
+      py::arg("dns_names") = std::vector<std::string>{}, py::arg("ip_addresses") = std::vector<std::string>{},
+      py::arg("validity_days") = 365, py::arg("key"), py::arg("ca"), py::arg("ca_key"));
   bind_cluster_pki(m);
   bind_components(m);
 }

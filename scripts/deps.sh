@@ -35,7 +35,8 @@ fi
 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "scikit-build-core>=0.10" "pybind11>=2.12" "pytest>=7" "pytest-timeout" \
   "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core" "pyyaml" \
-  "jsonschema" "nbclient" "nbformat" "ipykernel"
+  "jsonschema" "nbclient" "nbformat" "ipykernel" \
+  "ruff==0.17.6" "mypy==2.4.1" "types-PyYAML" "pybind11-stubgen==3.0.0" "clang-format==23.1.3"
 
 # Go builds the Kubernetes, etcd and crictl binaries from their modules
 # (k8sfs artifacts build). These machines come with Go; 1.34 needs >= 1.24.

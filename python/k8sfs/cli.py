@@ -1,12 +1,12 @@
 """The `k8sfs` command.
 
-    k8sfs lab up|down|status|start|stop|ssh   the local lab: a spec's hosts on this machine
-    k8sfs exec HOST -- COMMAND...         run a command through the library
-    k8sfs plan|apply [--lab NAME|--spec FILE] [--until CHAPTER]   the main workflow
-    k8sfs chapters                        the chapters, in order
-    k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
-    k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
-    k8sfs demo                            the main job: the lab cluster from scratch, with a smoke test
+k8sfs lab up|down|status|start|stop|ssh   the local lab: a spec's hosts on this machine
+k8sfs exec HOST -- COMMAND...         run a command through the library
+k8sfs plan|apply [--lab NAME|--spec FILE] [--until CHAPTER]   the main workflow
+k8sfs chapters                        the chapters, in order
+k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
+k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
+k8sfs demo                            the main job: the lab cluster from scratch, with a smoke test
 """
 
 from __future__ import annotations
@@ -43,26 +43,33 @@ examples:
 """
 
 
-def cmd_lab_up(args) -> int:
+def cmd_lab_up(args: argparse.Namespace) -> int:
     from k8sfs.cli_target import spec_from_args
 
     lab = _lab(args)
     spec = None
-    if args.spec or args.print_spec or any(getattr(args, k) is not None for k in (
-            "control_planes", "workers", "kubernetes_version", "runtime")):
+    if (
+        args.spec
+        or args.print_spec
+        or any(getattr(args, k) is not None for k in ("control_planes", "workers", "kubernetes_version", "runtime"))
+    ):
         spec = spec_from_args(args, lab.saved_spec())
         if args.print_spec:
             print_spec(spec)
             return 0
     started = time.monotonic()
     lab.up(spec)
-    print(render_table(["HOST", "ADDRESS", "ROLE", "STATE"],
-                       [[r["host"], r["address"], r["role"], r["state"]] for r in lab.status()]))
+    print(
+        render_table(
+            ["HOST", "ADDRESS", "ROLE", "STATE"],
+            [[r["host"], r["address"], r["role"], r["state"]] for r in lab.status()],
+        )
+    )
     print(f"\nready in {time.monotonic() - started:.1f}s; next: k8sfs apply --lab {lab.name}", file=sys.stderr)
     return 0
 
 
-def cmd_lab_down(args) -> int:
+def cmd_lab_down(args: argparse.Namespace) -> int:
     lab = _lab(args)
     if args.purge and lab.purge_list():
         print("--purge also removes: " + ", ".join(str(p) for p in lab.purge_list()), file=sys.stderr)
@@ -70,25 +77,29 @@ def cmd_lab_down(args) -> int:
     return 0
 
 
-def cmd_lab_status(args) -> int:
+def cmd_lab_status(args: argparse.Namespace) -> int:
     lab = _lab(args)
     rows = lab.status()
-    print(render_table(["HOST", "ADDRESS", "ROLE", "STATE", "PID"],
-                       [[r["host"], r["address"], r["role"], r["state"], r["pid"] or "-"] for r in rows]))
+    print(
+        render_table(
+            ["HOST", "ADDRESS", "ROLE", "STATE", "PID"],
+            [[r["host"], r["address"], r["role"], r["state"], r["pid"] or "-"] for r in rows],
+        )
+    )
     return 0 if all(r["state"] == "running" for r in rows) else 3
 
 
-def cmd_lab_start(args) -> int:
+def cmd_lab_start(args: argparse.Namespace) -> int:
     _lab(args).start(args.hosts)
     return 0
 
 
-def cmd_lab_stop(args) -> int:
+def cmd_lab_stop(args: argparse.Namespace) -> int:
     _lab(args).stop(args.hosts, kill=args.kill)
     return 0
 
 
-def cmd_lab_ssh(args) -> int:
+def cmd_lab_ssh(args: argparse.Namespace) -> int:
     lab = _lab(args)
     host = lab.host(args.host)
     from k8sfs.lab import check_route
@@ -114,7 +125,7 @@ def _parse_target(target: str) -> tuple[str, str, int]:
     return user, host, port
 
 
-def _session_for(args) -> k8sfs.Session:
+def _session_for(args: argparse.Namespace) -> k8sfs.Session:
     from k8sfs.lab import LabError
 
     lab = _lab(args, quiet=True)
@@ -130,11 +141,17 @@ def _session_for(args) -> k8sfs.Session:
             raise LabError(f"{args.host} is a host of lab {lab.name}, which is not up (k8sfs lab up --lab {lab.name})")
         return lab.session(args.host, connect_timeout=args.connect_timeout)
     user, host, port = _parse_target(args.host)
-    return k8sfs.Session(host, user=user, port=port, host_key_policy=args.host_key_policy,
-                         identity_files=args.identity or [], connect_timeout=args.connect_timeout)
+    return k8sfs.Session(
+        host,
+        user=user,
+        port=port,
+        host_key_policy=args.host_key_policy,
+        identity_files=args.identity or [],
+        connect_timeout=args.connect_timeout,
+    )
 
 
-def cmd_exec(args) -> int:
+def cmd_exec(args: argparse.Namespace) -> int:
     command = args.command
     if not command:
         print("k8sfs exec: no command given (k8sfs exec HOST -- COMMAND...)", file=sys.stderr)
@@ -144,9 +161,14 @@ def cmd_exec(args) -> int:
     session = _session_for(args)
     stdin = sys.stdin.buffer.read() if args.stdin else None
     try:
-        result = session.exec(line, stdin=stdin, timeout=args.timeout, sudo=args.sudo,
-                              on_stdout=lambda l: print(l, flush=True),
-                              on_stderr=lambda l: print(l, file=sys.stderr, flush=True))
+        result = session.exec(
+            line,
+            stdin=stdin,
+            timeout=args.timeout,
+            sudo=args.sudo,
+            on_stdout=lambda line: print(line, flush=True),
+            on_stderr=lambda line: print(line, file=sys.stderr, flush=True),
+        )
     except k8sfs.TimeoutError as error:
         print(f"k8sfs: {error}", file=sys.stderr)
         return 124  # as timeout(1) does
@@ -156,7 +178,7 @@ def cmd_exec(args) -> int:
     return result.exit_code
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: a lab for the spec (the walkthrough's by default), the
     binaries (built from Go modules when not cached), every chapter through
     the smoke test, and what it all shows."""
@@ -179,62 +201,85 @@ def cmd_demo(args) -> int:
             done = cluster.apply()
             first_worker = next(h.name for h in cluster.spec.hosts if h.worker)
             first_plane = next(h.name for h in cluster.spec.hosts if h.control_plane)
-            shown = [cluster.crictl(first_worker, "ps"),
-                     cluster.exec(first_worker, "crictl exec $(crictl ps -q --name hello) wget -qO- "
-                                                "http://127.0.0.1:8081/"),
-                     cluster.kubectl("get", "--raw", "/readyz"),
-                     cluster.kubectl("get", "nodes", "-o", "wide"),
-                     cluster.kubectl("-n", "k8sfs-smoke", "get", "pods,services", "-o", "wide"),
-                     cluster.exec(first_plane, ["/usr/local/sbin/k8sfs-smoke-test"], timeout=120)]
-        rows = [[sp.step.host, sp.step.chapter, sp.step.name, sp.step.description,
-                 "changed" if sp.changed else "ok"] for sp in done.steps]
+            shown = [
+                cluster.crictl(first_worker, "ps"),
+                cluster.exec(first_worker, "crictl exec $(crictl ps -q --name hello) wget -qO- http://127.0.0.1:8081/"),
+                cluster.kubectl("get", "--raw", "/readyz"),
+                cluster.kubectl("get", "nodes", "-o", "wide"),
+                cluster.kubectl("-n", "k8sfs-smoke", "get", "pods,services", "-o", "wide"),
+                cluster.exec(first_plane, ["/usr/local/sbin/k8sfs-smoke-test"], timeout=120),
+            ]
+        rows = [
+            [sp.step.host, sp.step.chapter, sp.step.name, sp.step.description, "changed" if sp.changed else "ok"]
+            for sp in done.steps
+        ]
         print(render_table(["HOST", "CHAPTER", "STEP", "WHAT", "RESULT"], rows))
         for result in shown:
             print(f"\n{result.where}$ {result.command}\n{result.stdout.rstrip()}")
             if not result.ok:
-                raise RuntimeError(f"{result.where}: `{result.command}` exited {result.exit_code}: "
-                                   f"{result.stderr.strip()[-500:]}")
-        print(f"done in {time.monotonic() - started:.1f}s: the cluster built from scratch passed its smoke test",
-              file=sys.stderr)
+                raise RuntimeError(
+                    f"{result.where}: `{result.command}` exited {result.exit_code}: {result.stderr.strip()[-500:]}"
+                )
+        print(
+            f"done in {time.monotonic() - started:.1f}s: the cluster built from scratch passed its smoke test",
+            file=sys.stderr,
+        )
         return 0
     finally:
         if args.keep:
-            print(f"lab {lab.name} left up (--keep): k8sfs lab ssh --lab {lab.name} {lab.hosts[0].name}; "
-                  f"k8sfs lab down --lab {lab.name} when done", file=sys.stderr)
+            print(
+                f"lab {lab.name} left up (--keep): k8sfs lab ssh --lab {lab.name} {lab.hosts[0].name}; "
+                f"k8sfs lab down --lab {lab.name} when done",
+                file=sys.stderr,
+            )
         else:
             lab.down()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="k8sfs", description="Build a Kubernetes cluster from scratch, component by component, over SSH.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="k8sfs",
+        description="Build a Kubernetes cluster from scratch, component by component, over SSH.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"k8sfs {k8sfs.__version__}")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND")
     sub.required = True
 
-    lab = sub.add_parser("lab", help="the local lab: a spec's hosts on this machine (root)",
-                         description="A spec's hosts (by default the walkthrough's k8s-master, node-1, node-2) as "
-                                     "systemd-nspawn containers in network namespaces on a bridge, reachable over "
-                                     "SSH from this machine. Hosts keep their disks until `lab down`; the "
-                                     "cluster's state (CAs, keys, journal) stays until `lab down --purge`.",
-                         epilog=LAB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lab = sub.add_parser(
+        "lab",
+        help="the local lab: a spec's hosts on this machine (root)",
+        description="A spec's hosts (by default the walkthrough's k8s-master, node-1, node-2) as "
+        "systemd-nspawn containers in network namespaces on a bridge, reachable over "
+        "SSH from this machine. Hosts keep their disks until `lab down`; the "
+        "cluster's state (CAs, keys, journal) stays until `lab down --purge`.",
+        epilog=LAB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
     lab_sub.required = True
-    p = lab_sub.add_parser("up", help="make the lab, or bring stopped hosts back with their disks",
-                           description="Make one lab host per spec host (same names and roles; addresses from the "
-                                       "spec when they lie in the lab subnet, else assigned and reported). A lab "
-                                       "that is up is left alone; stopped or crashed hosts boot again with their "
-                                       "disks; new spec hosts are added.")
+    p = lab_sub.add_parser(
+        "up",
+        help="make the lab, or bring stopped hosts back with their disks",
+        description="Make one lab host per spec host (same names and roles; addresses from the "
+        "spec when they lie in the lab subnet, else assigned and reported). A lab "
+        "that is up is left alone; stopped or crashed hosts boot again with their "
+        "disks; new spec hosts are added.",
+    )
     add_lab_options(p)
-    p.add_argument("--spec", metavar="FILE", help="make the lab for this spec (default: the lab's own, or the "
-                                                  "walkthrough's)")
+    p.add_argument(
+        "--spec", metavar="FILE", help="make the lab for this spec (default: the lab's own, or the walkthrough's)"
+    )
     add_spec_shorthands(p)
     p.set_defaults(func=cmd_lab_up)
-    p = lab_sub.add_parser("down", help="remove the hosts and their disks (the cluster's state stays)",
-                           description="Remove every process, mount, namespace, link and file the lab made, the "
-                                       "hosts' disks included (safe to repeat). The cluster's state on the controller "
-                                       "(CAs, secrets-at-rest key, journal) stays unless --purge.")
+    p = lab_sub.add_parser(
+        "down",
+        help="remove the hosts and their disks (the cluster's state stays)",
+        description="Remove every process, mount, namespace, link and file the lab made, the "
+        "hosts' disks included (safe to repeat). The cluster's state on the controller "
+        "(CAs, secrets-at-rest key, journal) stays unless --purge.",
+    )
     add_lab_options(p)
     p.add_argument("--purge", action="store_true", help="also remove the cluster's state (it says what)")
     p.set_defaults(func=cmd_lab_down)
@@ -248,30 +293,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = lab_sub.add_parser("stop", help="power hosts off (disks kept); --kill: a power cut")
     add_lab_options(p)
     p.add_argument("hosts", nargs="+", metavar="HOST")
-    p.add_argument("--kill", action="store_true", help="SIGKILL the host's nspawn and every process in it, as a "
-                                                       "power cut would")
+    p.add_argument(
+        "--kill", action="store_true", help="SIGKILL the host's nspawn and every process in it, as a power cut would"
+    )
     p.set_defaults(func=cmd_lab_stop)
-    p = lab_sub.add_parser("ssh", help="open a shell (or run a command) on a lab host with OpenSSH",
-                           description="Open an interactive shell on a lab host with OpenSSH.")
+    p = lab_sub.add_parser(
+        "ssh",
+        help="open a shell (or run a command) on a lab host with OpenSSH",
+        description="Open an interactive shell on a lab host with OpenSSH.",
+    )
     add_lab_options(p)
     p.add_argument("host", help="a lab host (k8s-master, node-1, ...)")
     p.add_argument("command", nargs="*", help="optional command (after --) instead of a shell")
     p.set_defaults(func=cmd_lab_ssh)
 
-    p = sub.add_parser("exec", help="run a command on a host through k8sfs and exit with its code",
-                       description="Run a command on one host over SSH (k8sfs's libssh transport), streaming its "
-                                   "output, and exit with its exit code. HOST is a lab host name or "
-                                   "[user@]host[:port] (honouring ~/.ssh/config).")
+    p = sub.add_parser(
+        "exec",
+        help="run a command on a host through k8sfs and exit with its code",
+        description="Run a command on one host over SSH (k8sfs's libssh transport), streaming its "
+        "output, and exit with its exit code. HOST is a lab host name or "
+        "[user@]host[:port] (honouring ~/.ssh/config).",
+    )
     add_lab_options(p)
     p.add_argument("host", metavar="HOST")
-    p.add_argument("command", nargs="*", metavar="-- COMMAND...",
-                   help="one word is run as a shell line; several words are quoted as an argument vector")
+    p.add_argument(
+        "command",
+        nargs="*",
+        metavar="-- COMMAND...",
+        help="one word is run as a shell line; several words are quoted as an argument vector",
+    )
     p.add_argument("--timeout", type=float, default=0, help="kill the command after this many seconds")
     p.add_argument("--sudo", action="store_true", help="run through sudo when the login user is not root")
     p.add_argument("--stdin", action="store_true", help="send this command's standard input to the remote command")
     p.add_argument("-i", "--identity", action="append", metavar="KEY", help="private key file (repeatable)")
-    p.add_argument("--host-key-policy", choices=["strict", "accept-new", "off"], default="strict",
-                   help="known_hosts checking for non-lab hosts (default: %(default)s)")
+    p.add_argument(
+        "--host-key-policy",
+        choices=["strict", "accept-new", "off"],
+        default="strict",
+        help="known_hosts checking for non-lab hosts (default: %(default)s)",
+    )
     p.add_argument("--connect-timeout", type=float, default=10, help="seconds (default: %(default)s)")
     p.set_defaults(func=cmd_exec)
 
@@ -281,12 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     cli_pki.add_parser(sub)
     cli_artifacts.add_parser(sub)
 
-    p = sub.add_parser("demo", help="the main job: a lab cluster from scratch through the smoke test",
-                       description="Build the binaries if they are not cached, bring the lab up for the spec (the "
-                                   "walkthrough's by default), apply every chapter (certificates, swap, runtime, "
-                                   "kubelet, crictl, static pod, etcd, kube-apiserver, authorization, kubectl, "
-                                   "nodes, controllers, pod network, kube-proxy, DNS, smoke test), print what ran "
-                                   "where and what the smoke test saw, then take the lab down (unless --keep).")
+    p = sub.add_parser(
+        "demo",
+        help="the main job: a lab cluster from scratch through the smoke test",
+        description="Build the binaries if they are not cached, bring the lab up for the spec (the "
+        "walkthrough's by default), apply every chapter (certificates, swap, runtime, "
+        "kubelet, crictl, static pod, etcd, kube-apiserver, authorization, kubectl, "
+        "nodes, controllers, pod network, kube-proxy, DNS, smoke test), print what ran "
+        "where and what the smoke test saw, then take the lab down (unless --keep).",
+    )
     add_lab_options(p)
     p.add_argument("--spec", metavar="FILE", help="the cluster to build (default: the walkthrough's)")
     add_spec_shorthands(p)
@@ -302,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     tail = None
     if "--" in argv:
         cut = argv.index("--")
-        argv, tail = argv[:cut], argv[cut + 1:]
+        argv, tail = argv[:cut], argv[cut + 1 :]
     args = build_parser().parse_args(argv)
     if tail is not None:
         if not hasattr(args, "command"):

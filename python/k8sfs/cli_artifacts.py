@@ -1,10 +1,12 @@
 """`k8sfs artifacts ...`: the binaries the cluster runs, in a verified cache."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from k8sfs import artifacts, versions
 from k8sfs.table import render_table
@@ -29,7 +31,7 @@ def _progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     cache = artifacts.ArtifactCache(args.cache)
     rows = [[a.name, a.version, a.platform, f"{a.size / 1e6:.1f} MB", a.sha256[:16], a.source] for a in cache.list()]
     if not rows:
@@ -39,16 +41,19 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_build(args) -> int:
+def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
     built = artifacts.build(args.version, args.names or None, artifacts.ArtifactCache(args.cache), _progress)
-    print(render_table(["NAME", "VERSION", "SHA256", "SOURCE"], [[a.name, a.version, a.sha256[:16], a.source]
-                                                                 for a in built]))
+    print(
+        render_table(
+            ["NAME", "VERSION", "SHA256", "SOURCE"], [[a.name, a.version, a.sha256[:16], a.source] for a in built]
+        )
+    )
     _progress(f"done in {time.monotonic() - started:.0f}s")
     return 0
 
 
-def cmd_fetch(args) -> int:
+def cmd_fetch(args: argparse.Namespace) -> int:
     cache = artifacts.ArtifactCache(args.cache)
     wanted = artifacts.versions_for(args.version)
     for name in args.names or list(wanted):
@@ -59,7 +64,7 @@ def cmd_fetch(args) -> int:
     return cmd_list(args)
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     cache = artifacts.ArtifactCache(args.cache)
     path = Path(args.file)
     if not path.is_file():
@@ -69,16 +74,23 @@ def cmd_import(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("artifacts", help="binaries for the cluster: list, fetch, build, import",
-                       description="The binaries the cluster runs, kept in a verified cache on this machine.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "artifacts",
+        help="binaries for the cluster: list, fetch, build, import",
+        description="The binaries the cluster runs, kept in a verified cache on this machine.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(dest="artifacts_command", metavar="ACTION")
     actions.required = True
 
-    def common(q, with_names: bool = True):
-        q.add_argument("--version", default=versions.LAB_KUBERNETES_VERSION,
-                       help="Kubernetes version; etcd and crictl follow it (default: %(default)s)")
+    def common(q: argparse.ArgumentParser, with_names: bool = True) -> None:
+        q.add_argument(
+            "--version",
+            default=versions.LAB_KUBERNETES_VERSION,
+            help="Kubernetes version; etcd and crictl follow it (default: %(default)s)",
+        )
         q.add_argument("--cache", metavar="DIR", help="artifact cache (default: $K8SFS_CACHE/artifacts)")
         if with_names:
             q.add_argument("names", nargs="*", metavar="NAME", help="default: all of them")

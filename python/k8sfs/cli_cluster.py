@@ -1,18 +1,28 @@
 """`k8sfs plan|apply|status|kubectl|kubeconfig|etcd|reset|chapters|init`:
 the main workflow on a spec's hosts or a lab's."""
+
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from k8sfs import chapters as chapters_mod
-from k8sfs.cli_target import add_spec_shorthands, add_target_options, open_cluster, print_spec, spec_from_args
-from k8sfs.cli_target import state_dir, target_spec
+from k8sfs.cli_target import (
+    add_spec_shorthands,
+    add_target_options,
+    open_cluster,
+    print_spec,
+    spec_from_args,
+    state_dir,
+    target_spec,
+)
 from k8sfs.table import render_table
 
 
-def cmd_plan(args) -> int:
+def cmd_plan(args: argparse.Namespace) -> int:
     with open_cluster(args, "plan") as cluster:
         plan = cluster.plan(args.only, args.until, args.limit, args.exclude)
     print(plan.render())
@@ -21,28 +31,39 @@ def cmd_plan(args) -> int:
     return 2 if args.detailed_exitcode and plan.changes else 0
 
 
-def cmd_apply(args) -> int:
+def cmd_apply(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with open_cluster(args, "apply") as cluster:
         done = cluster.apply(args.only, args.until, args.limit, args.exclude, wait=args.wait)
-    rows = [[sp.step.host, sp.step.chapter, sp.step.name,
-             f"skipped ({sp.skipped})" if sp.skipped else "changed" if sp.changed else "ok"] for sp in done.steps]
+    rows = [
+        [
+            sp.step.host,
+            sp.step.chapter,
+            sp.step.name,
+            f"skipped ({sp.skipped})" if sp.skipped else "changed" if sp.changed else "ok",
+        ]
+        for sp in done.steps
+    ]
     print(render_table(["HOST", "CHAPTER", "STEP", "RESULT"], rows))
     skipped = len(done.skipped)
-    print(f"\n{done.changes} of {len(done.steps)} steps changed something"
-          + (f"; {skipped} skipped (a full apply picks them up)" if skipped else "")
-          + f"; {time.monotonic() - started:.1f}s", file=sys.stderr)
+    print(
+        f"\n{done.changes} of {len(done.steps)} steps changed something"
+        + (f"; {skipped} skipped (a full apply picks them up)" if skipped else "")
+        + f"; {time.monotonic() - started:.1f}s",
+        file=sys.stderr,
+    )
     return 0
 
 
-def cmd_chapters(args) -> int:
-    rows = [[c.name, c.title + (f" [rollout: {c.rollout.describe()}]" if c.rollout else "")]
-            for c in chapters_mod.CHAPTERS]
+def cmd_chapters(args: argparse.Namespace) -> int:
+    rows = [
+        [c.name, c.title + (f" [rollout: {c.rollout.describe()}]" if c.rollout else "")] for c in chapters_mod.CHAPTERS
+    ]
     print(render_table(["CHAPTER", "WHAT"], rows))
     return 0
 
 
-def cmd_kubectl(args) -> int:
+def cmd_kubectl(args: argparse.Namespace) -> int:
     import os
 
     from k8sfs.artifacts import ArtifactCache
@@ -56,7 +77,7 @@ def cmd_kubectl(args) -> int:
     return 1  # not reached
 
 
-def cmd_kubeconfig(args) -> int:
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from k8sfs import kubeconfig
     from k8sfs.cluster import pki_dir
 
@@ -71,7 +92,7 @@ def cmd_kubeconfig(args) -> int:
     return 0
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     with open_cluster(args, "status") as cluster:
         plan = cluster.plan(args.only, args.until)
     if plan.busy:
@@ -91,7 +112,7 @@ def cmd_status(args) -> int:
     return 1 if plan.unreachable else 0
 
 
-def cmd_etcd_snapshot(args) -> int:
+def cmd_etcd_snapshot(args: argparse.Namespace) -> int:
     from k8sfs import _core
 
     with open_cluster(args, "etcd snapshot") as cluster:
@@ -103,8 +124,9 @@ def cmd_etcd_snapshot(args) -> int:
         out = Path(args.output) if args.output else cluster.state_dir / "backups" / f"etcd-{stamp}.db"
         out.parent.mkdir(parents=True, exist_ok=True)
         cluster.runner.run(host, "etcd-snapshot", ["install", "-d", "-m", "0700", "/var/lib/k8sfs"])
-        cluster.runner.run(host, "etcd-snapshot", ["etcdctl", *_core.etcdctl_tls_args(), "snapshot", "save", remote],
-                           timeout=600)
+        cluster.runner.run(
+            host, "etcd-snapshot", ["etcdctl", *_core.etcdctl_tls_args(), "snapshot", "save", remote], timeout=600
+        )
         try:
             got = cluster.runner.session(host).get(remote, str(out))
         finally:
@@ -114,36 +136,42 @@ def cmd_etcd_snapshot(args) -> int:
     return 0
 
 
-def cmd_reset(args) -> int:
+def cmd_reset(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
+    from k8sfs import ExecResult
     from k8sfs.engine.reset import reset_script
 
     if not args.yes:
-        print("k8sfs reset removes Kubernetes from every host of the spec (units, data, CNI, iptables KUBE-* rules); "
-              "add --yes to do it", file=sys.stderr)
+        print(
+            "k8sfs reset removes Kubernetes from every host of the spec (units, data, CNI, iptables KUBE-* rules); "
+            "add --yes to do it",
+            file=sys.stderr,
+        )
         return 2
     with open_cluster(args, "reset") as cluster, cluster.writing():
         by_host = cluster.reset_steps()
 
-        def one(host: str):
+        def one(host: str) -> ExecResult:
             return cluster.runner.run(host, "reset", ["sh", "-c", reset_script(by_host[host])], timeout=300)
+
         with ThreadPoolExecutor(max_workers=len(by_host)) as pool:
             results = list(pool.map(one, by_host))
         cluster.runner.journal.clear()
-    for host, r in zip(by_host, results):
+    for host, r in zip(by_host, results, strict=True):
         print(f"{host}: reset ({r.stdout.strip().splitlines()[-1] if r.stdout.strip() else 'done'})")
     return 0
 
 
-def cmd_init(args) -> int:
+def cmd_init(args: argparse.Namespace) -> int:
     from importlib import resources
 
     target = Path(args.file)
     if target.exists() and not args.force:
         raise ValueError(f"{target} exists; add --force to overwrite it")
-    shorthands = any(getattr(args, k) is not None for k in ("control_planes", "workers", "kubernetes_version",
-                                                             "runtime"))
+    shorthands = any(
+        getattr(args, k) is not None for k in ("control_planes", "workers", "kubernetes_version", "runtime")
+    )
     if shorthands or args.print_spec:
         spec = spec_from_args(args)
         if args.print_spec:
@@ -158,67 +186,96 @@ def cmd_init(args) -> int:
         target.write_text(out.getvalue())
     else:
         target.write_text(resources.files("k8sfs").joinpath("spec_example.yaml").read_text())
-    print(f"wrote {target}; next: k8sfs plan --spec {target} (your hosts) or "
-          f"k8sfs lab up --spec {target} && k8sfs apply --lab --spec {target} (a lab)")
+    print(
+        f"wrote {target}; next: k8sfs plan --spec {target} (your hosts) or "
+        f"k8sfs lab up --spec {target} && k8sfs apply --lab --spec {target} (a lab)"
+    )
     return 0
 
 
-def cmd_spec_schema(args) -> int:
+def cmd_spec_schema(args: argparse.Namespace) -> int:
     from importlib import resources
 
     print(resources.files("k8sfs").joinpath("spec.schema.json").read_text(), end="")
     return 0
 
 
-def _chapter_options(p) -> None:
+def _chapter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", action="append", metavar="CHAPTER", help="only this chapter (repeatable)")
     p.add_argument("--until", metavar="CHAPTER", help="every chapter up to and including this one")
 
 
-def _host_options(p) -> None:
-    p.add_argument("--limit", action="append", metavar="HOST[,HOST]",
-                   help="only these hosts (names or roles: control-plane, etcd, worker); the others are skipped")
-    p.add_argument("--exclude", action="append", metavar="HOST[,HOST]",
-                   help="leave these hosts out (names or roles); their steps, and steps that need them, are "
-                        "skipped and journaled for the next full apply")
+def _host_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--limit",
+        action="append",
+        metavar="HOST[,HOST]",
+        help="only these hosts (names or roles: control-plane, etcd, worker); the others are skipped",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="HOST[,HOST]",
+        help="leave these hosts out (names or roles); their steps, and steps that need them, are "
+        "skipped and journaled for the next full apply",
+    )
 
 
-def add_parsers(sub) -> None:
-    p = sub.add_parser("plan", help="what apply would change, per host and chapter, with file diffs; writes nothing",
-                       description="Check every host (one round trip per host) and print, per chapter and host, the "
-                                   "files that would change (unified diffs; secrets never shown), the commands that "
-                                   "would run, the order of rolling chapters, and what apply would make on the "
-                                   "controller first. Writes nothing, here or on the hosts. A host that cannot be "
-                                   "reached is marked and every other host is planned.")
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="what apply would change, per host and chapter, with file diffs; writes nothing",
+        description="Check every host (one round trip per host) and print, per chapter and host, the "
+        "files that would change (unified diffs; secrets never shown), the commands that "
+        "would run, the order of rolling chapters, and what apply would make on the "
+        "controller first. Writes nothing, here or on the hosts. A host that cannot be "
+        "reached is marked and every other host is planned.",
+    )
     add_target_options(p)
     _chapter_options(p)
     _host_options(p)
-    p.add_argument("--detailed-exitcode", action="store_true",
-                   help="exit 0 when nothing would change, 2 when something would, 1 when a host is unreachable "
-                        "(as terraform plan)")
+    p.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when nothing would change, 2 when something would, 1 when a host is unreachable "
+        "(as terraform plan)",
+    )
     p.set_defaults(func=cmd_plan)
-    p = sub.add_parser("apply", help="make the hosts match the spec, chapter by chapter",
-                       description="Apply the chapters in order; within a chapter all hosts at once, or one at a "
-                                   "time where a service runs already (etcd, kube-apiserver, controllers). Only what "
-                                   "differs is changed; each step is verified. One apply per cluster at a time (a "
-                                   "lock beside the state, and one on the first control-plane host). Refuses, "
-                                   "changing nothing, when a host cannot be reached; --exclude leaves it out. "
-                                   "Logs: <state>/logs/<host>.log.")
+    p = sub.add_parser(
+        "apply",
+        help="make the hosts match the spec, chapter by chapter",
+        description="Apply the chapters in order; within a chapter all hosts at once, or one at a "
+        "time where a service runs already (etcd, kube-apiserver, controllers). Only what "
+        "differs is changed; each step is verified. One apply per cluster at a time (a "
+        "lock beside the state, and one on the first control-plane host). Refuses, "
+        "changing nothing, when a host cannot be reached; --exclude leaves it out. "
+        "Logs: <state>/logs/<host>.log.",
+    )
     add_target_options(p)
     _chapter_options(p)
     _host_options(p)
-    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                   help="wait this long for another apply to finish instead of refusing")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for another apply to finish instead of refusing",
+    )
     p.set_defaults(func=cmd_apply)
     p = sub.add_parser("chapters", help="the chapters, in order")
     p.set_defaults(func=cmd_chapters)
 
-    p = sub.add_parser("init", help="write a commented example spec (the walkthrough's cluster), or one from "
-                                    "the shorthands")
+    p = sub.add_parser(
+        "init", help="write a commented example spec (the walkthrough's cluster), or one from the shorthands"
+    )
     p.add_argument("file", nargs="?", default="cluster.yaml")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.add_argument("--subnet", default=None, metavar="CIDR", help="with --control-planes/--workers: number the "
-                                                                  "hosts from .10 of this subnet")
+    p.add_argument(
+        "--subnet",
+        default=None,
+        metavar="CIDR",
+        help="with --control-planes/--workers: number the hosts from .10 of this subnet",
+    )
     p.set_defaults(spec=None)
     add_spec_shorthands(p)
     p.set_defaults(func=cmd_init)
@@ -228,10 +285,13 @@ def add_parsers(sub) -> None:
     add_target_options(p)
     p.add_argument("command", nargs="*", metavar="-- ARGS", help="kubectl arguments")
     p.set_defaults(func=cmd_kubectl)
-    p = sub.add_parser("kubeconfig", help="write the admin kubeconfig for your own kubectl, k9s or helm",
-                       description="Write the cluster's admin kubeconfig to ~/.kube/config (or -o FILE) with a "
-                                   "context named after the cluster. An existing file is changed only with --merge, "
-                                   "and backed up first (FILE.k8sfs-backup-<time>).")
+    p = sub.add_parser(
+        "kubeconfig",
+        help="write the admin kubeconfig for your own kubectl, k9s or helm",
+        description="Write the cluster's admin kubeconfig to ~/.kube/config (or -o FILE) with a "
+        "context named after the cluster. An existing file is changed only with --merge, "
+        "and backed up first (FILE.k8sfs-backup-<time>).",
+    )
     add_target_options(p)
     p.add_argument("-o", "--output", default="~/.kube/config", metavar="FILE", help="default: %(default)s")
     p.add_argument("--merge", action="store_true", help="merge into an existing file (backed up first)")
@@ -248,11 +308,14 @@ def add_parsers(sub) -> None:
     add_target_options(q)
     q.add_argument("-o", "--output", metavar="FILE", help="default: <state>/backups/etcd-<time>.db")
     q.set_defaults(func=cmd_etcd_snapshot)
-    p = sub.add_parser("reset", help="tear Kubernetes down on the hosts, keeping SSH reachable",
-                       description="Undoes what the chapters did on every host, chapters backwards: pods and "
-                                   "containers, services stopped and disabled, routes, kube-proxy's iptables chains, "
-                                   "then every file, binary and data directory the steps declare. SSH and the "
-                                   "machine's other firewall rules stay. The controller's PKI and artifacts stay.")
+    p = sub.add_parser(
+        "reset",
+        help="tear Kubernetes down on the hosts, keeping SSH reachable",
+        description="Undoes what the chapters did on every host, chapters backwards: pods and "
+        "containers, services stopped and disabled, routes, kube-proxy's iptables chains, "
+        "then every file, binary and data directory the steps declare. SSH and the "
+        "machine's other firewall rules stay. The controller's PKI and artifacts stay.",
+    )
     add_target_options(p)
     p.add_argument("--yes", action="store_true", help="really do it")
     p.set_defaults(func=cmd_reset)

@@ -1,13 +1,17 @@
 """`k8sfs pki ...`: the cluster's certificates on the controller, and their push to hosts."""
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from k8sfs import pki
+from k8sfs import _core, pki
+from k8sfs.spec import ClusterSpec
 from k8sfs.table import render_table
 
 EPILOG = """\
@@ -30,7 +34,7 @@ examples:
 """
 
 
-def _context(args):
+def _context(args: argparse.Namespace) -> tuple[ClusterSpec, _core.PkiStore]:
     """The target's spec and its PKI store (--dir, or the cluster's state)."""
     from k8sfs.cli_target import state_dir, target_spec
     from k8sfs.cluster import pki_dir
@@ -40,7 +44,7 @@ def _context(args):
     return spec, pki.store(spec, directory)
 
 
-def _lock(args, command: str):
+def _lock(args: argparse.Namespace, command: str) -> contextlib.AbstractContextManager[None]:
     """The cluster's lock (commands that write the PKI or the hosts)."""
     from k8sfs.cli_target import progress, state_dir
     from k8sfs.engine.lock import ClusterLock
@@ -49,13 +53,13 @@ def _lock(args, command: str):
     return ClusterLock(directory, target_spec_name(args), f"pki {command}").held(progress=progress)
 
 
-def target_spec_name(args) -> str:
+def target_spec_name(args: argparse.Namespace) -> str:
     from k8sfs.cli_target import target_spec
 
     return target_spec(args).cluster_name
 
 
-def _print_plan(plan, applied: bool) -> None:
+def _print_plan(plan: _core.PkiPlan, applied: bool) -> None:
     lines = pki.plan_lines(plan)
     verb = "done" if applied else "to do"
     if lines:
@@ -68,34 +72,45 @@ def _print_plan(plan, applied: bool) -> None:
     print("\n".join(extra))
 
 
-def cmd_init(args) -> int:
+def cmd_init(args: argparse.Namespace) -> int:
     spec, store = _context(args)
     started = time.monotonic()
     with _lock(args, "init"):
         plan = store.apply(spec.pki_spec(), args.renew_within)
     _print_plan(plan, applied=True)
     changed = sum(1 for i in plan.items if i.action != "keep")
-    print(f"\n{changed} of {len(plan.items)} items written to {store.dir} in {time.monotonic() - started:.2f}s",
-          file=sys.stderr)
+    print(
+        f"\n{changed} of {len(plan.items)} items written to {store.dir} in {time.monotonic() - started:.2f}s",
+        file=sys.stderr,
+    )
     return 0
 
 
-def cmd_plan(args) -> int:
+def cmd_plan(args: argparse.Namespace) -> int:
     spec, store = _context(args)
     plan = store.plan(spec.pki_spec(), args.renew_within)
     _print_plan(plan, applied=False)
     return 2 if plan.changes else 0
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     spec, store = _context(args)
     rows, bad = [], 0
     for s in store.check(spec.pki_spec()):
-        expires = datetime.fromtimestamp(s.not_after, timezone.utc).strftime("%Y-%m-%d %H:%M") if s.not_after else "-"
+        expires = datetime.fromtimestamp(s.not_after, UTC).strftime("%Y-%m-%d %H:%M") if s.not_after else "-"
         status = s.problem or "ok"
         bad += bool(s.problem)
-        rows.append([s.name, s.subject or "-", s.issuer or "-", expires, s.days_left if s.not_after else "-",
-                     status, ",".join(s.sans) or "-"])
+        rows.append(
+            [
+                s.name,
+                s.subject or "-",
+                s.issuer or "-",
+                expires,
+                s.days_left if s.not_after else "-",
+                status,
+                ",".join(s.sans) or "-",
+            ]
+        )
     # SANs last: the apiserver's list is long and may run past the screen.
     print(render_table(["NAME", "SUBJECT", "ISSUER", "EXPIRES (UTC)", "DAYS", "STATUS", "SANS"], rows))
     if bad:
@@ -103,7 +118,7 @@ def cmd_check(args) -> int:
     return 1 if bad else 0
 
 
-def cmd_renew(args) -> int:
+def cmd_renew(args: argparse.Namespace) -> int:
     if not args.names and not args.all:
         print("k8sfs pki renew: name the certificates to renew, or --all", file=sys.stderr)
         return 2
@@ -116,15 +131,17 @@ def cmd_renew(args) -> int:
     return 0
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     spec, store = _context(args)
     with _lock(args, "import"):
-        store.import_ca(args.which, Path(args.cert).read_text(), Path(args.key).read_text(), f"{args.cert} + {args.key}")
+        store.import_ca(
+            args.which, Path(args.cert).read_text(), Path(args.key).read_text(), f"{args.cert} + {args.key}"
+        )
     print(f"imported {args.which} into {store.dir}; `k8sfs pki plan` shows the certificates to reissue")
     return 0
 
 
-def cmd_push(args) -> int:
+def cmd_push(args: argparse.Namespace) -> int:
     """The certificates chapter alone, with this directory's PKI (the engine does the work)."""
     from k8sfs.chapters import CHAPTERS
     from k8sfs.chapters.control_plane import pki_file_steps
@@ -137,8 +154,9 @@ def cmd_push(args) -> int:
         print("k8sfs pki push: some material does not exist yet; run k8sfs pki init first", file=sys.stderr)
         return 1
     certificates = next(c for c in CHAPTERS if c.name == "certificates")
-    files = [(f.host, File(f.remote, store.read(f.local), f.mode, f.owner, secret=f.mode & 0o077 == 0))
-             for f in plan.files]
+    files = [
+        (f.host, File(f.remote, store.read(f.local), f.mode, f.owner, secret=f.mode & 0o077 == 0)) for f in plan.files
+    ]
     steps = pki_file_steps(files, [h.name for h in spec.hosts])
     for step in steps:
         step.chapter = certificates.name
@@ -149,28 +167,44 @@ def cmd_push(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("pki", help="the cluster's CAs, certificates and kubeconfigs",
-                       description="Create and manage every CA, key, certificate and kubeconfig the cluster "
-                                   "needs, on the controller, with OpenSSL in process.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "pki",
+        help="the cluster's CAs, certificates and kubeconfigs",
+        description="Create and manage every CA, key, certificate and kubeconfig the cluster "
+        "needs, on the controller, with OpenSSL in process.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(dest="pki_command", metavar="ACTION")
     actions.required = True
 
-    def common(q, renew_within: bool = False):
+    def common(q: argparse.ArgumentParser, renew_within: bool = False) -> None:
         from k8sfs.cli_target import add_target_options
 
         add_target_options(q)
-        q.add_argument("--dir", metavar="DIR", help="PKI directory (default: <state>/pki: $K8SFS_STATE/<cluster>/pki, "
-                                                    "K8SFS_STATE defaults to ./k8sfs-state; with --lab: the lab "
-                                                    "cluster's)")
+        q.add_argument(
+            "--dir",
+            metavar="DIR",
+            help="PKI directory (default: <state>/pki: $K8SFS_STATE/<cluster>/pki, "
+            "K8SFS_STATE defaults to ./k8sfs-state; with --lab: the lab "
+            "cluster's)",
+        )
         if renew_within:
-            q.add_argument("--renew-within", type=int, default=30, metavar="DAYS",
-                           help="renew leaves that expire within DAYS (default: %(default)s)")
+            q.add_argument(
+                "--renew-within",
+                type=int,
+                default=30,
+                metavar="DAYS",
+                help="renew leaves that expire within DAYS (default: %(default)s)",
+            )
 
-    q = actions.add_parser("init", help="create what is missing, reissue what no longer matches the spec",
-                           description="Create what is missing and reissue what no longer matches the spec; "
-                                       "valid material is kept. Prints what it did and why.")
+    q = actions.add_parser(
+        "init",
+        help="create what is missing, reissue what no longer matches the spec",
+        description="Create what is missing and reissue what no longer matches the spec; "
+        "valid material is kept. Prints what it did and why.",
+    )
     common(q, True)
     q.set_defaults(func=cmd_init)
     q = actions.add_parser("plan", help="what init would do, and why; changes nothing (exit 2 if anything)")

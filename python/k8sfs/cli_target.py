@@ -8,6 +8,7 @@ shorthands that write a spec (--control-planes, --workers, --version,
     --subnet CIDR        the lab's subnet when it is made ($K8SFS_LAB_SUBNET)
     --state DIR          the controller state (default: per cluster)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8sfs.cluster import Cluster
+    from k8sfs.lab import Lab
+    from k8sfs.spec import ClusterSpec
 
 DEFAULT_LAB = "k8sfs"
 
@@ -30,44 +37,69 @@ def progress(message: str) -> None:
 
 def add_lab_options(parser: argparse.ArgumentParser) -> None:
     """For commands on a lab only (lab up/down/..., exec, demo)."""
-    parser.add_argument("--lab", default=lab_name_default(), metavar="NAME",
-                        help="lab name, 1-8 lower-case letters/digits (default: $K8SFS_LAB or %(default)s)")
-    parser.add_argument("--subnet", default=os.environ.get("K8SFS_LAB_SUBNET"), metavar="CIDR",
-                        help="the lab's subnet when it is made; the controller takes .1, hosts .10 up "
-                             "(default: the lab's own, else 192.168.50.0/24)")
+    parser.add_argument(
+        "--lab",
+        default=lab_name_default(),
+        metavar="NAME",
+        help="lab name, 1-8 lower-case letters/digits (default: $K8SFS_LAB or %(default)s)",
+    )
+    parser.add_argument(
+        "--subnet",
+        default=os.environ.get("K8SFS_LAB_SUBNET"),
+        metavar="CIDR",
+        help="the lab's subnet when it is made; the controller takes .1, hosts .10 up "
+        "(default: the lab's own, else 192.168.50.0/24)",
+    )
 
 
 def add_target_options(parser: argparse.ArgumentParser, state: bool = True) -> None:
     """For commands on a cluster (plan, apply, status, kubectl, reset, ...)."""
-    parser.add_argument("--spec", metavar="FILE", help="cluster spec (YAML/JSON); default: the walkthrough's cluster, "
-                                                        "or with --lab the lab's own spec")
-    parser.add_argument("--lab", nargs="?", const=lab_name_default(), metavar="NAME",
-                        help="the hosts of this local lab (NAME defaults to $K8SFS_LAB or k8sfs); with --spec, "
-                             "that spec on the lab's hosts")
-    parser.add_argument("--subnet", default=os.environ.get("K8SFS_LAB_SUBNET"), metavar="CIDR",
-                        help="the lab's subnet (only needed before the lab is made)")
+    parser.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="cluster spec (YAML/JSON); default: the walkthrough's cluster, or with --lab the lab's own spec",
+    )
+    parser.add_argument(
+        "--lab",
+        nargs="?",
+        const=lab_name_default(),
+        metavar="NAME",
+        help="the hosts of this local lab (NAME defaults to $K8SFS_LAB or k8sfs); with --spec, "
+        "that spec on the lab's hosts",
+    )
+    parser.add_argument(
+        "--subnet",
+        default=os.environ.get("K8SFS_LAB_SUBNET"),
+        metavar="CIDR",
+        help="the lab's subnet (only needed before the lab is made)",
+    )
     if state:
-        parser.add_argument("--state", metavar="DIR", help="controller state: PKI, logs, journal, lock "
-                                                           "(default: per cluster)")
+        parser.add_argument(
+            "--state", metavar="DIR", help="controller state: PKI, logs, journal, lock (default: per cluster)"
+        )
 
 
 def add_spec_shorthands(parser: argparse.ArgumentParser) -> None:
     """Flags that produce a spec, shown with --print-spec."""
-    parser.add_argument("--control-planes", type=int, metavar="N", help="N control-plane hosts with stacked etcd "
-                                                                         "(k8s-master or k8s-master-1..N)")
+    parser.add_argument(
+        "--control-planes",
+        type=int,
+        metavar="N",
+        help="N control-plane hosts with stacked etcd (k8s-master or k8s-master-1..N)",
+    )
     parser.add_argument("--workers", type=int, metavar="M", help="M workers (node-1..M)")
     parser.add_argument("--version", dest="kubernetes_version", metavar="V", help="Kubernetes version, e.g. v1.34.4")
     parser.add_argument("--runtime", choices=["containerd", "crio"], help="container runtime")
     parser.add_argument("--print-spec", action="store_true", help="print the spec these options give and stop")
 
 
-def _lab(args, quiet: bool = False):
+def _lab(args: argparse.Namespace, quiet: bool = False) -> Lab:
     from k8sfs.lab import Lab
 
     return Lab(name=args.lab, subnet=args.subnet, progress=(lambda _m: None) if quiet else progress)
 
 
-def spec_from_args(args, base=None):
+def spec_from_args(args: argparse.Namespace, base: ClusterSpec | None = None) -> ClusterSpec:
     """The spec of --spec (or `base`), with the shorthands applied."""
     from k8sfs.spec import RuntimeOptions, SpecError, load_spec, sized_hosts, spec_from_dict, spec_to_dict
 
@@ -77,9 +109,14 @@ def spec_from_args(args, base=None):
         current_planes = sum(1 for h in spec.hosts if h.control_plane)
         current_workers = sum(1 for h in spec.hosts if h.worker and not h.control_plane)
         subnet = getattr(args, "subnet", None) or "192.168.50.0/24"
-        spec = dataclasses.replace(spec, hosts=sized_hosts(planes if planes is not None else current_planes,
-                                                           workers if workers is not None else current_workers,
-                                                           subnet))
+        spec = dataclasses.replace(
+            spec,
+            hosts=sized_hosts(
+                planes if planes is not None else current_planes,
+                workers if workers is not None else current_workers,
+                subnet,
+            ),
+        )
     if getattr(args, "kubernetes_version", None):
         spec = dataclasses.replace(spec, kubernetes_version=args.kubernetes_version)
     if getattr(args, "runtime", None):
@@ -90,7 +127,7 @@ def spec_from_args(args, base=None):
         raise SpecError(f"the spec from the command line: {error}") from None
 
 
-def print_spec(spec) -> None:
+def print_spec(spec: ClusterSpec) -> None:
     import yaml
 
     from k8sfs.spec import spec_to_dict
@@ -99,7 +136,7 @@ def print_spec(spec) -> None:
     print(yaml.safe_dump(spec_to_dict(spec), sort_keys=False), end="")
 
 
-def open_cluster(args, command: str = "apply"):
+def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
     """The Cluster for the target options: a lab's hosts (with its own spec
     or --spec fitted to them) or a spec's hosts over SSH."""
     from k8sfs.cluster import Cluster
@@ -108,8 +145,10 @@ def open_cluster(args, command: str = "apply"):
     if args.lab:
         lab = _lab(args, quiet=True)
         if not lab.known_hosts_path.exists():
-            raise ValueError(f"lab {lab.name} is not up: k8sfs lab up --lab {lab.name}"
-                             + (f" --spec {args.spec}" if args.spec else ""))
+            raise ValueError(
+                f"lab {lab.name} is not up: k8sfs lab up --lab {lab.name}"
+                + (f" --spec {args.spec}" if args.spec else "")
+            )
         spec = spec_from_args(args, lab.saved_spec()) if args.spec else None
         cluster = Cluster.for_lab(lab, state_dir=state, progress=progress, spec=spec)
         cluster.lock.command = command
@@ -118,13 +157,14 @@ def open_cluster(args, command: str = "apply"):
 
     spec = spec_from_args(args)
 
-    def connect(name: str):
+    def connect(name: str) -> k8sfs.Session:
         h = spec.host(name)
         return k8sfs.Session(h.name, hostname=h.address, user=h.user, port=h.port)
+
     return Cluster(spec, connect, state_dir=state, progress=progress, command=command)
 
 
-def target_spec(args):
+def target_spec(args: argparse.Namespace) -> ClusterSpec:
     """The target's spec without connecting to anything."""
     if args.lab:
         lab = _lab(args, quiet=True)
@@ -132,7 +172,7 @@ def target_spec(args):
     return spec_from_args(args)
 
 
-def state_dir(args) -> Path:
+def state_dir(args: argparse.Namespace) -> Path:
     """The controller state directory without connecting to anything."""
     if getattr(args, "state", None):
         return Path(args.state)

@@ -12,17 +12,19 @@ look at the result.
 `plan()` writes nothing anywhere: what only apply makes on the controller
 (the CAs and what they sign, the images, the secrets-at-rest key) is shown
 as "apply makes these first"."""
+
 from __future__ import annotations
 
 import base64
 import contextlib
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from k8sfs import _core, images, join_command
 from k8sfs import chapters as chapters_mod
@@ -33,9 +35,12 @@ from k8sfs.engine.errors import UnreachableError
 from k8sfs.engine.host_lock import HostLock
 from k8sfs.engine.lock import ClusterLock
 from k8sfs.engine.plan import Plan
-from k8sfs.engine.runner import Runner
+from k8sfs.engine.runner import Connect, Runner
 from k8sfs.engine.step import Step
 from k8sfs.spec import ROLES, ClusterSpec
+
+if TYPE_CHECKING:
+    from k8sfs.lab import Lab
 
 Progress = Callable[[str], None]
 
@@ -60,16 +65,21 @@ def check_facts(spec: ClusterSpec, facts: dict) -> None:
         if f is None or not h.worker:
             continue
         if spec.runtime.name == "containerd" and minor >= 36 and f.containerd_version and f.containerd_major < 2:
-            raise HostFactsError(f"{h.name}: Kubernetes {spec.kubernetes_version} needs containerd >= 2.0, the host "
-                                 f"has {f.containerd_version} (1.35 is the last minor that supports containerd 1.x)")
+            raise HostFactsError(
+                f"{h.name}: Kubernetes {spec.kubernetes_version} needs containerd >= 2.0, the host "
+                f"has {f.containerd_version} (1.35 is the last minor that supports containerd 1.x)"
+            )
         if minor >= 35 and not f.cgroup_v2 and spec.host_profile == "machine":
-            raise HostFactsError(f"{h.name}: the host uses cgroup v1 and kubelet {spec.kubernetes_version} refuses "
-                                 f"it by default (failCgroupV1); use Kubernetes 1.34 or move the host to cgroup v2")
+            raise HostFactsError(
+                f"{h.name}: the host uses cgroup v1 and kubelet {spec.kubernetes_version} refuses "
+                f"it by default (failCgroupV1); use Kubernetes 1.34 or move the host to cgroup v2"
+            )
 
 
 @dataclass
 class CommandResult:
     """What a command gave: exit code, output; shown as a block in Jupyter."""
+
     command: str
     exit_code: int
     stdout: str
@@ -86,9 +96,11 @@ class CommandResult:
     def _repr_html_(self) -> str:
         color = "#2e7d32" if self.ok else "#c62828"
         err = f"<pre style='color:#c62828'>{escape(self.stderr)}</pre>" if self.stderr.strip() else ""
-        return (f"<div><code>{escape(self.where)}$ {escape(self.command)}</code> "
-                f"<small style='color:{color}'>exit {self.exit_code}</small>"
-                f"<pre>{escape(self.stdout)}</pre>{err}</div>")
+        return (
+            f"<div><code>{escape(self.where)}$ {escape(self.command)}</code> "
+            f"<small style='color:{color}'>exit {self.exit_code}</small>"
+            f"<pre>{escape(self.stdout)}</pre>{err}</div>"
+        )
 
 
 class Cluster:
@@ -99,8 +111,15 @@ class Cluster:
     differs; both take `only=[chapters]`, `until=chapter`, and
     `limit`/`exclude` (host names or roles)."""
 
-    def __init__(self, spec: ClusterSpec, connect, state_dir: Path | None = None, progress: Progress = lambda _m: None,
-                 cgroup_root_template: str = "/k8sfs-{host}", command: str = "apply") -> None:
+    def __init__(
+        self,
+        spec: ClusterSpec,
+        connect: Connect,
+        state_dir: Path | None = None,
+        progress: Progress = lambda _m: None,
+        cgroup_root_template: str = "/k8sfs-{host}",
+        command: str = "apply",
+    ) -> None:
         self.spec = spec
         self.state_dir = Path(state_dir) if state_dir else default_state_dir(spec)
         self.progress = progress
@@ -112,21 +131,32 @@ class Cluster:
         self._unreachable: dict[str, str] = {}
 
     @classmethod
-    def for_lab(cls, lab, state_dir: Path | None = None, progress: Progress = lambda _m: None,
-                spec: ClusterSpec | None = None, **spec_overrides):
+    def for_lab(
+        cls,
+        lab: Lab,
+        state_dir: Path | None = None,
+        progress: Progress = lambda _m: None,
+        spec: ClusterSpec | None = None,
+        **spec_overrides: Any,
+    ) -> Cluster:
         """The lab's cluster: its own spec (k8sfs lab up --spec), or `spec`
         fitted to the lab's hosts, with `spec_overrides` on top."""
         chosen = lab.cluster_spec(spec, **spec_overrides)
-        return cls(chosen, lab.session, state_dir or lab.cluster_state_dir, progress,
-                   cgroup_root_template=f"/{lab.cgroup_prefix}{{host}}")
+        return cls(
+            chosen,
+            lab.session,
+            state_dir or lab.cluster_state_dir,
+            progress,
+            cgroup_root_template=f"/{lab.cgroup_prefix}{{host}}",
+        )
 
     def close(self) -> None:
         self.runner.close()
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
@@ -137,6 +167,7 @@ class Cluster:
     def hosts_left_out(self, limit: list[str] | None = None, exclude: list[str] | None = None) -> dict[str, str]:
         """Hosts a run leaves alone (name -> why): not in `limit`, or in
         `exclude`. Both take host names or roles."""
+
         def resolve(words: list[str], flag: str) -> set[str]:
             chosen: set[str] = set()
             for word in (w.strip() for item in words for w in item.split(",")):
@@ -147,9 +178,12 @@ class Cluster:
                 elif any(h.name == word for h in self.spec.hosts):
                     chosen.add(word)
                 else:
-                    raise ValueError(f"{flag} {word}: no such host or role (hosts: "
-                                     f"{', '.join(h.name for h in self.spec.hosts)}; roles: {', '.join(ROLES)})")
+                    raise ValueError(
+                        f"{flag} {word}: no such host or role (hosts: "
+                        f"{', '.join(h.name for h in self.spec.hosts)}; roles: {', '.join(ROLES)})"
+                    )
             return chosen
+
         left: dict[str, str] = {}
         if limit:
             kept = resolve(limit, "--limit")
@@ -163,14 +197,15 @@ class Cluster:
         hosts that could not be reached (name -> why)."""
         wanted = [h for h in hosts if h not in self._facts and h not in self._unreachable]
 
-        def one(host: str):
+        def one(host: str) -> facts_mod.Facts | UnreachableError:
             try:
                 return facts_mod.gather(self.runner.session(host))
             except UnreachableError as error:
                 return error
+
         if wanted:
             with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
-                for host, found in zip(wanted, pool.map(one, wanted)):
+                for host, found in zip(wanted, pool.map(one, wanted), strict=True):
                     if isinstance(found, UnreachableError):
                         self._unreachable[host] = found.why
                     else:
@@ -211,11 +246,25 @@ class Cluster:
             lines.append("images: build " + ", ".join(i.name for i in built))
         if coredns is None:  # shown as pending; apply stops at the dns chapter and says what to build
             version = versions_for(self.spec.kubernetes_version)["coredns"]
-            built.append(images.Image(images.coredns_image_name(version),
-                                      self.cache.root.parent / "images" / f"coredns-{version}.tar", ""))
+            built.append(
+                images.Image(
+                    images.coredns_image_name(version), self.cache.root.parent / "images" / f"coredns-{version}.tar", ""
+                )
+            )
             images_pending = f"CoreDNS {version} is not in the artifact cache: k8sfs artifacts build"
-        ctx = Context(self.spec, self._facts, self.cache, built, self.cgroup_root_template, store,
-                      list(pki_plan.files), pending, encryption_key, images_pending, planning=True)
+        ctx = Context(
+            self.spec,
+            self._facts,
+            self.cache,
+            built,
+            self.cgroup_root_template,
+            store,
+            list(pki_plan.files),
+            pending,
+            encryption_key,
+            images_pending,
+            planning=True,
+        )
         return lines, ctx
 
     def prepare_controller(self) -> Context:
@@ -226,8 +275,19 @@ class Cluster:
             if item.action != "keep":
                 self.progress(f"controller: pki: {item.action} {item.name} ({item.reason})")
         built = images.ensure_images(self.cache.root.parent, self._coredns())
-        return Context(self.spec, self._facts, self.cache, built, self.cgroup_root_template, store,
-                       list(pki_plan.files), {}, self.encryption_key(), "", planning=False)
+        return Context(
+            self.spec,
+            self._facts,
+            self.cache,
+            built,
+            self.cgroup_root_template,
+            store,
+            list(pki_plan.files),
+            {},
+            self.encryption_key(),
+            "",
+            planning=False,
+        )
 
     def encryption_key(self) -> str:
         """The aescbc key for secrets at rest: made once, kept 0600 on the controller."""
@@ -249,8 +309,13 @@ class Cluster:
         return chapters_mod.build_steps(context or self.context(), chapters)
 
     # ----- plan and apply ------------------------------------------------------
-    def plan(self, only: list[str] | None = None, until: str | None = None, limit: list[str] | None = None,
-             exclude: list[str] | None = None) -> Plan:
+    def plan(
+        self,
+        only: list[str] | None = None,
+        until: str | None = None,
+        limit: list[str] | None = None,
+        exclude: list[str] | None = None,
+    ) -> Plan:
         """What apply would do. Writes nothing; an unreachable host is
         marked and every other host is planned."""
         chosen = chapters_mod.select(only, until)
@@ -262,8 +327,14 @@ class Cluster:
         plan.busy = self.lock.describe_holder()
         return plan
 
-    def apply(self, only: list[str] | None = None, until: str | None = None, limit: list[str] | None = None,
-              exclude: list[str] | None = None, wait: float = 0) -> Plan:
+    def apply(
+        self,
+        only: list[str] | None = None,
+        until: str | None = None,
+        limit: list[str] | None = None,
+        exclude: list[str] | None = None,
+        wait: float = 0,
+    ) -> Plan:
         """Makes the hosts match the spec. Takes the cluster's lock (`wait`
         seconds for it); refuses, changing nothing, when a host it would
         touch cannot be reached."""
@@ -283,9 +354,12 @@ class Cluster:
             unreachable = self.gather_facts([h.name for h in self.spec.hosts if h.name not in left_out])
             if unreachable:
                 names = sorted(unreachable)
-                raise UnreachableError(names[0], "; ".join(f"{h}: {unreachable[h]}" for h in names),
-                                       hint=f"nothing was changed; to go on without {'them' if len(names) > 1 else 'it'}"
-                                            f": --exclude {','.join(names)} (the next full apply catches up)")
+                raise UnreachableError(
+                    names[0],
+                    "; ".join(f"{h}: {unreachable[h]}" for h in names),
+                    hint=f"nothing was changed; to go on without {'them' if len(names) > 1 else 'it'}"
+                    f": --exclude {','.join(names)} (the next full apply catches up)",
+                )
             included = [h for h in self.spec.hosts if h.name not in left_out]
             if not included:
                 raise ValueError("every host is left out: nothing to do")
@@ -320,13 +394,15 @@ class Cluster:
         """etcdctl on an etcd host, with the health-check client certificate."""
         where = host or next(h.name for h in self.spec.hosts if h.etcd)
         result = self.runner.session(where).exec(["etcdctl", *_core.etcdctl_tls_args(), *args], timeout=timeout)
-        return CommandResult(join_command(["etcdctl", *args]), result.exit_code, result.stdout, result.stderr,
-                             where=where)
+        return CommandResult(
+            join_command(["etcdctl", *args]), result.exit_code, result.stdout, result.stderr, where=where
+        )
 
     def crictl(self, host: str, *args: str, timeout: float = 60) -> CommandResult:
         result = self.runner.session(host).exec(["crictl", *args], timeout=timeout)
-        return CommandResult(join_command(["crictl", *args]), result.exit_code, result.stdout, result.stderr,
-                             where=host)
+        return CommandResult(
+            join_command(["crictl", *args]), result.exit_code, result.stdout, result.stderr, where=host
+        )
 
     def reset_steps(self) -> dict[str, list[Step]]:
         """Every host's steps (all chapters), for reset: what to undo and remove."""

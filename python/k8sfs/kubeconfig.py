@@ -1,6 +1,7 @@
 """The cluster's admin kubeconfig for the user's own tools (kubectl, k9s,
 helm): written under one name (cluster, user and context alike, as kind
 does), or merged into an existing kubeconfig that is backed up first."""
+
 from __future__ import annotations
 
 import os
@@ -23,11 +24,15 @@ def renamed(admin_text: str, name: str) -> dict[str, Any]:
         user = config["users"][0]["user"]
     except (KeyError, IndexError, TypeError):
         raise KubeconfigError("admin.conf has no cluster or user entry") from None
-    return {"apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": name, "cluster": cluster}],
-            "users": [{"name": name, "user": user}],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-            "current-context": name}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
 
 
 def _merge(existing: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
@@ -61,8 +66,10 @@ def export(admin_text: str, name: str, target: Path, merge: bool = False) -> str
         _write_private(target, yaml.safe_dump(ours, sort_keys=False))
         return f"wrote {target} (context {name}, 0600); try: kubectl --kubeconfig {target} get nodes"
     if not merge:
-        raise KubeconfigError(f"{target} exists; add --merge to merge context {name} into it (it is backed up "
-                              "first), or write elsewhere with -o FILE")
+        raise KubeconfigError(
+            f"{target} exists; add --merge to merge context {name} into it (it is backed up "
+            "first), or write elsewhere with -o FILE"
+        )
     text = target.read_text()
     try:
         existing = yaml.safe_load(text) or {}

@@ -5,6 +5,7 @@ table); this module adds the spec glue and readable plan text. Pushing the
 files to hosts is the engine's certificates chapter
 (k8sfs.chapters.control_plane.pki_file_steps).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -31,7 +32,7 @@ def store(spec: ClusterSpec, directory: str | Path | None = None) -> _core.PkiSt
     return _core.PkiStore(str(directory if directory is not None else default_dir(spec)))
 
 
-def plan_lines(plan) -> list[str]:
+def plan_lines(plan: _core.PkiPlan) -> list[str]:
     """One line per material that changes (never key material)."""
     lines = []
     for item in plan.items:
@@ -40,7 +41,7 @@ def plan_lines(plan) -> list[str]:
     return lines
 
 
-def describe_distribution(files) -> list[str]:
+def describe_distribution(files: list[_core.FileStep]) -> list[str]:
     by_host: dict[str, list] = defaultdict(list)
     for f in files:
         by_host[f.host].append(f)

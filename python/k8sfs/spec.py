@@ -4,6 +4,7 @@ Defaults reproduce the walkthrough (k8s-master 192.168.50.10, node-1 .11,
 node-2 .12, services 10.0.0.0/16). A spec is read from YAML or JSON; an
 unknown key or a bad value is a SpecError that names the key path.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -82,8 +83,10 @@ def sized_hosts(control_planes: int = 1, workers: int = 2, subnet: str = WALKTHR
     stacked etcd member); workers are node-1..M; addresses run from .10 in
     that order (192.168.50.10, .11, ...)."""
     if control_planes < 1 or workers < 0:
-        raise SpecError(f"hosts: {control_planes} control plane(s) and {workers} worker(s): need at least one "
-                        "control plane and no negative counts")
+        raise SpecError(
+            f"hosts: {control_planes} control plane(s) and {workers} worker(s): need at least one "
+            "control plane and no negative counts"
+        )
     base = ipaddress.ip_network(subnet, strict=False).network_address + 10
     names = ["k8s-master"] if control_planes == 1 else [f"k8s-master-{i}" for i in range(1, control_planes + 1)]
     hosts = [HostSpec(n, str(base + i), ["control-plane", "etcd"]) for i, n in enumerate(names)]
@@ -135,8 +138,10 @@ class ClusterSpec:
         s.cluster_name = self.cluster_name
         s.service_cidr = self.service_cidr
         s.dns_domain = self.cluster_domain
-        s.hosts = [_core.PkiHost(h.name, h.address, control_plane=h.control_plane, etcd=h.etcd, worker=h.worker)
-                   for h in self.hosts]
+        s.hosts = [
+            _core.PkiHost(h.name, h.address, control_plane=h.control_plane, etcd=h.etcd, worker=h.worker)
+            for h in self.hosts
+        ]
         s.apiserver_extra_sans = list(self.pki.apiserver_extra_sans)
         s.api_server_url = self.pki.api_server_url
         s.key_type = self.pki.key_type
@@ -155,6 +160,7 @@ def spec_to_dict(spec: ClusterSpec) -> dict[str, Any]:
 
 
 # ----- reading -------------------------------------------------------------
+
 
 def _expect(value: Any, kind: type | tuple, path: str, what: str) -> Any:
     if isinstance(value, bool) and kind is int:
@@ -220,8 +226,9 @@ def _pki(data: Any, path: str) -> PkiOptions:
                 raise SpecError(f"{path}.{key}: must be at least 1")
             setattr(opts, key, value)
     if "ca_key_on_control_plane" in data:
-        opts.ca_key_on_control_plane = _expect(data["ca_key_on_control_plane"], bool,
-                                               f"{path}.ca_key_on_control_plane", "true or false")
+        opts.ca_key_on_control_plane = _expect(
+            data["ca_key_on_control_plane"], bool, f"{path}.ca_key_on_control_plane", "true or false"
+        )
     if "apiserver_extra_sans" in data:
         sans = _expect(data["apiserver_extra_sans"], list, f"{path}.apiserver_extra_sans", "a list of names")
         for i, san in enumerate(sans):
@@ -261,8 +268,10 @@ def spec_from_dict(data: Any) -> ClusterSpec:
             setattr(spec, key, _expect(data[key], str, key, "a name"))
     if not CLUSTER_NAME.match(spec.cluster_name):
         # It lands in kubeconfigs, etcd's cluster token and file names.
-        raise SpecError(f"cluster_name: {spec.cluster_name!r} is not a name of lower-case letters, digits and '-' "
-                        "(at most 63, starting and ending with a letter or digit)")
+        raise SpecError(
+            f"cluster_name: {spec.cluster_name!r} is not a name of lower-case letters, digits and '-' "
+            "(at most 63, starting and ending with a letter or digit)"
+        )
     if not DOMAIN.match(spec.cluster_domain):
         raise SpecError(f"cluster_domain: {spec.cluster_domain!r} is not a DNS domain like cluster.local")
     if "kubernetes_version" in data:
@@ -347,8 +356,8 @@ def load_spec(path: str | Path | None) -> ClusterSpec:
     try:
         return spec_from_dict(data or {})
     except SpecError as e:
-        line = locate(text, str(e).split(": ", 1)[0])
-        raise SpecError(f"{path}:{line}: {e}" if line else f"{path}: {e}") from None
+        at = locate(text, str(e).split(": ", 1)[0])
+        raise SpecError(f"{path}:{at}: {e}" if at else f"{path}: {e}") from None
 
 
 def locate(text: str, key_path: str) -> int | None:
@@ -372,8 +381,9 @@ def locate(text: str, key_path: str) -> int | None:
         elif isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if key.value == part:
-                    line = (value if not isinstance(value, (yaml.MappingNode, yaml.SequenceNode))
-                            else key).start_mark.line + 1
+                    line = (
+                        value if not isinstance(value, (yaml.MappingNode, yaml.SequenceNode)) else key
+                    ).start_mark.line + 1
                     node = value
                     break
             else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from k8sfs import _core
 
@@ -27,7 +28,7 @@ class Session(_core.Session):
     def __init__(self, host: str | _core.ConnectOptions, **kwargs: Any) -> None:
         super().__init__(_options(host, **kwargs))
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -58,7 +59,7 @@ def _outcomes(raw: Iterable[Any]) -> list[HostResult]:
         if outcome.ok:
             results.append(HostResult(outcome.host, outcome.value))
             continue
-        cls = {
+        cls: type[Exception] = {
             "CommandError": _core.CommandError,
             "TimeoutError": _core.TimeoutError,
             "HostKeyError": _core.HostKeyError,
@@ -69,7 +70,7 @@ def _outcomes(raw: Iterable[Any]) -> list[HostResult]:
             "SSHError": _core.SSHError,
         }.get(outcome.error_type, RuntimeError)
         error = cls(outcome.error_message)
-        error.host = outcome.host
+        error.host = outcome.host  # type: ignore[attr-defined]  # every SSHError carries it
         results.append(HostResult(outcome.host, None, error))
     return results
 

@@ -6,6 +6,7 @@ warns about cgroup v1 (1.35 needs failCgroupV1: false) and containerd 1.x
 is supported, and v1.34.4 is served by the Go module proxy. Rendering
 supports 1.21 (the walkthrough's v1.21.6) to the newest minor.
 """
+
 from __future__ import annotations
 
 from k8sfs import _core
@@ -13,13 +14,29 @@ from k8sfs import _core
 LAB_KUBERNETES_VERSION = "v1.34.4"
 
 # etcd as kubeadm pins it per minor (cmd/kubeadm/app/constants), nearest lower wins.
-_ETCD = {21: "v3.4.13", 22: "v3.5.0", 26: "v3.5.6", 27: "v3.5.7", 29: "v3.5.10", 31: "v3.5.15", 33: "v3.5.21",
-         34: "v3.6.5"}
+_ETCD = {
+    21: "v3.4.13",
+    22: "v3.5.0",
+    26: "v3.5.6",
+    27: "v3.5.7",
+    29: "v3.5.10",
+    31: "v3.5.15",
+    33: "v3.5.21",
+    34: "v3.6.5",
+}
 # cri-tools releases track Kubernetes minors; v1.35.0 was not served here, so 1.35/1.36 use v1.34.0.
 _CRICTL = {21: "v1.21.0", 27: "v1.27.0", 34: "v1.34.0", 37: "v1.37.0"}
 # CoreDNS as kubeadm pins it per minor.
-_COREDNS = {21: "v1.8.0", 22: "v1.8.4", 25: "v1.9.3", 27: "v1.10.1", 29: "v1.11.1", 32: "v1.11.3", 33: "v1.12.0",
-            34: "v1.12.1"}
+_COREDNS = {
+    21: "v1.8.0",
+    22: "v1.8.4",
+    25: "v1.9.3",
+    27: "v1.10.1",
+    29: "v1.11.1",
+    32: "v1.11.3",
+    33: "v1.12.0",
+    34: "v1.12.1",
+}
 
 
 def minor(version: str) -> int:

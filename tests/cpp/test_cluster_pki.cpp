@@ -1,8 +1,8 @@
 // The certificate table against the facts of Kubernetes' "PKI certificates
 // and requirements" page, the kubeconfig format, and the store's plan /
 // apply / renew / import behaviour in a temporary directory.
-#include <unistd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -36,7 +36,9 @@ const Material& find(const std::vector<Material>& all, const std::string& name) 
   return *it;
 }
 
-bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+bool has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
 
 struct TempDir {
   fs::path path;
@@ -170,7 +172,8 @@ TEST_CASE("distribution: CA keys stay on the controller unless the spec asks", "
     CHECK(s.mode == (secret ? 0600 : 0644));
   }
   auto on = [&](const std::string& host, const std::string& remote) {
-    return std::any_of(steps.begin(), steps.end(), [&](const FileStep& s) { return s.host == host && s.remote == remote; });
+    return std::any_of(steps.begin(), steps.end(),
+                       [&](const FileStep& s) { return s.host == host && s.remote == remote; });
   };
   CHECK(on("k8s-master", "/etc/kubernetes/pki/apiserver.crt"));
   CHECK(on("k8s-master", "/etc/kubernetes/pki/sa.key"));
@@ -182,7 +185,8 @@ TEST_CASE("distribution: CA keys stay on the controller unless the spec asks", "
 
   spec.ca_key_on_control_plane = true;
   auto with_key = steps_for(cluster_materials(spec));
-  auto ca_key = std::find_if(with_key.begin(), with_key.end(), [](const FileStep& s) { return s.local == "pki/ca.key"; });
+  auto ca_key =
+      std::find_if(with_key.begin(), with_key.end(), [](const FileStep& s) { return s.local == "pki/ca.key"; });
   REQUIRE(ca_key != with_key.end());
   CHECK(ca_key->host == "k8s-master");
   CHECK(ca_key->mode == 0600);
@@ -227,7 +231,7 @@ TEST_CASE("store: apply creates everything once, then keeps it", "[pki][store]")
   CHECK_FALSE(fs::exists(dir.path / "pki"));  // plan writes nothing
 
   store.apply(spec);
-  struct stat st {};
+  struct stat st{};
   REQUIRE(::stat((dir.path / "pki/ca.key").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   REQUIRE(::stat((dir.path / "pki/ca.crt").c_str(), &st) == 0);

@@ -52,7 +52,8 @@ TEST_CASE("failCgroupV1 is written only when chosen and the version knows it", "
 }
 
 TEST_CASE("cgroup driver from crictl info and the mismatch message", "[components]") {
-  auto info = R"({"config":{"containerd":{"defaultRuntimeName":"runc","runtimes":{"runc":{"options":{"SystemdCgroup":true}}}}}})";
+  auto info =
+      R"({"config":{"containerd":{"defaultRuntimeName":"runc","runtimes":{"runc":{"options":{"SystemdCgroup":true}}}}}})";
   CHECK(containerd_cgroup_driver_from_info(info) == CgroupDriver::Systemd);
   CHECK(containerd_cgroup_driver_from_info(R"({"cgroupDriver":"CGROUPFS"})") == CgroupDriver::Cgroupfs);
   CHECK_FALSE(containerd_cgroup_driver_from_info("{}").has_value());
@@ -68,7 +69,8 @@ TEST_CASE("etcd: three members know each other, TLS everywhere", "[components]")
   o.self = o.members[1];
   auto flags = etcd_flags(o);
   auto has = [&](const std::string& f) { return std::find(flags.begin(), flags.end(), f) != flags.end(); };
-  CHECK(has("--initial-cluster=etcd-a=https://10.1.0.1:2380,etcd-b=https://10.1.0.2:2380,etcd-c=https://10.1.0.3:2380"));
+  CHECK(
+      has("--initial-cluster=etcd-a=https://10.1.0.1:2380,etcd-b=https://10.1.0.2:2380,etcd-c=https://10.1.0.3:2380"));
   CHECK(has("--listen-peer-urls=https://10.1.0.2:2380"));
   CHECK(has("--client-cert-auth=true"));
   CHECK(has("--peer-client-cert-auth=true"));
@@ -117,8 +119,8 @@ TEST_CASE("services declare the files they read", "[components][reads]") {
   auto reads = apiserver_reads(api);
   auto has = [&](const std::string& path) { return std::find(reads.begin(), reads.end(), path) != reads.end(); };
   CHECK(reads.front() == "/usr/local/bin/kube-apiserver");
-  for (const char* name : {"ca.crt", "apiserver.crt", "apiserver.key", "apiserver-etcd-client.key", "sa.pub",
-                           "sa.key", "front-proxy-client.crt", "etcd/ca.crt"}) {
+  for (const char* name : {"ca.crt", "apiserver.crt", "apiserver.key", "apiserver-etcd-client.key", "sa.pub", "sa.key",
+                           "front-proxy-client.crt", "etcd/ca.crt"}) {
     CHECK(has(std::string("/etc/kubernetes/pki/") + name));
   }
   CHECK(has(api.encryption_config));

@@ -77,9 +77,11 @@ TEST_CASE("a server leaf verifies for TLS server use and carries its SANs", "[pk
   auto ca_key = PrivateKey::generate(KeyType::EcdsaP256);
   auto ca = make_ca(ca_key, "kubernetes-ca", 3650);
   auto key = PrivateKey::generate(KeyType::EcdsaP256);
-  LeafSpec spec{{"kube-apiserver", {}}, {ExtendedUsage::ServerAuth},
+  LeafSpec spec{{"kube-apiserver", {}},
+                {ExtendedUsage::ServerAuth},
                 {"kubernetes", "kubernetes.default.svc.cluster.local", "k8s-master"},
-                {"10.0.0.1", "192.168.50.10"}, 365};
+                {"10.0.0.1", "192.168.50.10"},
+                365};
   auto leaf = issue_leaf(spec, key, ca, ca_key);
   CHECK(verify(leaf, ca, X509_PURPOSE_SSL_SERVER) == X509_V_OK);
   CHECK(verify(leaf, ca, X509_PURPOSE_SSL_CLIENT) != X509_V_OK);  // server only

@@ -54,8 +54,9 @@ Host *
 }
 
 TEST_CASE("keyword=value, quoted values and Match blocks", "[ssh_config]") {
-  const char* text = "Host a\n  HostName=10.0.0.1\n  IdentityFile \"/keys/with space\"\n"
-                     "Match user root\n  Port 2200\n";
+  const char* text =
+      "Host a\n  HostName=10.0.0.1\n  IdentityFile \"/keys/with space\"\n"
+      "Match user root\n  Port 2200\n";
   auto config = SshConfig::parse(text, "cfg", "/root", "/root/.ssh");
   auto a = config.resolve("a");
   CHECK(a.hostname == "10.0.0.1");

@@ -20,11 +20,18 @@ TEST_SUBNET = os.environ.get("K8SFS_TEST_SUBNET", "192.168.77.0/24")
 IP_FORWARD_AT_START = Path("/proc/sys/net/ipv4/ip_forward").read_text()
 
 
-def run_k8sfs(*args: str, check: bool = True, timeout: float = 600, env: dict | None = None,
-              input: str | None = None) -> subprocess.CompletedProcess:
+def run_k8sfs(
+    *args: str, check: bool = True, timeout: float = 600, env: dict | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
     """The k8sfs command as a user runs it."""
-    proc = subprocess.run([sys.executable, "-m", "k8sfs.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, input=input)
+    proc = subprocess.run(
+        [sys.executable, "-m", "k8sfs.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        input=input,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"k8sfs {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -107,8 +114,10 @@ def kubectl() -> str:
 
     found = ArtifactCache().lookup("kubectl", LAB_KUBERNETES_VERSION)
     if found is None:
-        pytest.skip(f"kubectl {LAB_KUBERNETES_VERSION} is not in the artifact cache; `make test` builds it "
-                    "(k8sfs artifacts build)")
+        pytest.skip(
+            f"kubectl {LAB_KUBERNETES_VERSION} is not in the artifact cache; `make test` builds it "
+            "(k8sfs artifacts build)"
+        )
     return str(found.path)
 
 

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.lab
 
 def k8sfs_cli(*args, input=None, lab=TEST_LAB, subnet=TEST_SUBNET):
     env = {**os.environ, "K8SFS_LAB": lab, "K8SFS_LAB_SUBNET": subnet}
-    return subprocess.run([sys.executable, "-m", "k8sfs.cli", *args], capture_output=True, text=True, input=input,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "k8sfs.cli", *args], capture_output=True, text=True, input=input, env=env, timeout=300
+    )
 
 
 def test_exec_exits_with_the_remote_exit_code(lab):
@@ -31,8 +32,9 @@ def test_exec_exits_with_the_remote_exit_code(lab):
 
 
 def test_exec_quotes_argv_and_passes_stdin(lab):
-    r = k8sfs_cli("exec", "node-2", "--stdin", "--", "sh", "-c", 'cat; printf "[%s]" "$1"', "sh", "a b;c",
-                  input="from-stdin\n")
+    r = k8sfs_cli(
+        "exec", "node-2", "--stdin", "--", "sh", "-c", 'cat; printf "[%s]" "$1"', "sh", "a b;c", input="from-stdin\n"
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout == "from-stdin\n[a b;c]\n"
 
@@ -65,8 +67,9 @@ def test_lab_hosts_have_no_way_out(lab):
         with lab.session(host.name) as s:
             routes = s.exec("ip -4 route show").stdout
             assert "default" not in routes
-            assert routes.strip().splitlines() == [line for line in routes.strip().splitlines()
-                                                   if line.startswith(str(lab.network))]
+            assert routes.strip().splitlines() == [
+                line for line in routes.strip().splitlines() if line.startswith(str(lab.network))
+            ]
     # Nothing the lab did turned on forwarding or added NAT.
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == IP_FORWARD_AT_START
     nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
@@ -114,8 +117,10 @@ def _lab_traces(name: str) -> list[str]:
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if (f"/lab/{name}/".encode() in (proc / "cmdline").read_bytes()
-                        or f"/lab/{name}/hosts/".encode() in (proc / "mountinfo").read_bytes()):
+                if (
+                    f"/lab/{name}/".encode() in (proc / "cmdline").read_bytes()
+                    or f"/lab/{name}/hosts/".encode() in (proc / "mountinfo").read_bytes()
+                ):
                     found.append(f"pid {proc.name}")
             except OSError:
                 pass

@@ -59,8 +59,11 @@ def test_kubelet_with_an_apiserver_uses_webhooks_and_tls():
     o.tls_private_key_file = "/var/lib/kubelet/pki/kubelet.key"
     o.cluster_dns = ["10.0.0.10"]
     config = yaml.safe_load(core.render_kubelet_config(o))
-    assert config["authentication"] == {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                                        "x509": {"clientCAFile": "/etc/kubernetes/pki/ca.crt"}}
+    assert config["authentication"] == {
+        "anonymous": {"enabled": False},
+        "webhook": {"enabled": True},
+        "x509": {"clientCAFile": "/etc/kubernetes/pki/ca.crt"},
+    }
     assert config["authorization"] == {"mode": "Webhook"}
     assert config["clusterDNS"] == ["10.0.0.10"] and config["clusterDomain"] == "cluster.local"
     assert config["tlsCertFile"].endswith("kubelet.crt")
@@ -148,13 +151,19 @@ def test_crio_config_and_repositories():
 
 def test_crictl_config():
     config = yaml.safe_load(core.render_crictl_config(core.runtime_socket("crio")))
-    assert config == {"runtime-endpoint": "unix:///var/run/crio/crio.sock",
-                      "image-endpoint": "unix:///var/run/crio/crio.sock", "timeout": 10}
+    assert config == {
+        "runtime-endpoint": "unix:///var/run/crio/crio.sock",
+        "image-endpoint": "unix:///var/run/crio/crio.sock",
+        "timeout": 10,
+    }
 
 
 def test_runtime_cgroup_driver_is_read_from_what_the_runtime_reports():
-    info = {"config": {"containerd": {"defaultRuntimeName": "runc",
-                                      "runtimes": {"runc": {"options": {"SystemdCgroup": True}}}}}}
+    info = {
+        "config": {
+            "containerd": {"defaultRuntimeName": "runc", "runtimes": {"runc": {"options": {"SystemdCgroup": True}}}}
+        }
+    }
     assert core.containerd_cgroup_driver_from_info(json.dumps(info)) == "systemd"
     info["config"]["containerd"]["runtimes"]["runc"]["options"] = {}
     assert core.containerd_cgroup_driver_from_info(json.dumps(info)) == "cgroupfs"
@@ -207,8 +216,9 @@ def test_kube_proxy_config():
     assert config["conntrack"]["maxPerCore"] == 0 and config["oomScoreAdj"] == 0
 
 
-@pytest.mark.parametrize("version,api", [("v1.21.6", "v1beta1"), ("v1.24.0", "v1beta2"), ("v1.25.0", "v1"),
-                                         ("v1.37.0", "v1")])
+@pytest.mark.parametrize(
+    "version,api", [("v1.21.6", "v1beta1"), ("v1.24.0", "v1beta2"), ("v1.25.0", "v1"), ("v1.37.0", "v1")]
+)
 def test_scheduler_config_api_version(version, api):
     # kubescheduler.config.k8s.io: v1beta1 in 1.21, v1beta2 1.22-1.24 (v1beta1 removed in 1.23), v1 GA in 1.25.
     config = yaml.safe_load(core.render_scheduler_config(core.SchedulerOptions(version)))

@@ -44,8 +44,7 @@ def cluster(lab, kubectl):
 
 
 def run_kubectl(kubectl: str, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_apiserver_is_healthy_and_ready(cluster, kubectl):
@@ -61,8 +60,9 @@ def test_both_nodes_registered_with_their_own_identity(cluster, kubectl):
     nodes = json.loads(run_kubectl(kubectl, cluster.pki_dir / "admin.conf", "get", "nodes", "-o", "json").stdout)
     by_name = {n["metadata"]["name"]: n for n in nodes["items"]}
     assert set(by_name) == {"node-1", "node-2"}
-    addresses = {n: [a["address"] for a in by_name[n]["status"]["addresses"] if a["type"] == "InternalIP"]
-                 for n in by_name}
+    addresses = {
+        n: [a["address"] for a in by_name[n]["status"]["addresses"] if a["type"] == "InternalIP"] for n in by_name
+    }
     assert addresses == {"node-1": [TEST_SUBNET.replace("0/24", "11")], "node-2": [TEST_SUBNET.replace("0/24", "12")]}
     assert by_name["node-1"]["status"]["nodeInfo"]["kubeletVersion"] == "v1.34.4"
     # The static pod's mirror pod shows up in the API (kubelet creates it soon after registering).
@@ -77,23 +77,47 @@ def test_both_nodes_registered_with_their_own_identity(cluster, kubectl):
 def test_nodes_are_ready_and_the_smoke_test_passes(cluster, kubectl, lab):
     admin = cluster.pki_dir / "admin.conf"
     nodes = json.loads(run_kubectl(kubectl, admin, "get", "nodes", "-o", "json").stdout)["items"]
-    ready = {n["metadata"]["name"]: [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"][0]
-             for n in nodes}
+    ready = {
+        n["metadata"]["name"]: [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"][0]
+        for n in nodes
+    }
     assert ready == {"node-1": "True", "node-2": "True"}
     pods = json.loads(run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "get", "pods", "-o", "json").stdout)["items"]
     assert sorted(p["spec"]["nodeName"] for p in pods) == ["node-1", "node-2"]
     assert all(p["status"]["podIP"].startswith("10.200.") for p in pods)
     # From the controller too: a pod on node-2 answers a pod on node-1 and the Service's ClusterIP.
     by_node = {p["spec"]["nodeName"]: p for p in pods}
-    service = json.loads(run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "get", "service", "hello", "-o",
-                                     "json").stdout)["spec"]["clusterIP"]
+    service = json.loads(
+        run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "get", "service", "hello", "-o", "json").stdout
+    )["spec"]["clusterIP"]
     for target in (f"http://{by_node['node-2']['status']['podIP']}:8080/", f"http://{service}/"):
-        answer = run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "exec", by_node["node-1"]["metadata"]["name"],
-                             "--", "timeout", "5", "wget", "-qO-", target)
+        answer = run_kubectl(
+            kubectl,
+            admin,
+            "-n",
+            "k8sfs-smoke",
+            "exec",
+            by_node["node-1"]["metadata"]["name"],
+            "--",
+            "timeout",
+            "5",
+            "wget",
+            "-qO-",
+            target,
+        )
         assert answer.stdout == "hello from k8sfs\n", (target, answer.stderr)
     # Cluster DNS: the apiserver's Service by name, from a pod.
-    lookup = run_kubectl(kubectl, admin, "-n", "k8sfs-smoke", "exec", by_node["node-2"]["metadata"]["name"], "--",
-                         "nslookup", "kubernetes.default.svc.cluster.local")
+    lookup = run_kubectl(
+        kubectl,
+        admin,
+        "-n",
+        "k8sfs-smoke",
+        "exec",
+        by_node["node-2"]["metadata"]["name"],
+        "--",
+        "nslookup",
+        "kubernetes.default.svc.cluster.local",
+    )
     assert lookup.returncode == 0 and "10.0.0.1" in lookup.stdout, lookup.stdout + lookup.stderr
     with lab.session("k8s-master") as master:
         smoke = master.exec(["/usr/local/sbin/k8sfs-smoke-test"], timeout=120)
@@ -119,8 +143,10 @@ def test_secrets_are_encrypted_in_etcd(cluster, kubectl, lab):
     from k8sfs import _core
 
     with lab.session("k8s-master") as master:
-        raw = master.exec(["etcdctl", *_core.etcdctl_tls_args(), "get", f"/registry/secrets/default/{name}",
-                           "--print-value-only"], check=True).stdout_bytes
+        raw = master.exec(
+            ["etcdctl", *_core.etcdctl_tls_args(), "get", f"/registry/secrets/default/{name}", "--print-value-only"],
+            check=True,
+        ).stdout_bytes
     assert raw.startswith(b"k8s:enc:aescbc:v1:key1:")
     assert b"mydata" not in raw
     run_kubectl(kubectl, admin, "delete", "secret", name)
@@ -132,9 +158,18 @@ def test_etcd_answers_only_with_a_client_certificate(cluster, lab):
     with lab.session("k8s-master") as master:
         healthy = master.exec(["etcdctl", *_core.etcdctl_tls_args(), "endpoint", "health"], timeout=30)
         assert healthy.exit_code == 0, healthy.stderr
-        no_cert = master.exec(["etcdctl", "--endpoints=https://127.0.0.1:2379",
-                               "--cacert=/etc/kubernetes/pki/etcd/ca.crt", "--dial-timeout=3s", "--command-timeout=5s",
-                               "endpoint", "health"], timeout=30)
+        no_cert = master.exec(
+            [
+                "etcdctl",
+                "--endpoints=https://127.0.0.1:2379",
+                "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
+                "--dial-timeout=3s",
+                "--command-timeout=5s",
+                "endpoint",
+                "health",
+            ],
+            timeout=30,
+        )
         assert no_cert.exit_code != 0
 
 
@@ -149,8 +184,9 @@ def test_plan_after_apply_shows_no_changes_and_reapply_touches_nothing(cluster):
 def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(cluster, lab):
     with lab.session("node-1") as node:
         before = node.exec(["systemctl", "show", "-p", "ExecMainPID", "--value", "kubelet"]).stdout.strip()
-    k8sfs("pki", "renew", "kubelet.conf@node-1", "--lab", TEST_LAB, "--subnet", TEST_SUBNET,
-          "--dir", str(cluster.pki_dir))
+    k8sfs(
+        "pki", "renew", "kubelet.conf@node-1", "--lab", TEST_LAB, "--subnet", TEST_SUBNET, "--dir", str(cluster.pki_dir)
+    )
     plan = k8sfs("plan", *LAB_ARGS, check=False).stdout
     assert "/etc/kubernetes/kubelet.conf" in plan and "(secret: content not shown)" in plan
     assert "BEGIN" not in plan and "PRIVATE" not in plan
@@ -164,19 +200,23 @@ def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(clust
 def test_killed_apply_resumes_and_completes(cluster, lab, kubectl):
     # Work for the next apply: the apiserver's binary and unit gone, crictl gone from node-2.
     with lab.session("k8s-master") as master:
-        master.exec("systemctl stop kube-apiserver; rm -f /usr/local/bin/kube-apiserver "
-                    "/etc/systemd/system/kube-apiserver.service", check=True)
+        master.exec(
+            "systemctl stop kube-apiserver; rm -f /usr/local/bin/kube-apiserver "
+            "/etc/systemd/system/kube-apiserver.service",
+            check=True,
+        )
     with lab.session("node-2") as node:
         node.exec(["rm", "-f", "/usr/local/bin/crictl"], check=True)
     journal = cluster.state_dir / "journal.jsonl"
     seen = len(journal.read_text().splitlines()) if journal.exists() else 0
-    proc = subprocess.Popen([sys.executable, "-m", "k8sfs.cli", "apply", *LAB_ARGS], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "k8sfs.cli", "apply", *LAB_ARGS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     killed_in = None
     while time.monotonic() < deadline and proc.poll() is None:
         lines = journal.read_text().splitlines()[seen:] if journal.exists() else []
-        started = [json.loads(l) for l in lines if '"started"' in l]
+        started = [json.loads(line) for line in lines if '"started"' in line]
         if started:
             proc.send_signal(signal.SIGKILL)
             killed_in = started[0]
@@ -197,7 +237,7 @@ def test_etcd_snapshot_is_saved_on_the_controller(cluster, tmp_path):
     assert (out.stat().st_mode & 0o777) == 0o600
     data = out.read_bytes()
     # A bbolt database: page size 4096, magic 0xED0CDAED in the meta page.
-    assert len(data) > 16 * 4096 and (0xED0CDAED).to_bytes(4, "little") in data[:4096 * 2]
+    assert len(data) > 16 * 4096 and (0xED0CDAED).to_bytes(4, "little") in data[: 4096 * 2]
 
 
 def test_reset_removes_kubernetes_and_keeps_ssh(cluster, lab):

@@ -9,7 +9,6 @@ import grp
 import hashlib
 import pwd
 import subprocess
-from pathlib import Path
 
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.inspect import inspection_script, parse_inspection
@@ -30,9 +29,13 @@ def test_inspection_reports_digests_modes_missing_files_and_checks(tmp_path):
     present.write_bytes(b"kind: Config\n")
     present.chmod(0o640)
     missing = tmp_path / "absent" / "file"
-    steps = [Step("one", "h", files=[File(str(present), b"x"), File(str(missing), b"y")],
-                  check=["test", "-e", str(present)]),
-             Step("two", "h", check=["sh", "-c", "exit 3"]), Step("three", "h")]
+    steps = [
+        Step(
+            "one", "h", files=[File(str(present), b"x"), File(str(missing), b"y")], check=["test", "-e", str(present)]
+        ),
+        Step("two", "h", check=["sh", "-c", "exit 3"]),
+        Step("three", "h"),
+    ]
     state = parse_inspection(run(inspection_script(steps, str(tmp_path / "cache" / "digests"))))
     assert state.files[str(present)].sha256 == hashlib.sha256(b"kind: Config\n").hexdigest()
     assert state.files[str(present)].mode == 0o640
@@ -60,18 +63,25 @@ def test_digest_cache_is_reused_until_the_file_changes(tmp_path):
 def test_paths_with_shell_characters_are_quoted(tmp_path):
     odd = tmp_path / "it's $HOME; rm -rf x"
     odd.write_text("ok")
-    state = parse_inspection(run(inspection_script([Step("s", "h", files=[File(str(odd), b"")])],
-                                                   str(tmp_path / "digests"))))
+    state = parse_inspection(
+        run(inspection_script([Step("s", "h", files=[File(str(odd), b"")])], str(tmp_path / "digests")))
+    )
     assert state.files[str(odd)].sha256 == hashlib.sha256(b"ok").hexdigest()
     assert (tmp_path / "x").exists() is False
 
 
 def test_plan_render_shows_diffs_and_commands_but_never_secrets():
-    public = StepPlan(stamped("kubelet", Step("kubelet", "node-1", files=[File("/a", b"new\n")],
-                                              apply=[["systemctl", "restart", "kubelet"]])),
-                      [Change("/a", "content", "--- a\n+++ b\n-old\n+new\n")])
-    secret = StepPlan(stamped("certificates", Step("pki", "node-1", files=[File("/k", b"KEY", 0o600, secret=True)])),
-                      [Change("/k", "content", "(secret: content not shown)")])
+    public = StepPlan(
+        stamped(
+            "kubelet",
+            Step("kubelet", "node-1", files=[File("/a", b"new\n")], apply=[["systemctl", "restart", "kubelet"]]),
+        ),
+        [Change("/a", "content", "--- a\n+++ b\n-old\n+new\n")],
+    )
+    secret = StepPlan(
+        stamped("certificates", Step("pki", "node-1", files=[File("/k", b"KEY", 0o600, secret=True)])),
+        [Change("/k", "content", "(secret: content not shown)")],
+    )
     quiet = StepPlan(stamped("swap", Step("fstab", "node-2")))
     chapters = [Chapter(n, n, lambda _c: []) for n in ("certificates", "swap", "kubelet")]
     plan = Plan(chapters, [secret, quiet, public])

@@ -1,6 +1,7 @@
 """The engine's shapes without a lab: chapters stamp their steps, rollouts
 order hosts, the journal remembers, reset follows what steps declare, and a
 plan of a cluster that does not exist yet writes nothing on the controller."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,13 +47,18 @@ def _plan(host: str, running: bool | None, changed: bool = True, phase: str = "m
 
 def test_rollout_takes_running_hosts_in_turns_and_new_hosts_together():
     chapter = Chapter("c", "c", lambda _c: [], Rollout(serial=1))
-    plans = [_plan("a", True), _plan("b", False), _plan("c", True), _plan("d", True, changed=False),
-             _plan("m", None, changed=False, phase=BEFORE, target="a"),
-             _plan("m", None, changed=False, phase=AFTER, target="b")]
+    plans = [
+        _plan("a", True),
+        _plan("b", False),
+        _plan("c", True),
+        _plan("d", True, changed=False),
+        _plan("m", None, changed=False, phase=BEFORE, target="a"),
+        _plan("m", None, changed=False, phase=AFTER, target="b"),
+    ]
     order = rollout_order(chapter, plans)
     assert order.fresh == ["b"] and order.turns == [["a"], ["c"]]
     mark_rolling_hooks(chapter, plans)
-    assert plans[4].rolling and plans[4].changed       # drain before a's turn
+    assert plans[4].rolling and plans[4].changed  # drain before a's turn
     assert not plans[5].rolling and not plans[5].changed  # b is new: no turn, no hook
     two = Chapter("c", "c", lambda _c: [], Rollout(serial=2))
     assert rollout_order(two, plans).turns == [["a", "c"]]
@@ -108,8 +114,15 @@ def test_reset_follows_what_the_steps_declare(tmp_path, monkeypatch):
     assert script.index("crictl rmp -af") < script.index("ctr -n k8s.io containers ls")
     assert script.index("systemctl stop kube-proxy") < script.index("iptables-restore")
     removed = next(line for line in script.splitlines() if line.startswith("rm -rf ")).split()[2:]
-    for path in ("/etc/kubernetes", "/usr/local/bin/kubelet", "/etc/cni/net.d", "/var/lib/kubelet",
-                 "/etc/systemd/system/kubelet.service", "/usr/local/sbin/k8sfs-pod-routes", "/var/lib/k8sfs"):
+    for path in (
+        "/etc/kubernetes",
+        "/usr/local/bin/kubelet",
+        "/etc/cni/net.d",
+        "/var/lib/kubelet",
+        "/etc/systemd/system/kubelet.service",
+        "/usr/local/sbin/k8sfs-pod-routes",
+        "/var/lib/k8sfs",
+    ):
         assert path in removed, path
     assert not any(p.startswith(("/etc/ssh", "/root/.ssh")) for p in removed)
     assert "systemctl stop kubelet" in script and "systemctl disable k8sfs-pod-routes" in script

@@ -27,8 +27,11 @@ def etcd_lab():
     from k8sfs.versions import LAB_KUBERNETES_VERSION
 
     wanted = versions_for(LAB_KUBERNETES_VERSION)
-    missing = [n for n in ("etcd", "etcdctl", "kube-apiserver", "kubectl", "kubelet", "crictl")
-               if ArtifactCache().lookup(n, wanted[n]) is None]
+    missing = [
+        n
+        for n in ("etcd", "etcdctl", "kube-apiserver", "kubectl", "kubelet", "crictl")
+        if ArtifactCache().lookup(n, wanted[n]) is None
+    ]
     if missing:
         pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them")
     lab = Lab(name="k8sfse", subnet="192.168.79.0/24", progress=lambda m: print(f"[lab] {m}"))
@@ -40,16 +43,25 @@ def etcd_lab():
 
 
 def test_three_etcd_members_form_one_healthy_cluster(etcd_lab):
-    hosts = [HostSpec(h.name, h.address, ["control-plane", "etcd"] if h.role == "control-plane" else ["worker", "etcd"])
-             for h in etcd_lab.hosts]
+    hosts = [
+        HostSpec(h.name, h.address, ["control-plane", "etcd"] if h.role == "control-plane" else ["worker", "etcd"])
+        for h in etcd_lab.hosts
+    ]
     with Cluster.for_lab(etcd_lab, hosts=hosts) as cluster:
         cluster.apply(until="apiserver")
-        members = json.loads(cluster.runner.run("node-2", "test", [
-            "etcdctl", *_core.etcdctl_tls_args(), "member", "list", "-w", "json"]).stdout)["members"]
-        health = cluster.runner.run("node-1", "test", [
-            "etcdctl", *_core.etcdctl_tls_args(), "endpoint", "health", "--cluster"], check=False)
-        ready = cluster.runner.run("k8s-master", "test", [
-            "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "get", "--raw", "/readyz?verbose"])
+        members = json.loads(
+            cluster.runner.run(
+                "node-2", "test", ["etcdctl", *_core.etcdctl_tls_args(), "member", "list", "-w", "json"]
+            ).stdout
+        )["members"]
+        health = cluster.runner.run(
+            "node-1", "test", ["etcdctl", *_core.etcdctl_tls_args(), "endpoint", "health", "--cluster"], check=False
+        )
+        ready = cluster.runner.run(
+            "k8s-master",
+            "test",
+            ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "get", "--raw", "/readyz?verbose"],
+        )
         unit = cluster.runner.run("k8s-master", "test", ["systemctl", "cat", "kube-apiserver"]).stdout
     by_name = {m["name"]: m for m in members}
     assert set(by_name) == {"k8s-master", "node-1", "node-2"}

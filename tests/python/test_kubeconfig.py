@@ -1,6 +1,7 @@
 """`k8sfs kubeconfig`: the admin kubeconfig for the user's own kubectl,
 written 0600, or merged into an existing file only when asked, after a
 backup; other contexts are kept."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,10 +36,14 @@ def test_a_new_file_gets_one_context_named_after_the_cluster(tmp_path):
 
 def test_an_existing_file_is_only_merged_when_asked_and_backed_up_first(tmp_path):
     target = tmp_path / "config"
-    mine = {"apiVersion": "v1", "kind": "Config", "current-context": "work",
-            "clusters": [{"name": "work", "cluster": {"server": "https://work:6443"}}],
-            "users": [{"name": "work", "user": {"token": "t"}}],
-            "contexts": [{"name": "work", "context": {"cluster": "work", "user": "work"}}]}
+    mine = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "work",
+        "clusters": [{"name": "work", "cluster": {"server": "https://work:6443"}}],
+        "users": [{"name": "work", "user": {"token": "t"}}],
+        "contexts": [{"name": "work", "context": {"cluster": "work", "user": "work"}}],
+    }
     original = yaml.safe_dump(mine)
     target.write_text(original)
     with pytest.raises(KubeconfigError, match="add --merge"):

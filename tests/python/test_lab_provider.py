@@ -20,8 +20,19 @@ LAB = ["--lab", NAME]
 
 
 def test_shorthands_write_a_spec_that_loads_back():
-    out = run_k8sfs("lab", "up", "--lab", "k8sfsq", "--control-planes", "3", "--workers", "2",
-                    "--version", "v1.33.7", "--print-spec").stdout
+    out = run_k8sfs(
+        "lab",
+        "up",
+        "--lab",
+        "k8sfsq",
+        "--control-planes",
+        "3",
+        "--workers",
+        "2",
+        "--version",
+        "v1.33.7",
+        "--print-spec",
+    ).stdout
     spec = yaml.safe_load(out)
     assert [h["name"] for h in spec["hosts"]] == ["k8s-master-1", "k8s-master-2", "k8s-master-3", "node-1", "node-2"]
     assert spec["hosts"][0]["roles"] == ["control-plane", "etcd"] and spec["kubernetes_version"] == "v1.33.7"
@@ -32,18 +43,19 @@ def test_shorthands_write_a_spec_that_loads_back():
 def test_what_the_lab_cannot_honour_is_refused_before_anything_is_made(tmp_path):
     crio = tmp_path / "crio.yaml"
     crio.write_text("runtime: {name: crio}\n")
-    refused = run_k8sfs("lab", "up", "--lab", "k8sfsq", "--subnet", "192.168.83.0/24", "--spec", str(crio),
-                        check=False)
+    refused = run_k8sfs("lab", "up", "--lab", "k8sfsq", "--subnet", "192.168.83.0/24", "--spec", str(crio), check=False)
     assert refused.returncode == 1 and "runtime crio" in refused.stderr
     too_many = tmp_path / "many.yaml"
     hosts = [{"name": "cp", "address": "10.9.0.1", "roles": ["control-plane", "etcd"]}]
     hosts += [{"name": f"w{i}", "address": f"10.9.1.{i}", "roles": ["worker"]} for i in range(1, 8)]
     too_many.write_text(yaml.safe_dump({"hosts": hosts}))
-    refused = run_k8sfs("lab", "up", "--lab", "k8sfsq", "--subnet", "192.168.83.0/28", "--spec", str(too_many),
-                        check=False)
+    refused = run_k8sfs(
+        "lab", "up", "--lab", "k8sfsq", "--subnet", "192.168.83.0/28", "--spec", str(too_many), check=False
+    )
     assert refused.returncode == 1 and "has no free address for w" in refused.stderr
     assert not (tmp_path / "k8sfsq").exists()
     from pathlib import Path
+
     assert not Path("/var/lib/k8sfs/lab/k8sfsq").exists()
 
 
@@ -71,8 +83,13 @@ def test_a_spec_with_four_workers_and_rsa_keys_reaches_the_smoke_test(four_worke
     assert "node-4: 192.168.50.14 is outside the lab subnet; the lab gives it 192.168.82.14" in up.stderr
     assert "host_profile container" in up.stderr
     status = run_k8sfs("lab", "status", *LAB).stdout
-    assert [line.split()[0] for line in status.splitlines()[2:]] == ["k8s-master", "node-1", "node-2", "node-3",
-                                                                      "node-4"]
+    assert [line.split()[0] for line in status.splitlines()[2:]] == [
+        "k8s-master",
+        "node-1",
+        "node-2",
+        "node-3",
+        "node-4",
+    ]
     run_k8sfs("apply", *LAB, "--spec", str(spec))
     nodes = json.loads(run_k8sfs("kubectl", *LAB, "--", "get", "nodes", "-o", "json").stdout)["items"]
     assert sorted(n["metadata"]["name"] for n in nodes) == ["node-1", "node-2", "node-3", "node-4"]

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import require_lab_and_artifacts, measured, run_k8sfs, wait_for
+from conftest import measured, require_lab_and_artifacts, run_k8sfs, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -78,11 +78,13 @@ def holder_pid(lab) -> int | None:
 
 
 def start_apply() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "k8sfs.cli", "apply", *LAB], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "k8sfs.cli", "apply", *LAB], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 # ----- one apply at a time ------------------------------------------------------------
+
 
 def test_two_concurrent_applies_one_runs_and_the_other_names_the_holder(lab):
     run_k8sfs("pki", "renew", *LAB, "apiserver")  # work for an apply: kube-apiserver restarts
@@ -114,6 +116,7 @@ def test_a_killed_apply_leaves_a_lock_the_next_apply_takes_over(lab):
 
 # ----- a dead worker ----------------------------------------------------------------------
 
+
 def test_a_dead_worker_leaves_plan_and_a_limited_apply_working(lab):
     run_k8sfs("lab", "stop", *LAB, "--kill", "node-2")
     run_k8sfs("pki", "renew", *LAB, "kubelet.conf@node-1")
@@ -127,6 +130,7 @@ def test_a_dead_worker_leaves_plan_and_a_limited_apply_working(lab):
 
     def kubelet_conf_digest() -> str:
         return on_host(lab, "node-1", ["sha256sum", "/etc/kubernetes/kubelet.conf"]).stdout.split()[0]
+
     before = kubelet_conf_digest()
     refused = run_k8sfs("apply", *LAB, check=False)
     assert refused.returncode == 1
@@ -153,6 +157,7 @@ def test_a_dead_worker_leaves_plan_and_a_limited_apply_working(lab):
 
 # ----- crashes: hosts come back with their disks -------------------------------------
 
+
 def test_a_crashed_worker_comes_back_by_itself(lab):
     before = nspawn_pids(lab)
     run_k8sfs("lab", "stop", *LAB, "--kill", "node-1")
@@ -174,8 +179,11 @@ def test_a_crashed_control_plane_comes_back_with_etcd_intact(lab):
     kubectl("create", "configmap", name, "--from-literal=kept=yes")
     run_k8sfs("lab", "stop", *LAB, "--kill", "k8s-master")
     run_k8sfs("lab", "up", *LAB)
-    took = wait_for("/readyz after the control plane's restart",
-                    lambda: kubectl("get", "--raw", "/readyz", check=False).stdout == "ok", 180)
+    took = wait_for(
+        "/readyz after the control plane's restart",
+        lambda: kubectl("get", "--raw", "/readyz", check=False).stdout == "ok",
+        180,
+    )
     measured("control-plane restart (lab up) to /readyz ok", f"{took:.1f} s")
     assert kubectl("get", "configmap", name, "-o", "jsonpath={.data.kept}").stdout == "yes"
     wait_for("the smoke test after the control plane's restart", lambda: smoke_passes(lab), 180, 3)
@@ -187,8 +195,11 @@ def test_every_host_crashed_the_cluster_comes_back(lab):
     assert all(r["state"] == "stopped" for r in lab.status())
     started = time.time()
     run_k8sfs("lab", "up", *LAB)
-    took = wait_for("both nodes Ready after every host restarted",
-                    lambda: ready_since("node-1", started) and ready_since("node-2", started), 240)
+    took = wait_for(
+        "both nodes Ready after every host restarted",
+        lambda: ready_since("node-1", started) and ready_since("node-2", started),
+        240,
+    )
     measured("every host restarted (lab up) to both nodes Ready", f"{took:.1f} s")
     wait_for("the smoke test after every host restarted", lambda: smoke_passes(lab), 180, 3)
     assert plan_is_empty()

@@ -1,6 +1,7 @@
 """The cluster lock on the controller, with real processes: one holder at
 a time, the second refused with the holder's name, --wait, and a holder
 killed with SIGKILL leaving a lock the next writer takes over."""
+
 from __future__ import annotations
 
 import signal

@@ -1,6 +1,7 @@
 """Manifests and scripts k8sfs writes, as the chapters render them for the
 walkthrough's cluster, byte for byte against reviewed fixtures
 (tests/python/fixtures/manifests/), and the one templating rule."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,23 +31,44 @@ def file_of(steps, host: str, path: str) -> str:
     raise AssertionError(f"no {path} on {host}")
 
 
-@pytest.mark.parametrize("fixture,render", [
-    ("coredns.yaml", lambda: file_of(cluster_services.dns_steps(context()), "k8s-master",
-                                     cluster_services.COREDNS_MANIFEST)),
-    ("smoke-test.yaml", lambda: file_of(cluster_services.smoke_test_steps(context()), "k8s-master",
-                                        cluster_services.SMOKE_MANIFEST)),
-    ("smoke-test.sh", lambda: file_of(cluster_services.smoke_test_steps(context()), "k8s-master",
-                                      cluster_services.SMOKE_SCRIPT)),
-    ("rbac-1.34.yaml", lambda: file_of(control_plane.authorization_steps(context(34)), "k8s-master",
-                                       control_plane.RBAC_FILE)),
-    ("rbac-1.28.yaml", lambda: file_of(control_plane.authorization_steps(context(28)), "k8s-master",
-                                       control_plane.RBAC_FILE)),
-    ("static-pod.yaml", lambda: file_of(node.static_pod_steps(context()), "node-1", node.STATIC_POD)),
-    ("pod-routes.sh", lambda: file_of(cluster_services.pod_network_steps(context()), "node-1",
-                                      cluster_services.ROUTES_SCRIPT)),
-    ("pod-routes.service", lambda: file_of(cluster_services.pod_network_steps(context()), "node-1",
-                                           "/etc/systemd/system/k8sfs-pod-routes.service")),
-])
+@pytest.mark.parametrize(
+    "fixture,render",
+    [
+        (
+            "coredns.yaml",
+            lambda: file_of(cluster_services.dns_steps(context()), "k8s-master", cluster_services.COREDNS_MANIFEST),
+        ),
+        (
+            "smoke-test.yaml",
+            lambda: file_of(
+                cluster_services.smoke_test_steps(context()), "k8s-master", cluster_services.SMOKE_MANIFEST
+            ),
+        ),
+        (
+            "smoke-test.sh",
+            lambda: file_of(cluster_services.smoke_test_steps(context()), "k8s-master", cluster_services.SMOKE_SCRIPT),
+        ),
+        (
+            "rbac-1.34.yaml",
+            lambda: file_of(control_plane.authorization_steps(context(34)), "k8s-master", control_plane.RBAC_FILE),
+        ),
+        (
+            "rbac-1.28.yaml",
+            lambda: file_of(control_plane.authorization_steps(context(28)), "k8s-master", control_plane.RBAC_FILE),
+        ),
+        ("static-pod.yaml", lambda: file_of(node.static_pod_steps(context()), "node-1", node.STATIC_POD)),
+        (
+            "pod-routes.sh",
+            lambda: file_of(cluster_services.pod_network_steps(context()), "node-1", cluster_services.ROUTES_SCRIPT),
+        ),
+        (
+            "pod-routes.service",
+            lambda: file_of(
+                cluster_services.pod_network_steps(context()), "node-1", "/etc/systemd/system/k8sfs-pod-routes.service"
+            ),
+        ),
+    ],
+)
 def test_rendered_files_match_their_reviewed_fixtures(fixture, render):
     assert render() == (FIXTURES / fixture).read_text()
 
@@ -56,8 +78,9 @@ def test_container_host_files_match_their_fixtures():
     step = node._container_host_step(ctx, ctx.spec.host("node-1"))
     files = {f.path: f.content.decode() for f in step.files}
     assert files[node.CONTAINER_HOST_SCRIPT] == (FIXTURES / "container-host.sh").read_text()
-    assert files["/etc/systemd/system/k8sfs-container-host.service"] == \
-        (FIXTURES / "container-host.service").read_text()
+    assert (
+        files["/etc/systemd/system/k8sfs-container-host.service"] == (FIXTURES / "container-host.service").read_text()
+    )
 
 
 def test_every_template_says_who_wrote_it_and_for_which_cluster():

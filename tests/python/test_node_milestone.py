@@ -68,8 +68,7 @@ def test_static_pod_runs_and_answers_crictl_exec(lab, artifacts_ready, tmp_path)
         inside = node.exec(["crictl", "exec", hello[0]["id"], "cat", "/proc/1/cmdline"], timeout=30).stdout
         assert inside.split("\0")[0] == "httpd"
         pods = json.loads(node.exec(["crictl", "pods", "-o", "json"], check=True).stdout)["items"]
-        assert any(p["metadata"]["name"] == "k8sfs-hello-node-1" and p["state"] == "SANDBOX_READY"
-                   for p in pods)
+        assert any(p["metadata"]["name"] == "k8sfs-hello-node-1" and p["state"] == "SANDBOX_READY" for p in pods)
         # Swap: nothing active in fstab; nothing was pulled: only k8sfs's images exist.
         images = json.loads(node.exec(["crictl", "images", "-o", "json"], check=True).stdout)["images"]
         tags = {t for i in images for t in i["repoTags"]}

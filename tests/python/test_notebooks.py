@@ -4,7 +4,6 @@ stored without outputs."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -18,9 +17,13 @@ pytestmark = pytest.mark.lab
 
 
 def test_there_is_one_notebook_per_chapter_group():
-    assert [p.name for p in NOTEBOOKS] == ["01-hosts.ipynb", "02-certificates.ipynb",
-                                           "03-runtime-kubelet-crictl.ipynb", "04-control-plane.ipynb",
-                                           "05-cluster-services.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01-hosts.ipynb",
+        "02-certificates.ipynb",
+        "03-runtime-kubelet-crictl.ipynb",
+        "04-control-plane.ipynb",
+        "05-cluster-services.ipynb",
+    ]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import os
 import stat
 import subprocess
 import sys
@@ -24,30 +23,68 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 MASTER, NODE1, NODE2 = "192.168.50.10", "192.168.50.11", "192.168.50.12"
-APISERVER_NAMES = {"kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                   "kubernetes.default.svc.cluster.local"}
+APISERVER_NAMES = {"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
 LOCAL_NAMES = ({"localhost"}, {"127.0.0.1", "::1"})
 
 # path -> (CN, O list, issuer path, EKUs, DNS SANs, IP SANs)
 EXPECTED = {
     "pki/etcd/healthcheck-client.crt": ("kube-etcd-healthcheck-client", [], "pki/etcd/ca.crt", {CLIENT}, set(), set()),
     "pki/apiserver-etcd-client.crt": ("kube-apiserver-etcd-client", [], "pki/etcd/ca.crt", {CLIENT}, set(), set()),
-    "hosts/k8s-master/pki/etcd/server.crt": ("kube-etcd", [], "pki/etcd/ca.crt", {SERVER, CLIENT},
-                                             {"k8s-master", "localhost"}, {MASTER, "127.0.0.1", "::1"}),
-    "hosts/k8s-master/pki/etcd/peer.crt": ("kube-etcd-peer", [], "pki/etcd/ca.crt", {SERVER, CLIENT},
-                                           {"k8s-master", "localhost"}, {MASTER, "127.0.0.1", "::1"}),
-    "pki/apiserver.crt": ("kube-apiserver", [], "pki/ca.crt", {SERVER},
-                          APISERVER_NAMES | {"k8s-master", "kubernetes.default.svc.cluster", "api.example.test"},
-                          {MASTER, "10.0.0.1", "127.0.0.1", "203.0.113.9"}),
-    "pki/apiserver-kubelet-client.crt": ("kube-apiserver-kubelet-client", ["kubeadm:cluster-admins"], "pki/ca.crt",
-                                         {CLIENT}, set(), set()),
+    "hosts/k8s-master/pki/etcd/server.crt": (
+        "kube-etcd",
+        [],
+        "pki/etcd/ca.crt",
+        {SERVER, CLIENT},
+        {"k8s-master", "localhost"},
+        {MASTER, "127.0.0.1", "::1"},
+    ),
+    "hosts/k8s-master/pki/etcd/peer.crt": (
+        "kube-etcd-peer",
+        [],
+        "pki/etcd/ca.crt",
+        {SERVER, CLIENT},
+        {"k8s-master", "localhost"},
+        {MASTER, "127.0.0.1", "::1"},
+    ),
+    "pki/apiserver.crt": (
+        "kube-apiserver",
+        [],
+        "pki/ca.crt",
+        {SERVER},
+        APISERVER_NAMES | {"k8s-master", "kubernetes.default.svc.cluster", "api.example.test"},
+        {MASTER, "10.0.0.1", "127.0.0.1", "203.0.113.9"},
+    ),
+    "pki/apiserver-kubelet-client.crt": (
+        "kube-apiserver-kubelet-client",
+        ["kubeadm:cluster-admins"],
+        "pki/ca.crt",
+        {CLIENT},
+        set(),
+        set(),
+    ),
     "pki/front-proxy-client.crt": ("front-proxy-client", [], "pki/front-proxy-ca.crt", {CLIENT}, set(), set()),
-    "hosts/node-1/pki/kubelet.crt": ("system:node:node-1", ["system:nodes"], "pki/ca.crt", {SERVER},
-                                     {"node-1"}, {NODE1}),
-    "hosts/node-2/pki/kubelet.crt": ("system:node:node-2", ["system:nodes"], "pki/ca.crt", {SERVER},
-                                     {"node-2"}, {NODE2}),
+    "hosts/node-1/pki/kubelet.crt": (
+        "system:node:node-1",
+        ["system:nodes"],
+        "pki/ca.crt",
+        {SERVER},
+        {"node-1"},
+        {NODE1},
+    ),
+    "hosts/node-2/pki/kubelet.crt": (
+        "system:node:node-2",
+        ["system:nodes"],
+        "pki/ca.crt",
+        {SERVER},
+        {"node-2"},
+        {NODE2},
+    ),
 }
-CAS = {"pki/ca.crt": "kubernetes-ca", "pki/etcd/ca.crt": "etcd-ca", "pki/front-proxy-ca.crt": "kubernetes-front-proxy-ca"}
+CAS = {
+    "pki/ca.crt": "kubernetes-ca",
+    "pki/etcd/ca.crt": "etcd-ca",
+    "pki/front-proxy-ca.crt": "kubernetes-front-proxy-ca",
+}
 # kubeconfig -> (CN, O list, server)
 KUBECONFIGS = {
     "admin.conf": ("kubernetes-admin", ["kubeadm:cluster-admins"], f"https://{MASTER}:6443"),
@@ -113,8 +150,9 @@ def sans(cert: x509.Certificate) -> tuple[set[str], set[str]]:
 
 
 def openssl_verify(ca: Path, leaf: Path, purpose: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["openssl", "verify", "-CAfile", str(ca), "-purpose", purpose, str(leaf)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca), "-purpose", purpose, str(leaf)], capture_output=True, text=True
+    )
 
 
 def mode(path: Path) -> int:
@@ -122,8 +160,11 @@ def mode(path: Path) -> int:
 
 
 def tree_digest(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_cas_are_self_signed_with_kubeadm_names(pki_dir):
@@ -251,8 +292,19 @@ def test_renew_keeps_ca_and_key_unless_asked(pki_dir, spec_file):
 def test_import_own_ca_then_leaves_are_reissued(pki_dir, spec_file, tmp_path):
     other = tmp_path / "other"
     k8sfs("pki", "init", "--dir", str(other))
-    k8sfs("pki", "import", "ca", "--cert", str(other / "pki/ca.crt"), "--key", str(other / "pki/ca.key"),
-          "--spec", str(spec_file), "--dir", str(pki_dir))
+    k8sfs(
+        "pki",
+        "import",
+        "ca",
+        "--cert",
+        str(other / "pki/ca.crt"),
+        "--key",
+        str(other / "pki/ca.key"),
+        "--spec",
+        str(spec_file),
+        "--dir",
+        str(pki_dir),
+    )
     plan = k8sfs("pki", "plan", "--spec", str(spec_file), "--dir", str(pki_dir), check=False)
     assert plan.returncode == 2 and "not signed by the current ca" in plan.stdout
     k8sfs("pki", "init", "--spec", str(spec_file), "--dir", str(pki_dir))
@@ -264,8 +316,20 @@ def test_import_of_a_ca_with_a_foreign_key_changes_nothing(pki_dir, spec_file, t
     other = tmp_path / "other"
     k8sfs("pki", "init", "--dir", str(other))
     before = tree_digest(pki_dir)
-    result = k8sfs("pki", "import", "ca", "--cert", str(other / "pki/ca.crt"), "--key", str(pki_dir / "pki/ca.key"),
-                   "--spec", str(spec_file), "--dir", str(pki_dir), check=False)
+    result = k8sfs(
+        "pki",
+        "import",
+        "ca",
+        "--cert",
+        str(other / "pki/ca.crt"),
+        "--key",
+        str(pki_dir / "pki/ca.key"),
+        "--spec",
+        str(spec_file),
+        "--dir",
+        str(pki_dir),
+        check=False,
+    )
     assert result.returncode == 1
     assert "does not belong" in result.stderr
     assert tree_digest(pki_dir) == before

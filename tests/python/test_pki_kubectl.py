@@ -34,8 +34,9 @@ class FakeApiserver:
             def do_GET(self):  # noqa: N802 (http.server's name)
                 subject = dict(x[0] for x in self.connection.getpeercert()["subject"])
                 seen.append(subject)
-                body = json.dumps({"major": "1", "minor": "34", "gitVersion": "v1.34.4",
-                                   "seenClient": subject["commonName"]}).encode()
+                body = json.dumps(
+                    {"major": "1", "minor": "34", "gitVersion": "v1.34.4", "seenClient": subject["commonName"]}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -68,8 +69,11 @@ def pki(tmp_path: Path):
     spec = tmp_path / "cluster.yaml"
     spec.write_text(f"pki: {{api_server_url: 'https://127.0.0.1:{port}'}}\n")
     directory = tmp_path / "pki"
-    subprocess.run([sys.executable, "-m", "k8sfs.cli", "pki", "init", "--spec", str(spec), "--dir", str(directory)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "k8sfs.cli", "pki", "init", "--spec", str(spec), "--dir", str(directory)],
+        check=True,
+        capture_output=True,
+    )
     return directory, port
 
 
@@ -85,18 +89,26 @@ def test_kubectl_reads_the_kubeconfig_back(kubectl, pki):
     ours = yaml.safe_load((directory / "admin.conf").read_text())
     assert config["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{port}"
     assert config["users"][0]["user"]["client-certificate-data"] == ours["users"][0]["user"]["client-certificate-data"]
-    assert base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]) == \
-        (directory / "pki/ca.crt").read_bytes()
+    assert (
+        base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"])
+        == (directory / "pki/ca.crt").read_bytes()
+    )
     assert config["current-context"] == ours["current-context"]
 
 
-@pytest.mark.parametrize("kubeconfig,identity", [("admin.conf", "kubernetes-admin"),
-                                                 ("super-admin.conf", "kubernetes-super-admin"),
-                                                 ("kube-proxy.conf", "system:kube-proxy")])
+@pytest.mark.parametrize(
+    "kubeconfig,identity",
+    [
+        ("admin.conf", "kubernetes-admin"),
+        ("super-admin.conf", "kubernetes-super-admin"),
+        ("kube-proxy.conf", "system:kube-proxy"),
+    ],
+)
 def test_kubectl_completes_mutual_tls_with_the_apiserver_certificate(kubectl, pki, kubeconfig, identity):
     directory, port = pki
-    with FakeApiserver(directory / "pki/apiserver.crt", directory / "pki/apiserver.key", directory / "pki/ca.crt",
-                       port) as server:
+    with FakeApiserver(
+        directory / "pki/apiserver.crt", directory / "pki/apiserver.key", directory / "pki/ca.crt", port
+    ) as server:
         result = run_kubectl(kubectl, "--kubeconfig", str(directory / kubeconfig), "get", "--raw", "/version")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["seenClient"] == identity
@@ -106,8 +118,9 @@ def test_kubectl_completes_mutual_tls_with_the_apiserver_certificate(kubectl, pk
 def test_kubectl_refuses_a_server_from_another_pki(kubectl, pki, tmp_path):
     directory, port = pki
     other = tmp_path / "other"
-    subprocess.run([sys.executable, "-m", "k8sfs.cli", "pki", "init", "--dir", str(other)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "k8sfs.cli", "pki", "init", "--dir", str(other)], check=True, capture_output=True
+    )
     with FakeApiserver(other / "pki/apiserver.crt", other / "pki/apiserver.key", directory / "pki/ca.crt", port):
         result = run_kubectl(kubectl, "--kubeconfig", str(directory / "admin.conf"), "get", "--raw", "/version")
     assert result.returncode != 0

@@ -48,19 +48,26 @@ def test_ca_as_an_independent_parser_sees_it(key_type):
 def test_server_leaf_as_an_independent_parser_sees_it():
     ca_key = core.PrivateKey.generate()
     ca = core.make_ca(ca_key, "kubernetes-ca")
-    leaf = core.issue_leaf("kube-apiserver", usages=[core.ExtendedUsage.SERVER_AUTH],
-                           dns_names=["kubernetes", "kubernetes.default.svc.cluster.local", "k8s-master"],
-                           ip_addresses=["10.0.0.1", "192.168.50.10"], key=core.PrivateKey.generate(), ca=ca,
-                           ca_key=ca_key)
+    leaf = core.issue_leaf(
+        "kube-apiserver",
+        usages=[core.ExtendedUsage.SERVER_AUTH],
+        dns_names=["kubernetes", "kubernetes.default.svc.cluster.local", "k8s-master"],
+        ip_addresses=["10.0.0.1", "192.168.50.10"],
+        key=core.PrivateKey.generate(),
+        ca=ca,
+        ca_key=ca_key,
+    )
     cert, issuer = parse(leaf), parse(ca)
     verify_signature(cert, issuer)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == ["kubernetes", "kubernetes.default.svc.cluster.local",
-                                                     "k8s-master"]
-    assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.1"),
-                                                       ipaddress.ip_address("192.168.50.10")]
+    assert san.get_values_for_type(x509.DNSName) == ["kubernetes", "kubernetes.default.svc.cluster.local", "k8s-master"]
+    assert san.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("10.0.0.1"),
+        ipaddress.ip_address("192.168.50.10"),
+    ]
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
-        ExtendedKeyUsageOID.SERVER_AUTH]
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     assert ku.digital_signature and ku.key_encipherment and not ku.key_cert_sign
@@ -72,17 +79,25 @@ def test_server_leaf_as_an_independent_parser_sees_it():
 def test_client_leaf_groups_and_openssl_cli_verification(tmp_path):
     ca_key = core.PrivateKey.generate()
     ca = core.make_ca(ca_key, "kubernetes-ca")
-    leaf = core.issue_leaf("system:node:node-1", organizations=["system:nodes"],
-                           usages=[core.ExtendedUsage.CLIENT_AUTH], key=core.PrivateKey.generate(), ca=ca,
-                           ca_key=ca_key)
+    leaf = core.issue_leaf(
+        "system:node:node-1",
+        organizations=["system:nodes"],
+        usages=[core.ExtendedUsage.CLIENT_AUTH],
+        key=core.PrivateKey.generate(),
+        ca=ca,
+        ca_key=ca_key,
+    )
     cert = parse(leaf)
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:nodes"
     (tmp_path / "ca.crt").write_text(ca.to_pem())
     (tmp_path / "leaf.crt").write_text(leaf.to_pem())
 
     def openssl_verify(purpose):
-        return subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca.crt"), "-purpose", purpose,
-                               str(tmp_path / "leaf.crt")], capture_output=True, text=True)
+        return subprocess.run(
+            ["openssl", "verify", "-CAfile", str(tmp_path / "ca.crt"), "-purpose", purpose, str(tmp_path / "leaf.crt")],
+            capture_output=True,
+            text=True,
+        )
 
     assert openssl_verify("sslclient").returncode == 0
     assert openssl_verify("sslserver").returncode != 0  # a client certificate only

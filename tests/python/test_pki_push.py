@@ -15,8 +15,12 @@ pytestmark = pytest.mark.lab
 
 
 def k8sfs(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "k8sfs.cli", *args, "--lab", TEST_LAB, "--subnet", TEST_SUBNET],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "k8sfs.cli", *args, "--lab", TEST_LAB, "--subnet", TEST_SUBNET],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, f"k8sfs {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -32,23 +36,34 @@ def test_push_places_files_with_modes_and_keeps_ca_keys_home(lab, tmp_path):
     k8sfs("pki", "push", "--dir", directory)
 
     with lab.session("k8s-master") as master:
-        files = stat_files(master, ["/etc/kubernetes/pki/apiserver.key", "/etc/kubernetes/pki/apiserver.crt",
-                                    "/etc/kubernetes/pki/etcd/server.key", "/etc/kubernetes/pki/sa.key",
-                                    "/etc/kubernetes/pki/sa.pub", "/etc/kubernetes/admin.conf"])
+        files = stat_files(
+            master,
+            [
+                "/etc/kubernetes/pki/apiserver.key",
+                "/etc/kubernetes/pki/apiserver.crt",
+                "/etc/kubernetes/pki/etcd/server.key",
+                "/etc/kubernetes/pki/sa.key",
+                "/etc/kubernetes/pki/sa.pub",
+                "/etc/kubernetes/admin.conf",
+            ],
+        )
         assert files["/etc/kubernetes/pki/apiserver.key"] == "600 root:root"
         assert files["/etc/kubernetes/pki/apiserver.crt"] == "644 root:root"
         assert files["/etc/kubernetes/pki/etcd/server.key"] == "600 root:root"
         assert files["/etc/kubernetes/pki/sa.pub"] == "644 root:root"
         assert files["/etc/kubernetes/admin.conf"] == "600 root:root"
-        leftover = master.exec("ls /etc/kubernetes/pki/ca.key /etc/kubernetes/pki/etcd/ca.key "
-                               "/etc/kubernetes/pki/front-proxy-ca.key 2>/dev/null | wc -l")
+        leftover = master.exec(
+            "ls /etc/kubernetes/pki/ca.key /etc/kubernetes/pki/etcd/ca.key "
+            "/etc/kubernetes/pki/front-proxy-ca.key 2>/dev/null | wc -l"
+        )
         assert leftover.stdout.strip() == "0"
         pushed = master.exec(["cat", "/etc/kubernetes/pki/apiserver.crt"], check=True).stdout
     assert pushed == (tmp_path / "pki/pki/apiserver.crt").read_text()
 
     with lab.session("node-1") as node:
-        files = stat_files(node, ["/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/pki/kubelet.key",
-                                  "/etc/kubernetes/pki/ca.crt"])
+        files = stat_files(
+            node, ["/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/pki/kubelet.key", "/etc/kubernetes/pki/ca.crt"]
+        )
         assert files["/etc/kubernetes/kubelet.conf"] == "600 root:root"
         assert files["/var/lib/kubelet/pki/kubelet.key"] == "600 root:root"
         assert node.exec("test -e /etc/kubernetes/pki/apiserver.key").exit_code != 0

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.lab
 
 
 def _remote_state(session, path):
-    r = session.exec(["sh", "-c", 'sha256sum < "$1" | cut -c1-64; stat -c "%a %U %G" -- "$1"', "k8sfs", path],
-                     check=True)
+    r = session.exec(
+        ["sh", "-c", 'sha256sum < "$1" | cut -c1-64; stat -c "%a %U %G" -- "$1"', "k8sfs", path], check=True
+    )
     digest, meta = r.stdout.splitlines()
     return digest, meta
 
@@ -27,8 +28,14 @@ def test_put_get_roundtrip_with_checksum_skip(master, tmp_path):
     master.exec(["rm", "-rf", "/srv/k8sfs-test"])
 
     progress = []
-    first = master.put(str(local), remote, mode=0o640, owner="root", group="daemon",
-                       progress=lambda done, total: progress.append((done, total)))
+    first = master.put(
+        str(local),
+        remote,
+        mode=0o640,
+        owner="root",
+        group="daemon",
+        progress=lambda done, total: progress.append((done, total)),
+    )
     assert first.changed and first.bytes == len(data)
     assert first.sha256 == hashlib.sha256(data).hexdigest()
     assert progress[-1] == (len(data), len(data))
@@ -84,8 +91,14 @@ def test_get_missing_file_names_it(master, tmp_path):
 
 def test_pool_runs_everywhere_and_keeps_each_hosts_result(lab):
     options = [lab.connect_options(h.name) for h in lab.hosts]
-    ghost = k8sfs.ConnectOptions("ghost", hostname=str(lab.network.network_address + 98), user="root",
-                                 ssh_config="none", connect_timeout=2, known_hosts=str(lab.known_hosts_path))
+    ghost = k8sfs.ConnectOptions(
+        "ghost",
+        hostname=str(lab.network.network_address + 98),
+        user="root",
+        ssh_config="none",
+        connect_timeout=2,
+        known_hosts=str(lab.known_hosts_path),
+    )
     pool = k8sfs.Pool([*options, ghost])
     results = pool.exec("hostname; sleep 1")
     assert [r.host for r in results] == ["k8s-master", "node-1", "node-2", "ghost"]

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 from importlib import resources
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -25,24 +24,47 @@ BAD = [
     (("192.168.50.11", "192.168.50.300"), "hosts[1].address: '192.168.50.300' is not an IP address", 19, True),
     (("key_type: ecdsa-p256 ", "key_typ: ecdsa-p256 "), "pki.key_typ: unknown key", 28, True),
     (("name: containerd ", "name: docker "), "runtime.name: 'docker' is not one of containerd, crio", 25, True),
-    (("kubernetes_version: v1.34.4", "kubernetes_version: v1.20.15"), "kubernetes_version: Kubernetes v1.20.15 is not "
-     "supported", 5, False),
-    (("kubernetes_version: v1.34.4", "kubernetes_version: 1.34"), "kubernetes_version: 1.34 is not a version like v1.34.4", 5,
-     True),
-    (("pod_cidr: 10.200.0.0/16", "pod_cidr: 10.0.128.0/17"), "pod_cidr: 10.0.128.0/17 overlaps service_cidr", 8,
-     False),
-    (("service_cidr: 10.0.0.0/16", "service_cidr: 192.168.50.0/24"), "hosts[0].address: 192.168.50.10 lies inside "
-     "service_cidr", 14, False),
-    (("service_cidr: 10.0.0.0/16", "service_cidr: 10.0.0.1/16"), "service_cidr: '10.0.0.1/16' is not a network range",
-     7, False),
-    (("roles: [control-plane, etcd]", "roles: [control-plane, etc]"), "hosts[0].roles[1]: 'etc' is not a role", 15,
-     True),
+    (
+        ("kubernetes_version: v1.34.4", "kubernetes_version: v1.20.15"),
+        "kubernetes_version: Kubernetes v1.20.15 is not supported",
+        5,
+        False,
+    ),
+    (
+        ("kubernetes_version: v1.34.4", "kubernetes_version: 1.34"),
+        "kubernetes_version: 1.34 is not a version like v1.34.4",
+        5,
+        True,
+    ),
+    (("pod_cidr: 10.200.0.0/16", "pod_cidr: 10.0.128.0/17"), "pod_cidr: 10.0.128.0/17 overlaps service_cidr", 8, False),
+    (
+        ("service_cidr: 10.0.0.0/16", "service_cidr: 192.168.50.0/24"),
+        "hosts[0].address: 192.168.50.10 lies inside service_cidr",
+        14,
+        False,
+    ),
+    (
+        ("service_cidr: 10.0.0.0/16", "service_cidr: 10.0.0.1/16"),
+        "service_cidr: '10.0.0.1/16' is not a network range",
+        7,
+        False,
+    ),
+    (
+        ("roles: [control-plane, etcd]", "roles: [control-plane, etc]"),
+        "hosts[0].roles[1]: 'etc' is not a role",
+        15,
+        True,
+    ),
     (("roles: [control-plane, etcd]", "roles: [worker]"), "hosts: no host has the control-plane role", 12, False),
     (("name: node-2", "name: node-1"), "hosts[2].name: 'node-1' is used twice", 21, False),
     (("port: 22", "port: 70000"), "hosts[0].port: 70000 is not a port number", 17, True),
     (("name: k8s-master ", "name: K8s_Master "), "hosts[0].name: 'K8s_Master' is not a lower-case host name", 13, True),
-    (("ca_validity_days: 3650", "ca_validity_days: ten"), "pki.ca_validity_days: 'ten' is not a number of days", 29,
-     True),
+    (
+        ("ca_validity_days: 3650", "ca_validity_days: ten"),
+        "pki.ca_validity_days: 'ten' is not a number of days",
+        29,
+        True,
+    ),
     (("host_profile: machine", "host_profile: vm"), "host_profile: 'vm' is not one of machine, container", 11, True),
 ]
 
@@ -78,8 +100,12 @@ def test_malformed_spec_gives_its_error(tmp_path, change, message, line, schema_
 
 def test_init_refuses_to_overwrite(tmp_path):
     target = tmp_path / "cluster.yaml"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "k8sfs.cli", "init", str(target), *a],
-                                    capture_output=True, text=True)
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "k8sfs.cli", "init", str(target), *a], capture_output=True, text=True
+        )
+
     assert run().returncode == 0
     target.write_text("mine\n")
     refused = run()
@@ -92,7 +118,9 @@ def test_a_bad_spec_changes_nothing_on_any_host(lab, tmp_path):
     # The spec names the lab's own hosts, with one bad value; nothing may reach them.
     hosts = {h.name: h.address for h in lab.hosts}
     text = GOOD
-    for name, address in zip(["k8s-master", "node-1", "node-2"], ["192.168.50.10", "192.168.50.11", "192.168.50.12"]):
+    for name, address in zip(
+        ["k8s-master", "node-1", "node-2"], ["192.168.50.10", "192.168.50.11", "192.168.50.12"], strict=True
+    ):
         text = text.replace(address, hosts[name])
     path = tmp_path / "bad.yaml"
     path.write_text(text.replace("cgroup_driver: systemd ", "cgroup_driver: system ", 1))
@@ -101,14 +129,27 @@ def test_a_bad_spec_changes_nothing_on_any_host(lab, tmp_path):
         s.exec(["touch", "/run/k8sfs-marker"], check=True)
     state = tmp_path / "state"
     for command in (["plan"], ["apply"], ["pki", "push"], ["reset", "--yes"]):
-        result = subprocess.run([sys.executable, "-m", "k8sfs.cli", *command, "--spec", str(path), *(
-            ["--state", str(state)] if command[0] != "pki" else ["--dir", str(state)])], capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "k8sfs.cli",
+                *command,
+                "--spec",
+                str(path),
+                *(["--state", str(state)] if command[0] != "pki" else ["--dir", str(state)]),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 1, result
         assert "runtime.cgroup_driver: 'system' is not one of systemd, cgroupfs" in result.stderr
     assert not state.exists()
     for name, s in sessions.items():
-        changed = s.exec("find /etc /usr/local /var/lib /root -xdev -newer /run/k8sfs-marker -type f 2>/dev/null "
-                         "| grep -v -E '^/var/lib/(systemd|containerd|kubelet|etcd)/' | head -5").stdout
+        changed = s.exec(
+            "find /etc /usr/local /var/lib /root -xdev -newer /run/k8sfs-marker -type f 2>/dev/null "
+            "| grep -v -E '^/var/lib/(systemd|containerd|kubelet|etcd)/' | head -5"
+        ).stdout
         # (running services write their own state there; k8sfs would write elsewhere too)
         assert changed == "", f"{name}: {changed}"
         s.close()

@@ -22,7 +22,9 @@ def _fingerprint(pubkey_line: str) -> str:
 
 def test_changed_host_key_is_refused_naming_both_fingerprints(lab, tmp_path):
     host = lab.host("node-1")
-    real_line = next(l for l in lab.known_hosts_path.read_text().splitlines() if l.startswith(host.address + " "))
+    real_line = next(
+        line for line in lab.known_hosts_path.read_text().splitlines() if line.startswith(host.address + " ")
+    )
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "impostor")], check=True)
     impostor = (tmp_path / "impostor.pub").read_text().split()
     known = tmp_path / "known_hosts"
@@ -90,8 +92,14 @@ def test_unreachable_host_names_host_and_what_was_tried(lab):
     # An unused address inside the lab subnet: routed via the lab bridge,
     # nobody answers.
     address = str(lab.network.network_address + 99)
-    options = k8sfs.ConnectOptions("ghost", hostname=address, user="root", ssh_config="none", connect_timeout=2,
-                                   known_hosts=str(lab.known_hosts_path))
+    options = k8sfs.ConnectOptions(
+        "ghost",
+        hostname=address,
+        user="root",
+        ssh_config="none",
+        connect_timeout=2,
+        known_hosts=str(lab.known_hosts_path),
+    )
     start = time.monotonic()
     with pytest.raises(k8sfs.ConnectError) as info:
         k8sfs.Session(options).exec("true")
@@ -125,9 +133,18 @@ def test_sshd_killed_mid_command_gives_clear_error_then_reconnects(lab):
         assert victim.exec("true").ok
         # A transient unit inside the host (independent of sshd) stops sshd,
         # kills every sshd process (so our connection drops), then starts it.
-        admin.exec(["systemd-run", "--unit", "k8sfs-test-sshd-restart", "--collect", "sh", "-c",
-                    "sleep 1; systemctl stop ssh.service; pkill -KILL -x sshd; sleep 2; systemctl start ssh.service"],
-                   check=True)
+        admin.exec(
+            [
+                "systemd-run",
+                "--unit",
+                "k8sfs-test-sshd-restart",
+                "--collect",
+                "sh",
+                "-c",
+                "sleep 1; systemctl stop ssh.service; pkill -KILL -x sshd; sleep 2; systemctl start ssh.service",
+            ],
+            check=True,
+        )
         start = time.monotonic()
         with pytest.raises(k8sfs.ConnectionLostError) as info:
             victim.exec("sleep 30", timeout=25)
@@ -155,10 +172,18 @@ def test_close_and_reconnect(master):
 
 
 def test_repr_and_errors_never_show_secrets(lab):
-    options = k8sfs.ConnectOptions("node-1", hostname=lab.host("node-1").address, user="root",
-                                   password="hunter2-secret", sudo_password="sudo-secret",
-                                   key_passphrase="pass-secret", identity_files=["/nonexistent/key"],
-                                   known_hosts=str(lab.known_hosts_path), ssh_config="none", use_agent=False)
+    options = k8sfs.ConnectOptions(
+        "node-1",
+        hostname=lab.host("node-1").address,
+        user="root",
+        password="hunter2-secret",
+        sudo_password="sudo-secret",
+        key_passphrase="pass-secret",
+        identity_files=["/nonexistent/key"],
+        known_hosts=str(lab.known_hosts_path),
+        ssh_config="none",
+        use_agent=False,
+    )
     session = k8sfs.Session(options)
     text = repr(options) + repr(session)
     with pytest.raises(k8sfs.AuthError) as info:
@@ -172,8 +197,10 @@ def test_repr_and_errors_never_show_secrets(lab):
 def test_ssh_config_alias_is_honoured(lab, tmp_path):
     host = lab.host("k8s-master")
     config = tmp_path / "config"
-    config.write_text(f"Host master-alias\n  HostName {host.address}\n  User root\n  IdentityFile {lab.key_path}\n"
-                      f"  UserKnownHostsFile {lab.known_hosts_path}\n")
+    config.write_text(
+        f"Host master-alias\n  HostName {host.address}\n  User root\n  IdentityFile {lab.key_path}\n"
+        f"  UserKnownHostsFile {lab.known_hosts_path}\n"
+    )
     with k8sfs.Session("master-alias", ssh_config=str(config), use_agent=False) as s:
         assert s.resolved.hostname == host.address
         assert s.exec("hostname").stdout.strip() == "k8s-master"
@@ -186,8 +213,10 @@ def test_proxyjump_goes_through_the_jump_host(lab, tmp_path):
         assert s.exec("echo $SSH_CONNECTION").stdout.split()[0] == master.address
     # The same from ~/.ssh/config.
     config = tmp_path / "config"
-    config.write_text(f"Host behind\n  HostName {node2.address}\n  User root\n  ProxyJump root@{master.address}\n"
-                      f"  IdentityFile {lab.key_path}\n  UserKnownHostsFile {lab.known_hosts_path}\n")
+    config.write_text(
+        f"Host behind\n  HostName {node2.address}\n  User root\n  ProxyJump root@{master.address}\n"
+        f"  IdentityFile {lab.key_path}\n  UserKnownHostsFile {lab.known_hosts_path}\n"
+    )
     with k8sfs.Session("behind", ssh_config=str(config), use_agent=False) as s:
         assert s.resolved.proxy_jump == f"root@{master.address}"
         assert s.exec("hostname").stdout.strip() == "node-2"
@@ -197,8 +226,13 @@ def test_proxyjump_checks_the_jump_hosts_key_too(lab, tmp_path):
     master = lab.host("k8s-master")
     # known_hosts knows the target (node-2) but not the jump host.
     known = tmp_path / "known_hosts"
-    known.write_text("".join(l + "\n" for l in lab.known_hosts_path.read_text().splitlines()
-                             if not l.startswith(master.address + " ")))
+    known.write_text(
+        "".join(
+            line + "\n"
+            for line in lab.known_hosts_path.read_text().splitlines()
+            if not line.startswith(master.address + " ")
+        )
+    )
     with pytest.raises(k8sfs.HostKeyError) as info:
         lab.session("node-2", proxy_jump=f"root@{master.address}", known_hosts=str(known)).exec("true")
     assert f"jump host {master.address}" in str(info.value)

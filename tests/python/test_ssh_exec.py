@@ -57,9 +57,11 @@ def test_env_is_passed_quoted(master):
 def test_lines_stream_while_the_command_runs(master):
     seen: list[tuple[float, str]] = []
     start = time.monotonic()
-    r = master.exec("echo first; sleep 1.5; echo second; echo oops >&2",
-                    on_stdout=lambda line: seen.append((time.monotonic() - start, line)),
-                    on_stderr=lambda line: seen.append((time.monotonic() - start, "E:" + line)))
+    r = master.exec(
+        "echo first; sleep 1.5; echo second; echo oops >&2",
+        on_stdout=lambda line: seen.append((time.monotonic() - start, line)),
+        on_stderr=lambda line: seen.append((time.monotonic() - start, "E:" + line)),
+    )
     assert r.ok
     assert [line for _, line in seen] == ["first", "second", "E:oops"]
     # "first" was delivered before the command slept, not when it ended.

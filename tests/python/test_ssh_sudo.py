@@ -7,8 +7,6 @@ import time
 
 import pytest
 
-import k8sfs
-
 pytestmark = pytest.mark.lab
 
 USER = "k8sadmin"
@@ -23,11 +21,21 @@ def admin_user(lab, tmp_path_factory):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     pub = (key.parent / "id.pub").read_text().strip()
     with lab.session("node-1") as root:
-        root.exec(["sh", "-c", 'id "$1" >/dev/null 2>&1 || useradd -m -s /bin/sh "$1"; '
-                   'echo "$1:$2" | chpasswd; mkdir -p "/home/$1/.ssh"; echo "$3" > "/home/$1/.ssh/authorized_keys"; '
-                   'chown -R "$1:$1" "/home/$1/.ssh"; chmod 700 "/home/$1/.ssh"; '
-                   'echo "$1 ALL=(ALL) ALL" > /etc/sudoers.d/k8sfs-test; chmod 440 /etc/sudoers.d/k8sfs-test',
-                   "k8sfs", USER, PASSWORD, pub], check=True)
+        root.exec(
+            [
+                "sh",
+                "-c",
+                'id "$1" >/dev/null 2>&1 || useradd -m -s /bin/sh "$1"; '
+                'echo "$1:$2" | chpasswd; mkdir -p "/home/$1/.ssh"; echo "$3" > "/home/$1/.ssh/authorized_keys"; '
+                'chown -R "$1:$1" "/home/$1/.ssh"; chmod 700 "/home/$1/.ssh"; '
+                'echo "$1 ALL=(ALL) ALL" > /etc/sudoers.d/k8sfs-test; chmod 440 /etc/sudoers.d/k8sfs-test',
+                "k8sfs",
+                USER,
+                PASSWORD,
+                pub,
+            ],
+            check=True,
+        )
     yield key
     with lab.session("node-1") as root:
         root.exec(["sh", "-c", 'rm -f /etc/sudoers.d/k8sfs-test; userdel -r "$1" 2>/dev/null; true', "k8sfs", USER])
@@ -53,13 +61,17 @@ def test_with_sudo_password_runs_as_root_and_keeps_stdin(lab, admin_user):
 
 def test_put_with_sudo_places_a_root_owned_file(lab, admin_user):
     with lab.session("node-1", user=USER, identity_files=[str(admin_user)], sudo_password=PASSWORD) as s:
-        result = s.put_content("root-only\n", "/etc/k8sfs-sudo-test/conf", mode=0o600, owner="root", group="root",
-                               sudo=True)
+        result = s.put_content(
+            "root-only\n", "/etc/k8sfs-sudo-test/conf", mode=0o600, owner="root", group="root", sudo=True
+        )
         assert result.changed
-        assert not s.put_content("root-only\n", "/etc/k8sfs-sudo-test/conf", mode=0o600, owner="root",
-                                 group="root", sudo=True).changed
+        assert not s.put_content(
+            "root-only\n", "/etc/k8sfs-sudo-test/conf", mode=0o600, owner="root", group="root", sudo=True
+        ).changed
     with lab.session("node-1") as root:
-        r = root.exec("stat -c '%a %U' /etc/k8sfs-sudo-test/conf; cat /etc/k8sfs-sudo-test/conf; "
-                      "ls -A /tmp | grep -c k8sfs-put || true")
+        r = root.exec(
+            "stat -c '%a %U' /etc/k8sfs-sudo-test/conf; cat /etc/k8sfs-sudo-test/conf; "
+            "ls -A /tmp | grep -c k8sfs-put || true"
+        )
         assert r.stdout.splitlines() == ["600 root", "root-only", "0"]
         root.exec("rm -rf /etc/k8sfs-sudo-test")

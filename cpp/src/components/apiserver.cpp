@@ -65,8 +65,8 @@ std::vector<std::string> apiserver_reads(const ApiserverOptions& o, const std::s
 }
 
 std::string render_apiserver_unit(const ApiserverOptions& o, const std::string& binary) {
-  return render_component_unit("Kubernetes API server", o.version.str(), "kube-apiserver", binary,
-                               apiserver_flags(o), {"LimitNOFILE=65536"});
+  return render_component_unit("Kubernetes API server", o.version.str(), "kube-apiserver", binary, apiserver_flags(o),
+                               {"LimitNOFILE=65536"});
 }
 
 std::string render_encryption_config(const std::string& key_base64, const std::string& key_name) {

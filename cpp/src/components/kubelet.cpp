@@ -13,8 +13,8 @@ namespace {
 // YAML parser could read as something else is double-quoted.
 std::string scalar(const std::string& value) {
   bool plain = !value.empty() && std::string("-?:,[]{}#&*!|>'\"%@` ").find(value.front()) == std::string::npos &&
-               value.find(": ") == std::string::npos && value.find(" #") == std::string::npos &&
-               value.back() != ':' && value.back() != ' ' && value != "true" && value != "false" && value != "null";
+               value.find(": ") == std::string::npos && value.find(" #") == std::string::npos && value.back() != ':' &&
+               value.back() != ' ' && value != "true" && value != "false" && value != "null";
   if (plain) return value;
   std::string out = "\"";
   for (char c : value) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
@@ -75,7 +75,8 @@ std::vector<std::string> kubelet_flags(const KubeletOptions& o) {
   if (!o.version.at_least(24)) flags.push_back("--container-runtime=remote");  // gone in 1.27
   if (!o.version.at_least(27)) flags.push_back("--container-runtime-endpoint=" + o.runtime_endpoint);
   // A no-op from 1.29 and removed in 1.35: the runtime pins the sandbox image.
-  if (!o.version.at_least(29) && !o.pause_image.empty()) flags.push_back("--pod-infra-container-image=" + o.pause_image);
+  if (!o.version.at_least(29) && !o.pause_image.empty())
+    flags.push_back("--pod-infra-container-image=" + o.pause_image);
   flags.push_back("--v=2");
   return flags;
 }

@@ -13,10 +13,10 @@ std::string node_pod_subnet(const std::string& pod_cidr, int index) {
   auto slash = pod_cidr.find('/');
   in_addr addr{};
   int prefix = slash == std::string::npos ? -1 : std::atoi(pod_cidr.c_str() + slash + 1);
-  if (slash == std::string::npos || inet_pton(AF_INET, pod_cidr.substr(0, slash).c_str(), &addr) != 1 ||
-      prefix < 8 || prefix > 23) {
-    throw RenderError(fmt::format("pod range '{}' must be an IPv4 range of /8 to /23 (each node gets a /24)",
-                                  pod_cidr));
+  if (slash == std::string::npos || inet_pton(AF_INET, pod_cidr.substr(0, slash).c_str(), &addr) != 1 || prefix < 8 ||
+      prefix > 23) {
+    throw RenderError(
+        fmt::format("pod range '{}' must be an IPv4 range of /8 to /23 (each node gets a /24)", pod_cidr));
   }
   uint32_t base = ntohl(addr.s_addr) & (0xffffffffu << (32 - prefix));
   uint32_t count = 1u << (24 - prefix);

@@ -14,14 +14,16 @@ std::string render_containerd_config(const ContainerdOptions& o) {
   if (o.major_version >= 2) {
     std::string out = "# Written by k8sfs (containerd 2.x, config version 3).\nversion = 3\n\n";
     if (!o.sandbox_image.empty()) {
-      out += fmt::format("[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '{}'\n\n", o.sandbox_image);
+      out +=
+          fmt::format("[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '{}'\n\n", o.sandbox_image);
     }
     out += "[plugins.'io.containerd.cri.v1.runtime']\n";
     if (o.container_host) out += "  restrict_oom_score_adj = true\n  tolerate_missing_hugetlb_controller = true\n";
-    out += "\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\n  default_runtime_name = 'runc'\n\n"
-           "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n"
-           "  runtime_type = 'io.containerd.runc.v2'\n\n"
-           "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n";
+    out +=
+        "\n[plugins.'io.containerd.cri.v1.runtime'.containerd]\n  default_runtime_name = 'runc'\n\n"
+        "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n"
+        "  runtime_type = 'io.containerd.runc.v2'\n\n"
+        "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n";
     out += fmt::format("  SystemdCgroup = {}\n\n", systemd ? "true" : "false");
     out += fmt::format("[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dir = '{}'\n  conf_dir = '{}'\n",
                        o.cni_bin_dir, o.cni_conf_dir);
@@ -64,8 +66,8 @@ OsFamily parse_os_family(const std::string& text) {
     if (w == "debian" || w == "ubuntu") return OsFamily::Debian;
     if (w == "rhel" || w == "fedora" || w == "centos" || w == "rocky" || w == "almalinux") return OsFamily::RedHat;
   }
-  throw RenderError(fmt::format("unsupported OS family '{}': k8sfs knows Debian/Ubuntu (apt) and RHEL/Fedora (dnf)",
-                                text));
+  throw RenderError(
+      fmt::format("unsupported OS family '{}': k8sfs knows Debian/Ubuntu (apt) and RHEL/Fedora (dnf)", text));
 }
 
 PackageRepository crio_repository(OsFamily family, const KubeVersion& version) {
@@ -107,8 +109,8 @@ std::optional<CgroupDriver> containerd_cgroup_driver_from_info(const std::string
   if (auto driver = info.find("cgroupDriver"); driver != info.end() && driver->is_string()) {
     return *driver == "SYSTEMD" || *driver == "systemd" ? CgroupDriver::Systemd : CgroupDriver::Cgroupfs;
   }
-  const auto* containerd = info.contains("config") && info["config"].contains("containerd")
-                               ? &info["config"]["containerd"] : nullptr;
+  const auto* containerd =
+      info.contains("config") && info["config"].contains("containerd") ? &info["config"]["containerd"] : nullptr;
   if (containerd == nullptr) return std::nullopt;
   std::string runtime = containerd->value("defaultRuntimeName", std::string("runc"));
   auto runtimes = containerd->find("runtimes");
@@ -150,9 +152,8 @@ std::optional<CgroupDriver> containerd_cgroup_driver_from_config(const std::stri
 std::string cgroup_driver_mismatch(const std::string& runtime, CgroupDriver runtime_driver,
                                    CgroupDriver kubelet_driver) {
   if (runtime_driver == kubelet_driver) return {};
-  const std::string runtime_setting = runtime == "containerd"
-                                          ? "SystemdCgroup in /etc/containerd/config.toml"
-                                          : "cgroup_manager in /etc/crio/crio.conf.d/";
+  const std::string runtime_setting = runtime == "containerd" ? "SystemdCgroup in /etc/containerd/config.toml"
+                                                              : "cgroup_manager in /etc/crio/crio.conf.d/";
   return fmt::format(
       "cgroup driver mismatch: {} uses {} but kubelet is configured with cgroupDriver: {}. Pods would fail to "
       "start (the walkthrough's \"misconfiguration: kubelet cgroup driver\" error). Fix: set cgroupDriver: {} in "

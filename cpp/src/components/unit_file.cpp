@@ -8,8 +8,7 @@
 
 namespace k8sfs::components {
 
-std::vector<std::string> files_in_flags(const std::vector<std::string>& flags,
-                                        const std::vector<std::string>& except) {
+std::vector<std::string> files_in_flags(const std::vector<std::string>& flags, const std::vector<std::string>& except) {
   std::vector<std::string> files;
   for (const auto& flag : flags) {
     auto eq = flag.find('=');

@@ -9,10 +9,10 @@ namespace k8sfs::components {
 struct UnitSpec {
   std::string description;
   std::string documentation;
-  std::vector<std::string> after;     // units to order after (and require)
-  std::string exec;                   // binary
-  std::vector<std::string> flags;     // one per line, no quotes or blanks
-  std::string type;                   // empty = simple
+  std::vector<std::string> after;  // units to order after (and require)
+  std::string exec;                // binary
+  std::vector<std::string> flags;  // one per line, no quotes or blanks
+  std::string type;                // empty = simple
   std::vector<std::string> extra_service;
 };
 

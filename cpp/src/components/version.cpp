@@ -18,14 +18,15 @@ KubeVersion KubeVersion::parse(std::string_view text) {
     }
     rest.remove_prefix(static_cast<std::size_t>(ptr - rest.data()));
     if (i < 2) {
-      if (rest.empty() || rest.front() != '.') throw RenderError(fmt::format("'{}' is not a Kubernetes version like v1.34.4", text));
+      if (rest.empty() || rest.front() != '.')
+        throw RenderError(fmt::format("'{}' is not a Kubernetes version like v1.34.4", text));
       rest.remove_prefix(1);
     }
   }
   if (!rest.empty()) throw RenderError(fmt::format("'{}' is not a Kubernetes version like v1.34.4", text));
   if (v.major != 1 || v.minor < kOldestMinor || v.minor > kNewestMinor) {
-    throw RenderError(fmt::format("Kubernetes {} is not supported: k8sfs renders 1.{} to 1.{}", text, kOldestMinor,
-                                  kNewestMinor));
+    throw RenderError(
+        fmt::format("Kubernetes {} is not supported: k8sfs renders 1.{} to 1.{}", text, kOldestMinor, kNewestMinor));
   }
   return v;
 }

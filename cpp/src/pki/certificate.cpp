@@ -26,8 +26,8 @@ void add_extension(X509* cert, X509* issuer, int nid, const std::string& value) 
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) throw PkiError(fmt::format("building extension {} = {}: {}", OBJ_nid2sn(nid), value,
-                                                 detail::openssl_error()));
+  if (ext == nullptr)
+    throw PkiError(fmt::format("building extension {} = {}: {}", OBJ_nid2sn(nid), value, detail::openssl_error()));
   int ok = X509_add_ext(cert, ext, -1);
   X509_EXTENSION_free(ext);
   check(ok, "adding an extension");
@@ -78,7 +78,7 @@ std::string name_entry(const X509_NAME* name, int nid) {
 }
 
 std::time_t to_time(const ASN1_TIME* t) {
-  struct tm tm {};
+  struct tm tm{};
   ASN1_TIME_to_tm(t, &tm);
   return timegm(&tm);
 }
@@ -219,8 +219,8 @@ Certificate make_ca(const PrivateKey& key, const std::string& common_name, int v
   add_extension(cert, cert, NID_key_usage, "critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign");
   add_extension(cert, cert, NID_subject_key_identifier, "hash");
   add_extension(cert, cert, NID_authority_key_identifier, "keyid:always");
-  if (X509_sign(cert, key.get(), EVP_sha256()) <= 0) throw PkiError("signing CA " + common_name + ": " +
-                                                                    detail::openssl_error());
+  if (X509_sign(cert, key.get(), EVP_sha256()) <= 0)
+    throw PkiError("signing CA " + common_name + ": " + detail::openssl_error());
   return ca;
 }
 

@@ -80,7 +80,7 @@ struct Builder {
   }
 };
 
-bool any_of(const std::vector<PkiHost>& hosts, bool PkiHost::*role) {
+bool any_of(const std::vector<PkiHost>& hosts, bool PkiHost::* role) {
   return std::any_of(hosts.begin(), hosts.end(), [&](const PkiHost& h) { return h.*role; });
 }
 
@@ -88,10 +88,14 @@ bool any_of(const std::vector<PkiHost>& hosts, bool PkiHost::*role) {
 
 std::string to_string(MaterialKind kind) {
   switch (kind) {
-    case MaterialKind::CertificateAuthority: return "ca";
-    case MaterialKind::KeyPair: return "key pair";
-    case MaterialKind::Leaf: return "certificate";
-    case MaterialKind::Kubeconfig: return "kubeconfig";
+    case MaterialKind::CertificateAuthority:
+      return "ca";
+    case MaterialKind::KeyPair:
+      return "key pair";
+    case MaterialKind::Leaf:
+      return "certificate";
+    case MaterialKind::Kubeconfig:
+      return "kubeconfig";
   }
   return "certificate";
 }
@@ -115,8 +119,9 @@ std::string first_service_ip(const std::string& cidr) {
     }
   }
   unsigned char bytes[16] = {};
-  int family = inet_pton(AF_INET, base.c_str(), bytes) == 1 ? AF_INET
-               : inet_pton(AF_INET6, base.c_str(), bytes) == 1 ? AF_INET6 : 0;
+  int family = inet_pton(AF_INET, base.c_str(), bytes) == 1    ? AF_INET
+               : inet_pton(AF_INET6, base.c_str(), bytes) == 1 ? AF_INET6
+                                                               : 0;
   int bits = family == AF_INET ? 32 : 128;
   if (family == 0 || prefix < 1 || prefix > bits - 2) {
     throw PkiError(fmt::format("service CIDR '{}' is not an address range like 10.0.0.0/16", cidr));
@@ -207,8 +212,8 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
                       fmt::format("hosts/{}/pki/etcd/{}", h.name, kind), "etcd-ca");
       m.leaf = b.leaf(cn, {}, both);
       // kubeadm: hostname, host IP, localhost, 127.0.0.1 and ::1.
-      for (const auto& san : {h.name, h.address, std::string("localhost"), std::string("127.0.0.1"),
-                              std::string("::1")}) {
+      for (const auto& san :
+           {h.name, h.address, std::string("localhost"), std::string("127.0.0.1"), std::string("::1")}) {
         add_san(m.leaf, san);
       }
       b.send(m, h, fmt::format("/etc/kubernetes/pki/etcd/{}", kind), true, fmt::format("etcd {} TLS", kind));
@@ -272,8 +277,8 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
   };
   auto& admin = kubeconfig("admin.conf", "admin.conf", "kubernetes-admin", {admin_group}, remote_url);
   if (split_admin) {
-    auto& super_admin = kubeconfig("super-admin.conf", "super-admin.conf", "kubernetes-super-admin",
-                                   {"system:masters"}, remote_url);
+    auto& super_admin =
+        kubeconfig("super-admin.conf", "super-admin.conf", "kubernetes-super-admin", {"system:masters"}, remote_url);
     // As `kubeadm init` does: only on the first control-plane host, where the
     // bootstrap RBAC (the binding that gives admin.conf its rights) is applied.
     for (const auto& h : spec.hosts) {
@@ -282,8 +287,8 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
       break;
     }
   }
-  auto& cm = kubeconfig("controller-manager.conf", "controller-manager.conf", "system:kube-controller-manager", {},
-                        local_url);
+  auto& cm =
+      kubeconfig("controller-manager.conf", "controller-manager.conf", "system:kube-controller-manager", {}, local_url);
   auto& sched = kubeconfig("scheduler.conf", "scheduler.conf", "system:kube-scheduler", {}, local_url);
   for (const auto& h : spec.hosts) {
     if (!h.control_plane) continue;
@@ -292,8 +297,8 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
     b.send(sched, h, "/etc/kubernetes/scheduler.conf", false, "kube-scheduler's identity");
   }
   if (any_of(spec.hosts, &PkiHost::worker)) {
-    auto& proxy = kubeconfig("kube-proxy.conf", "kube-proxy.conf", "system:kube-proxy", {"system:node-proxier"},
-                             remote_url);
+    auto& proxy =
+        kubeconfig("kube-proxy.conf", "kube-proxy.conf", "system:kube-proxy", {"system:node-proxier"}, remote_url);
     for (const auto& h : spec.hosts) {
       if (h.worker) b.send(proxy, h, "/etc/kubernetes/kube-proxy.conf", false, "kube-proxy's identity");
     }

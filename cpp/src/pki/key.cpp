@@ -22,10 +22,14 @@ KeyType parse_key_type(std::string_view text) {
 
 std::string to_string(KeyType type) {
   switch (type) {
-    case KeyType::EcdsaP256: return "ecdsa-p256";
-    case KeyType::Rsa2048: return "rsa-2048";
-    case KeyType::Rsa3072: return "rsa-3072";
-    case KeyType::Rsa4096: return "rsa-4096";
+    case KeyType::EcdsaP256:
+      return "ecdsa-p256";
+    case KeyType::Rsa2048:
+      return "rsa-2048";
+    case KeyType::Rsa3072:
+      return "rsa-3072";
+    case KeyType::Rsa4096:
+      return "rsa-4096";
   }
   return "ecdsa-p256";
 }
@@ -35,10 +39,18 @@ PrivateKey::PrivateKey(EVP_PKEY* key) : key_(key, EVP_PKEY_free) {}
 PrivateKey PrivateKey::generate(KeyType type) {
   EVP_PKEY* key = nullptr;
   switch (type) {
-    case KeyType::EcdsaP256: key = EVP_EC_gen("P-256"); break;
-    case KeyType::Rsa2048: key = EVP_RSA_gen(2048); break;
-    case KeyType::Rsa3072: key = EVP_RSA_gen(3072); break;
-    case KeyType::Rsa4096: key = EVP_RSA_gen(4096); break;
+    case KeyType::EcdsaP256:
+      key = EVP_EC_gen("P-256");
+      break;
+    case KeyType::Rsa2048:
+      key = EVP_RSA_gen(2048);
+      break;
+    case KeyType::Rsa3072:
+      key = EVP_RSA_gen(3072);
+      break;
+    case KeyType::Rsa4096:
+      key = EVP_RSA_gen(4096);
+      break;
   }
   if (key == nullptr) throw PkiError("generating a " + to_string(type) + " key failed: " + detail::openssl_error());
   return PrivateKey(key);
@@ -74,9 +86,12 @@ std::string PrivateKey::public_pem() const {
 KeyType PrivateKey::type() const {
   if (EVP_PKEY_is_a(key_.get(), "EC")) return KeyType::EcdsaP256;
   switch (EVP_PKEY_get_bits(key_.get())) {
-    case 3072: return KeyType::Rsa3072;
-    case 4096: return KeyType::Rsa4096;
-    default: return KeyType::Rsa2048;
+    case 3072:
+      return KeyType::Rsa3072;
+    case 4096:
+      return KeyType::Rsa4096;
+    default:
+      return KeyType::Rsa2048;
   }
 }
 

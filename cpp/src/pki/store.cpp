@@ -13,8 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <future>
 #include <fstream>
+#include <future>
 #include <map>
 #include <optional>
 #include <set>
@@ -110,10 +110,14 @@ struct CaState {
 
 std::string to_string(PlanAction action) {
   switch (action) {
-    case PlanAction::Keep: return "keep";
-    case PlanAction::Create: return "create";
-    case PlanAction::Reissue: return "reissue";
-    case PlanAction::Renew: return "renew";
+    case PlanAction::Keep:
+      return "keep";
+    case PlanAction::Create:
+      return "create";
+    case PlanAction::Reissue:
+      return "reissue";
+    case PlanAction::Renew:
+      return "renew";
   }
   return "keep";
 }
@@ -173,7 +177,8 @@ PlanItem evaluate(const Material& m, const Loaded& l, const std::map<std::string
   if (m.kind == MaterialKind::KeyPair) {
     if (!l.key) return set(PlanAction::Create, "missing");
     if (!l.public_pem || *l.public_pem != l.key->public_pem()) {
-      return set(PlanAction::Reissue, m.certificate_path() + " is missing or is not the public half of " + m.key_path());
+      return set(PlanAction::Reissue,
+                 m.certificate_path() + " is missing or is not the public half of " + m.key_path());
     }
     return item;
   }
@@ -211,14 +216,14 @@ PlanItem evaluate(const Material& m, const Loaded& l, const std::map<std::string
     }
     if (l.kubeconfig->ca_pem != ca.cert->to_pem()) return set(PlanAction::Reissue, "its CA data is not the current ca");
     if (l.kubeconfig->cluster_name != spec.cluster_name) {
-      return set(PlanAction::Reissue, fmt::format("cluster name is {}, the spec wants {}",
-                                                  l.kubeconfig->cluster_name, spec.cluster_name));
+      return set(PlanAction::Reissue,
+                 fmt::format("cluster name is {}, the spec wants {}", l.kubeconfig->cluster_name, spec.cluster_name));
     }
   }
   long left = days_until(l.cert->not_after());
   if (left < renew_within_days) {
-    return set(PlanAction::Renew, left < 0 ? fmt::format("expired {} days ago", -left)
-                                           : fmt::format("expires in {} days", left));
+    return set(PlanAction::Renew,
+               left < 0 ? fmt::format("expired {} days ago", -left) : fmt::format("expires in {} days", left));
   }
   return item;
 }
@@ -232,15 +237,15 @@ CaState evaluate_ca(const Material& m, const Loaded& l, PlanItem& item) {
     return CaState{std::nullopt, true};
   }
   if (!l.cert || !l.key) {
-    throw PkiError(fmt::format("{} exists but {} does not: restore it, import the CA with `k8sfs pki import`, "
-                               "or move the directory away to start over",
-                               l.cert ? m.certificate_path() : m.key_path(),
-                               l.cert ? m.key_path() : m.certificate_path()));
+    throw PkiError(
+        fmt::format("{} exists but {} does not: restore it, import the CA with `k8sfs pki import`, "
+                    "or move the directory away to start over",
+                    l.cert ? m.certificate_path() : m.key_path(), l.cert ? m.key_path() : m.certificate_path()));
   }
   if (!l.cert->is_ca()) throw PkiError(fmt::format("{} is not a CA certificate", m.certificate_path()));
   if (!l.cert->matches(*l.key)) {
-    throw PkiError(fmt::format("{} does not match {}: a CA must come with its own key", m.certificate_path(),
-                               m.key_path()));
+    throw PkiError(
+        fmt::format("{} does not match {}: a CA must come with its own key", m.certificate_path(), m.key_path()));
   }
   if (days_until(l.cert->not_after()) < 0) {
     throw PkiError(fmt::format("CA {} has expired; k8sfs does not rotate CAs: import a new one", m.name));
@@ -283,8 +288,8 @@ void issue(const fs::path& base, const Material& m, const PrivateKey& key, const
            const ClusterPkiSpec& spec) {
   Certificate cert = issue_leaf(m.leaf, key, ca.cert, ca.key);
   if (m.kind == MaterialKind::Kubeconfig) {
-    KubeconfigContent content{spec.cluster_name, m.server,       ca.cert.to_pem(), m.leaf.subject.common_name,
-                              cert.to_pem(),     key.to_pem()};
+    KubeconfigContent content{spec.cluster_name,          m.server,      ca.cert.to_pem(),
+                              m.leaf.subject.common_name, cert.to_pem(), key.to_pem()};
     write_atomic(base / m.path, render_kubeconfig(content), 0600);
   } else {
     write_pair(base, m, key, cert.to_pem());

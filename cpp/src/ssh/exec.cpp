@@ -61,8 +61,7 @@ bool valid_env_name(const std::string& name) {
 
 }  // namespace
 
-std::string wrap_command(const ExecRequest& request, std::string_view login_user,
-                         bool have_sudo_password) {
+std::string wrap_command(const ExecRequest& request, std::string_view login_user, bool have_sudo_password) {
   const bool use_sudo = request.sudo && login_user != "root";
   if (request.env.empty() && !use_sudo) return request.command;
 

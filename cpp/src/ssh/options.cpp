@@ -37,9 +37,12 @@ HostKeyPolicy parse_host_key_policy(const std::string& text) {
 
 std::string to_string(HostKeyPolicy policy) {
   switch (policy) {
-    case HostKeyPolicy::Strict: return "strict";
-    case HostKeyPolicy::AcceptNew: return "accept-new";
-    case HostKeyPolicy::Off: return "off";
+    case HostKeyPolicy::Strict:
+      return "strict";
+    case HostKeyPolicy::AcceptNew:
+      return "accept-new";
+    case HostKeyPolicy::Off:
+      return "off";
   }
   return "strict";
 }
@@ -50,8 +53,7 @@ ResolvedOptions resolve_options(const ConnectOptions& options) {
 
   HostConfig config;
   if (options.ssh_config_file != "none") {
-    const std::string path =
-        options.ssh_config_file.empty() ? me.home + "/.ssh/config" : options.ssh_config_file;
+    const std::string path = options.ssh_config_file.empty() ? me.home + "/.ssh/config" : options.ssh_config_file;
     config = SshConfig::load(path, me.home).resolve(options.host);
   }
 
@@ -81,8 +83,7 @@ ResolvedOptions resolve_options(const ConnectOptions& options) {
   out.proxy_jump = !options.proxy_jump.empty() ? options.proxy_jump : config.proxy_jump.value_or("");
   if (out.proxy_jump == "none") out.proxy_jump.clear();
   out.host_key_policy = options.host_key_policy;
-  out.connect_timeout = options.connect_timeout > 0 ? options.connect_timeout
-                                                    : config.connect_timeout.value_or(10);
+  out.connect_timeout = options.connect_timeout > 0 ? options.connect_timeout : config.connect_timeout.value_or(10);
   return out;
 }
 

@@ -48,7 +48,8 @@ std::string recorded_fingerprints(const std::string& known_hosts, const std::str
   std::string out;
   for (const auto& known : known_keys_for(known_hosts, host, port)) {
     ssh_key key = nullptr;
-    if (ssh_pki_import_pubkey_base64(known.base64.c_str(), ssh_key_type_from_name(known.type.c_str()), &key) != SSH_OK) {
+    if (ssh_pki_import_pubkey_base64(known.base64.c_str(), ssh_key_type_from_name(known.type.c_str()), &key) !=
+        SSH_OK) {
       continue;
     }
     out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", fingerprint(key), known.type);
@@ -92,8 +93,7 @@ void on_exit_status(ssh_session, ssh_channel, int status, void* userdata) {
   state->got_exit = true;
 }
 
-void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*, const char*,
-                    void* userdata) {
+void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const char*, const char*, void* userdata) {
   auto* state = static_cast<ExecState*>(userdata);
   state->result->exit_code = -1;
   state->result->exit_signal = signal ? signal : "";
@@ -102,9 +102,7 @@ void on_exit_signal(ssh_session, ssh_channel, const char* signal, int, const cha
 
 void on_eof(ssh_session, ssh_channel, void* userdata) { static_cast<ExecState*>(userdata)->eof = true; }
 
-void on_close(ssh_session, ssh_channel, void* userdata) {
-  static_cast<ExecState*>(userdata)->closed = true;
-}
+void on_close(ssh_session, ssh_channel, void* userdata) { static_cast<ExecState*>(userdata)->closed = true; }
 
 // Short form of a command for messages: the first line, at most 200 chars.
 std::string brief(const std::string& command) {
@@ -194,7 +192,8 @@ void Session::Impl::connect_locked() {
   jump_failure = nullptr;
 
   if (ssh_connect(session) != SSH_OK) {
-    std::string message = fmt::format("{}: cannot connect to {}: {}", r.host, where_with_jump(), ssh_get_error(session));
+    std::string message =
+        fmt::format("{}: cannot connect to {}: {}", r.host, where_with_jump(), ssh_get_error(session));
     disconnect();
     if (jump_failure) std::rethrow_exception(jump_failure);
     throw ConnectError(r.host, message);
@@ -228,14 +227,13 @@ void Session::Impl::verify_host_key(ssh_session s, const Endpoint& peer) {
     case SSH_KNOWN_HOSTS_OTHER: {
       const std::string known = recorded_fingerprints(r.known_hosts_file, peer.hostname, peer.port);
       throw HostKeyError(
-          r.host,
-          fmt::format("{}: host key of {}{}:{} has CHANGED: the server offers {}, but {} records {}. "
-                      "Refusing to connect (this could be a man-in-the-middle). If the host was "
-                      "rebuilt, remove the old entry: ssh-keygen -R {} -f {}",
-                      r.host, peer.role, peer.hostname, peer.port, offered, r.known_hosts_file,
-                      known.empty() ? "another key" : known,
-                      peer.port == 22 ? peer.hostname : fmt::format("'[{}]:{}'", peer.hostname, peer.port),
-                      r.known_hosts_file));
+          r.host, fmt::format("{}: host key of {}{}:{} has CHANGED: the server offers {}, but {} records {}. "
+                              "Refusing to connect (this could be a man-in-the-middle). If the host was "
+                              "rebuilt, remove the old entry: ssh-keygen -R {} -f {}",
+                              r.host, peer.role, peer.hostname, peer.port, offered, r.known_hosts_file,
+                              known.empty() ? "another key" : known,
+                              peer.port == 22 ? peer.hostname : fmt::format("'[{}]:{}'", peer.hostname, peer.port),
+                              r.known_hosts_file));
     }
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
@@ -243,19 +241,18 @@ void Session::Impl::verify_host_key(ssh_session s, const Endpoint& peer) {
         std::error_code ignored;
         std::filesystem::create_directories(std::filesystem::path(r.known_hosts_file).parent_path(), ignored);
         if (ssh_session_update_known_hosts(s) != SSH_OK) {
-          throw HostKeyError(r.host, fmt::format("{}: cannot record the host key of {}{} in {}: {}", r.host,
-                                                 peer.role, peer.hostname, r.known_hosts_file, ssh_get_error(s)));
+          throw HostKeyError(r.host, fmt::format("{}: cannot record the host key of {}{} in {}: {}", r.host, peer.role,
+                                                 peer.hostname, r.known_hosts_file, ssh_get_error(s)));
         }
         return;
       }
-      throw HostKeyError(
-          r.host, fmt::format("{}: host key of {}{}:{} ({}) is not in {} and the host key policy is "
-                              "strict. Add it to that file, or connect once with accept-new.",
-                              r.host, peer.role, peer.hostname, peer.port, offered, r.known_hosts_file));
+      throw HostKeyError(r.host, fmt::format("{}: host key of {}{}:{} ({}) is not in {} and the host key policy is "
+                                             "strict. Add it to that file, or connect once with accept-new.",
+                                             r.host, peer.role, peer.hostname, peer.port, offered, r.known_hosts_file));
     case SSH_KNOWN_HOSTS_ERROR:
     default:
-      throw HostKeyError(r.host, fmt::format("{}: cannot check the host key of {}{} against {}: {}", r.host,
-                                             peer.role, peer.hostname, r.known_hosts_file, ssh_get_error(s)));
+      throw HostKeyError(r.host, fmt::format("{}: cannot check the host key of {}{} against {}: {}", r.host, peer.role,
+                                             peer.hostname, r.known_hosts_file, ssh_get_error(s)));
   }
 }
 
@@ -311,8 +308,8 @@ void Session::Impl::authenticate(ssh_session s, const Endpoint& peer) {
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
   if (list.empty()) list = "nothing (no agent, no key, no password)";
-  throw AuthError(r.host, fmt::format("{}: authentication to {}{} failed; tried: {}", r.host, peer.role, peer.where(),
-                                      list));
+  throw AuthError(r.host,
+                  fmt::format("{}: authentication to {}{} failed; tried: {}", r.host, peer.role, peer.where(), list));
 }
 
 std::string Session::Impl::Endpoint::where() const { return fmt::format("{}@{}:{}", user, hostname, port); }
@@ -391,8 +388,8 @@ void Session::Impl::stop_keepalive() {
   if (detail.empty()) detail = "the server closed the connection";
   connected = false;
   disconnect();
-  throw ConnectionLost(resolved.host, fmt::format("{}: connection to {} lost while {}: {}", resolved.host,
-                                                  where(), doing, detail));
+  throw ConnectionLost(resolved.host,
+                       fmt::format("{}: connection to {} lost while {}: {}", resolved.host, where(), doing, detail));
 }
 
 ExecResult Session::Impl::exec_locked(const ExecRequest& request) {
@@ -408,7 +405,7 @@ ExecResult Session::Impl::exec_locked(const ExecRequest& request) {
 
   ssh_channel channel = ssh_channel_new(session);
   if (channel == nullptr) connection_lost(fmt::format("opening a channel for `{}`", brief(request.command)));
-  struct ssh_channel_callbacks_struct callbacks {};
+  struct ssh_channel_callbacks_struct callbacks{};
   callbacks.userdata = &state;
   callbacks.channel_data_function = on_data;
   callbacks.channel_exit_status_function = on_exit_status;
@@ -431,7 +428,8 @@ ExecResult Session::Impl::exec_locked(const ExecRequest& request) {
   std::string input = feed_password ? options.sudo_password + "\n" + request.stdin_data : request.stdin_data;
   std::size_t sent = 0;
   while (sent < input.size()) {
-    int n = ssh_channel_write(channel, input.data() + sent, static_cast<uint32_t>(std::min<std::size_t>(input.size() - sent, 1 << 20)));
+    int n = ssh_channel_write(channel, input.data() + sent,
+                              static_cast<uint32_t>(std::min<std::size_t>(input.size() - sent, 1 << 20)));
     if (n == SSH_ERROR) {
       if (state.closed || state.eof) break;  // the command ended without reading all its input
       fail(fmt::format("sending stdin to `{}`", brief(request.command)));
@@ -449,7 +447,8 @@ ExecResult Session::Impl::exec_locked(const ExecRequest& request) {
   while (!state.closed && !state.callback_error) {
     int wait_ms = 1000;
     if (has_deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0) {
         timed_out = true;
         break;
@@ -482,10 +481,9 @@ ExecResult Session::Impl::exec_locked(const ExecRequest& request) {
     ssh_channel_free(channel);
     if (state.callback_error) std::rethrow_exception(state.callback_error);
     std::string tail = result.stderr_tail(5);
-    throw TimeoutError(resolved.host,
-                       fmt::format("{}: `{}` did not finish within {:g}s and was killed{}", resolved.host,
-                                   brief(request.command), request.timeout,
-                                   tail.empty() ? "" : "; stderr ended with:\n" + tail));
+    throw TimeoutError(resolved.host, fmt::format("{}: `{}` did not finish within {:g}s and was killed{}",
+                                                  resolved.host, brief(request.command), request.timeout,
+                                                  tail.empty() ? "" : "; stderr ended with:\n" + tail));
   }
   ssh_channel_close(channel);
   ssh_channel_free(channel);

@@ -7,9 +7,9 @@
 #include <libssh/sftp.h>
 
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <string>
-#include <exception>
 #include <thread>
 #include <vector>
 

@@ -39,18 +39,30 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 std::string sftp_error_text(int code) {
   switch (code) {
-    case SSH_FX_EOF: return "unexpected end of file";
-    case SSH_FX_NO_SUCH_FILE: return "no such file or directory";
-    case SSH_FX_PERMISSION_DENIED: return "permission denied";
-    case SSH_FX_FAILURE: return "the server reported a failure (disk full, or a directory in the way?)";
-    case SSH_FX_BAD_MESSAGE: return "bad message";
-    case SSH_FX_NO_CONNECTION: return "no connection";
-    case SSH_FX_CONNECTION_LOST: return "connection lost";
-    case SSH_FX_OP_UNSUPPORTED: return "operation not supported by the server";
-    case SSH_FX_FILE_ALREADY_EXISTS: return "file already exists";
-    case SSH_FX_WRITE_PROTECT: return "filesystem is read-only";
-    case SSH_FX_NO_MEDIA: return "no media";
-    default: return fmt::format("SFTP error {}", code);
+    case SSH_FX_EOF:
+      return "unexpected end of file";
+    case SSH_FX_NO_SUCH_FILE:
+      return "no such file or directory";
+    case SSH_FX_PERMISSION_DENIED:
+      return "permission denied";
+    case SSH_FX_FAILURE:
+      return "the server reported a failure (disk full, or a directory in the way?)";
+    case SSH_FX_BAD_MESSAGE:
+      return "bad message";
+    case SSH_FX_NO_CONNECTION:
+      return "no connection";
+    case SSH_FX_CONNECTION_LOST:
+      return "connection lost";
+    case SSH_FX_OP_UNSUPPORTED:
+      return "operation not supported by the server";
+    case SSH_FX_FILE_ALREADY_EXISTS:
+      return "file already exists";
+    case SSH_FX_WRITE_PROTECT:
+      return "filesystem is read-only";
+    case SSH_FX_NO_MEDIA:
+      return "no media";
+    default:
+      return fmt::format("SFTP error {}", code);
   }
 }
 
@@ -106,15 +118,13 @@ class FileSource : public Source {
   explicit FileSource(const std::string& path) : path_(path) {
     file_ = std::fopen(path.c_str(), "rb");
     if (file_ == nullptr) throw std::runtime_error(fmt::format("cannot read local file {}", path));
-    struct stat st {};
+    struct stat st{};
     ::fstat(::fileno(file_), &st);
     size_ = static_cast<std::uint64_t>(st.st_size);
   }
   ~FileSource() override { std::fclose(file_); }
   std::uint64_t size() const override { return size_; }
-  std::size_t read(std::vector<char>& buffer) override {
-    return std::fread(buffer.data(), 1, buffer.size(), file_);
-  }
+  std::size_t read(std::vector<char>& buffer) override { return std::fread(buffer.data(), 1, buffer.size(), file_); }
   void rewind() override { std::rewind(file_); }
 
  private:
@@ -203,8 +213,8 @@ sftp_session Session::Impl::sftp_locked() {
     sftp_free(sftp);
     sftp = nullptr;
     if (!ssh_is_connected(session)) connection_lost("starting SFTP");
-    throw SftpError(resolved.host, fmt::format("{}: the SFTP subsystem of {} did not start: {}", resolved.host,
-                                               where(), sftp_error_text(code)));
+    throw SftpError(resolved.host, fmt::format("{}: the SFTP subsystem of {} did not start: {}", resolved.host, where(),
+                                               sftp_error_text(code)));
   }
   return sftp;
 }
@@ -252,12 +262,13 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
     running.emplace();
   }
 
-  const RemoteState state =
-      parse_state(run_step(impl, {"sh", "-c", kStateScript, "k8sfs", remote_path, dir, options.skip_if_same ? "digest" : ""},
-                           sudo, "checking " + remote_path)
-                      .stdout_text);
+  const RemoteState state = parse_state(
+      run_step(impl, {"sh", "-c", kStateScript, "k8sfs", remote_path, dir, options.skip_if_same ? "digest" : ""}, sudo,
+               "checking " + remote_path)
+          .stdout_text);
   const bool same_content = state.file_exists && state.sha256 == result.sha256;
-  const bool same_meta = state.file_exists && state.mode == mode && owner_matches(options.owner, state.user, state.uid) &&
+  const bool same_meta = state.file_exists && state.mode == mode &&
+                         owner_matches(options.owner, state.user, state.uid) &&
                          owner_matches(options.group, state.group, state.gid);
   std::string chown_to = options.owner;
   if (!options.group.empty()) chown_to += ":" + options.group;
@@ -276,8 +287,8 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
 
   // Upload to a temporary name; a non-root login with sudo uploads to /tmp
   // (which it can write) and sudo moves the file into place.
-  const std::string tmp = sudo ? "/tmp/.k8sfs-put-" + random_suffix()
-                               : dir + "/." + base_name(remote_path) + ".k8sfs-" + random_suffix();
+  const std::string tmp =
+      sudo ? "/tmp/.k8sfs-put-" + random_suffix() : dir + "/." + base_name(remote_path) + ".k8sfs-" + random_suffix();
   sftp_session sftp = impl.sftp_locked();
   sftp_file file = sftp_open(sftp, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, 0600);
   if (file == nullptr) impl.sftp_failed("creating", tmp);
@@ -331,12 +342,14 @@ PutResult put_from(Session::Impl& impl, Source& source, const std::string& remot
   // when any of it fails.
   std::string script;
   if (sudo) {
-    script = "new=\"$2.k8sfs-new\"; cp -- \"$1\" \"$new\" && rm -f -- \"$1\" && chmod \"$3\" -- \"$new\" && "
-             "{ [ -z \"$4\" ] || chown -- \"$4\" \"$new\"; } && mv -f -- \"$new\" \"$2\" || "
-             "{ rc=$?; rm -f -- \"$1\" \"$new\"; exit $rc; }";
+    script =
+        "new=\"$2.k8sfs-new\"; cp -- \"$1\" \"$new\" && rm -f -- \"$1\" && chmod \"$3\" -- \"$new\" && "
+        "{ [ -z \"$4\" ] || chown -- \"$4\" \"$new\"; } && mv -f -- \"$new\" \"$2\" || "
+        "{ rc=$?; rm -f -- \"$1\" \"$new\"; exit $rc; }";
   } else {
-    script = "chmod \"$3\" -- \"$1\" && { [ -z \"$4\" ] || chown -- \"$4\" \"$1\"; } && mv -f -- \"$1\" \"$2\" || "
-             "{ rc=$?; rm -f -- \"$1\"; exit $rc; }";
+    script =
+        "chmod \"$3\" -- \"$1\" && { [ -z \"$4\" ] || chown -- \"$4\" \"$1\"; } && mv -f -- \"$1\" \"$2\" || "
+        "{ rc=$?; rm -f -- \"$1\"; exit $rc; }";
   }
   run_step(impl, {"sh", "-c", script, "k8sfs", tmp, remote_path, fmt::format("{:o}", mode), chown_to}, sudo,
            "placing " + remote_path);
@@ -364,7 +377,8 @@ PutResult Session::put_content(const std::string& content, const std::string& re
   return put_from(*impl_, source, remote_path, options);
 }
 
-GetResult Session::get(const std::string& remote_path, const std::string& local_path, const ProgressCallback& progress) {
+GetResult Session::get(const std::string& remote_path, const std::string& local_path,
+                       const ProgressCallback& progress) {
   std::lock_guard<std::mutex> guard(impl_->mutex);
   auto& impl = *impl_;
   const std::string& host = impl.resolved.host;
@@ -435,9 +449,11 @@ GetResult Session::get(const std::string& remote_path, const std::string& local_
     // the rest of that range synchronously.
     sftp_seek64(file, offset);
     while (length > 0) {
-      ssize_t n = sftp_read(file, buffer.data(), static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
+      ssize_t n =
+          sftp_read(file, buffer.data(), static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
       if (n <= 0) fail("reading");
-      if (::pwrite(fd, buffer.data(), static_cast<std::size_t>(n), static_cast<off_t>(offset)) != n) fail("writing locally");
+      if (::pwrite(fd, buffer.data(), static_cast<std::size_t>(n), static_cast<off_t>(offset)) != n)
+        fail("writing locally");
       offset += n;
       length -= n;
       received += n;

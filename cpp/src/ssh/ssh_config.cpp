@@ -100,9 +100,8 @@ bool host_matches(std::string_view host, const std::vector<std::string>& pattern
   return matched;
 }
 
-std::string expand_path(std::string_view path, const std::string& home,
-                        std::string_view local_user, std::string_view host,
-                        std::string_view remote_user, int port) {
+std::string expand_path(std::string_view path, const std::string& home, std::string_view local_user,
+                        std::string_view host, std::string_view remote_user, int port) {
   std::string out;
   std::size_t i = 0;
   if (path.size() >= 1 && path[0] == '~' && (path.size() == 1 || path[1] == '/')) {
@@ -115,12 +114,24 @@ std::string expand_path(std::string_view path, const std::string& home,
       continue;
     }
     switch (path[++i]) {
-      case 'd': out += home; break;
-      case 'u': out += local_user; break;
-      case 'h': out += host; break;
-      case 'r': out += remote_user; break;
-      case 'p': out += std::to_string(port); break;
-      case '%': out += '%'; break;
+      case 'd':
+        out += home;
+        break;
+      case 'u':
+        out += local_user;
+        break;
+      case 'h':
+        out += host;
+        break;
+      case 'r':
+        out += remote_user;
+        break;
+      case 'p':
+        out += std::to_string(port);
+        break;
+      case '%':
+        out += '%';
+        break;
       default:
         out += '%';
         out += path[i];
@@ -129,8 +140,8 @@ std::string expand_path(std::string_view path, const std::string& home,
   return out;
 }
 
-SshConfig SshConfig::parse(std::string_view text, const std::string& source,
-                           const std::string& home, const std::string& include_dir) {
+SshConfig SshConfig::parse(std::string_view text, const std::string& source, const std::string& home,
+                           const std::string& include_dir) {
   SshConfig config;
   config.home_ = home;
   config.blocks_.push_back(Block{});  // lines before the first Host apply to all
@@ -146,8 +157,8 @@ SshConfig SshConfig::load(const std::string& path, const std::string& home) {
   return parse(buffer.str(), path, home, home + "/.ssh");
 }
 
-void SshConfig::parse_into(std::string_view text, const std::string& source,
-                           const std::string& include_dir, int depth) {
+void SshConfig::parse_into(std::string_view text, const std::string& source, const std::string& include_dir,
+                           int depth) {
   if (depth > 16) throw ConfigError(fmt::format("{}: Include nested too deeply", source));
   std::size_t line_no = 0;
   std::size_t pos = 0;
@@ -209,8 +220,8 @@ HostConfig SshConfig::resolve(std::string_view host) const {
           if (used == v.size() && n >= low && n <= high) return n;
         } catch (const std::exception&) {
         }
-        throw ConfigError(fmt::format("{}: {} must be a number from {} to {}, not '{}'", entry.where,
-                                      what, low, high, v));
+        throw ConfigError(
+            fmt::format("{}: {} must be a number from {} to {}, not '{}'", entry.where, what, low, high, v));
       };
       if (k == "hostname" && !out.hostname) {
         out.hostname = v;

@@ -1,10 +1,12 @@
 """Binaries for the cluster: a verified cache on the controller, filled
 from official releases (fetch), local Go builds (build) or files you bring
 (import). The rest of k8sfs only asks the cache."""
+
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from k8sfs import versions
 from k8sfs.artifacts import catalog, gobuild
@@ -13,8 +15,12 @@ from k8sfs.artifacts.cache import Artifact, ArtifactCache, ArtifactError, sha256
 __all__ = ["Artifact", "ArtifactCache", "ArtifactError", "build", "sha256_file", "versions_for"]
 
 
-MODULES = {"crictl": "sigs.k8s.io/cri-tools", "etcd": "go.etcd.io/etcd/server/v3",
-           "etcdctl": "go.etcd.io/etcd/etcdctl/v3", "coredns": "github.com/coredns/coredns"}
+MODULES = {
+    "crictl": "sigs.k8s.io/cri-tools",
+    "etcd": "go.etcd.io/etcd/server/v3",
+    "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
+    "coredns": "github.com/coredns/coredns",
+}
 
 
 def versions_for(kubernetes_version: str) -> dict[str, str]:
@@ -26,8 +32,12 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     return out
 
 
-def build(kubernetes_version: str, names: Iterable[str] | None = None, cache: ArtifactCache | None = None,
-          progress: Callable[[str], None] = print) -> list[Artifact]:
+def build(
+    kubernetes_version: str,
+    names: Iterable[str] | None = None,
+    cache: ArtifactCache | None = None,
+    progress: Callable[[str], None] = print,
+) -> list[Artifact]:
     """Build what is not cached yet from Go modules; cached ones are kept."""
     cache = cache or ArtifactCache()
     wanted = versions_for(kubernetes_version)
@@ -41,17 +51,30 @@ def build(kubernetes_version: str, names: Iterable[str] | None = None, cache: Ar
     groups: list[tuple[list[str], Callable[[], dict[str, Path]]]] = []
     kube = [n for n in missing if n in catalog.KUBERNETES]
     if kube:
-        groups.append((kube, lambda: gobuild.build_kubernetes(
-            kubernetes_version, staging, work / f"kubernetes-{kubernetes_version}", tuple(kube), progress)))
+        groups.append(
+            (
+                kube,
+                lambda: gobuild.build_kubernetes(
+                    kubernetes_version, staging, work / f"kubernetes-{kubernetes_version}", tuple(kube), progress
+                ),
+            )
+        )
     if "crictl" in missing:
         v = wanted["crictl"]
-        groups.append((["crictl"], lambda v=v: gobuild.build_critools(v, staging, work / f"cri-tools-{v}", progress)))
+        groups.append(
+            (["crictl"], functools.partial(gobuild.build_critools, v, staging, work / f"cri-tools-{v}", progress))
+        )
     for tool in ("etcd", "etcdctl", "coredns"):
         if tool in missing:
-            module = MODULES[tool]
-            v = wanted[tool]
-            groups.append(([tool], lambda module=module, tool=tool, v=v: gobuild.build_module(
-                module, v, [module], staging, work / f"{tool}-{v}", progress=progress)))
+            module, v = MODULES[tool], wanted[tool]
+            groups.append(
+                (
+                    [tool],
+                    functools.partial(
+                        gobuild.build_module, module, v, [module], staging, work / f"{tool}-{v}", progress=progress
+                    ),
+                )
+            )
     for group_names, run in groups:
         built = run()
         for n in group_names:

@@ -5,6 +5,7 @@ platform, with a manifest saying its sha256 and where it came from.
                                                          /<name>.json
 Files enter only whole (copied to a temp name, checked, renamed).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,9 +17,9 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from k8sfs.artifacts import catalog
 
@@ -53,8 +54,10 @@ class Artifact:
         """Full check of the file against its recorded digest."""
         actual = sha256_file(self.path)
         if actual != self.sha256:
-            raise ArtifactError(f"{self.name} {self.version} in {self.path} is corrupt: sha256 {actual}, "
-                                f"recorded {self.sha256}; remove it and fetch/build again")
+            raise ArtifactError(
+                f"{self.name} {self.version} in {self.path} is corrupt: sha256 {actual}, "
+                f"recorded {self.sha256}; remove it and fetch/build again"
+            )
 
 
 class ArtifactCache:
@@ -79,8 +82,10 @@ class ArtifactCache:
     def require(self, name: str, version: str, platform: str = "linux-amd64") -> Artifact:
         found = self.lookup(name, version, platform)
         if found is None:
-            raise ArtifactError(f"{name} {version} ({platform}) is not in the artifact cache {self.root}; "
-                                f"get it with `k8sfs artifacts build` (no internet) or `k8sfs artifacts fetch`")
+            raise ArtifactError(
+                f"{name} {version} ({platform}) is not in the artifact cache {self.root}; "
+                f"get it with `k8sfs artifacts build` (no internet) or `k8sfs artifacts fetch`"
+            )
         return found
 
     def list(self) -> list[Artifact]:
@@ -92,8 +97,15 @@ class ArtifactCache:
                 found.append(a)
         return found
 
-    def add(self, name: str, version: str, source_file: Path, source: str, expected_sha256: str | None = None,
-            platform: str = "linux-amd64") -> Artifact:
+    def add(
+        self,
+        name: str,
+        version: str,
+        source_file: Path,
+        source: str,
+        expected_sha256: str | None = None,
+        platform: str = "linux-amd64",
+    ) -> Artifact:
         """Copy a file in; with `expected_sha256`, a mismatch is an error and nothing is added."""
         d = self._dir(name, version, platform)
         d.mkdir(parents=True, exist_ok=True)
@@ -104,21 +116,35 @@ class ArtifactCache:
                 shutil.copyfileobj(src, out, 1 << 20)
             actual = sha256_file(tmp)
             if expected_sha256 and actual != expected_sha256.lower():
-                raise ArtifactError(f"{name} {version} from {source}: sha256 is {actual} but {expected_sha256} "
-                                    f"was expected; not added")
+                raise ArtifactError(
+                    f"{name} {version} from {source}: sha256 is {actual} but {expected_sha256} was expected; not added"
+                )
             tmp.chmod(0o755)
             tmp.rename(d / name)
         finally:
             tmp.unlink(missing_ok=True)
         size = (d / name).stat().st_size
-        manifest = {"name": name, "version": version, "platform": platform, "sha256": actual, "size": size,
-                    "source": source, "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        manifest = {
+            "name": name,
+            "version": version,
+            "platform": platform,
+            "sha256": actual,
+            "size": size,
+            "source": source,
+            "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         (d / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
         return Artifact(name, version, platform, d / name, actual, size, source)
 
     # ----- official releases (needs internet) --------------------------
-    def fetch(self, name: str, version: str, platform: str = "linux-amd64",
-              progress: Callable[[str], None] = lambda _m: None, timeout: float = 60) -> Artifact:
+    def fetch(
+        self,
+        name: str,
+        version: str,
+        platform: str = "linux-amd64",
+        progress: Callable[[str], None] = lambda _m: None,
+        timeout: float = 60,
+    ) -> Artifact:
         os_name, arch = platform.split("-", 1)
         rel = catalog.release(name, version, os_name, arch)
         progress(f"fetching {rel.url}")
@@ -126,8 +152,10 @@ class ArtifactCache:
             digest_text = _download(rel.sha256_url, timeout).decode()
             data = _download(rel.url, timeout)
         except OSError as e:
-            raise ArtifactError(f"cannot download {name} {version}: {e} (tried {rel.url}); without internet use "
-                                f"`k8sfs artifacts build` or `k8sfs artifacts import`") from None
+            raise ArtifactError(
+                f"cannot download {name} {version}: {e} (tried {rel.url}); without internet use "
+                f"`k8sfs artifacts build` or `k8sfs artifacts import`"
+            ) from None
         expected = _published_digest(digest_text, rel.sha256_name)
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:

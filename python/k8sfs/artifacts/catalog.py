@@ -4,20 +4,28 @@ A download is verified against the digest the project publishes next to
 it; the lab, which cannot reach download sites, builds the same binaries
 from Go modules instead (gobuild.py). Both end in the same cache.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-KUBERNETES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl",
-              "kubeadm")
+KUBERNETES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+    "kubeadm",
+)
 
 
 @dataclass(frozen=True)
 class Release:
-    url: str              # the file to download
-    sha256_url: str       # where the project publishes its digest
+    url: str  # the file to download
+    sha256_url: str  # where the project publishes its digest
     sha256_name: str = ""  # the file's name in a SHA256SUMS list ("" = the file holds one digest)
-    member: str = ""      # path of the binary inside a .tar.gz ("" = the download is the binary)
+    member: str = ""  # path of the binary inside a .tar.gz ("" = the download is the binary)
 
 
 def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64") -> Release:
@@ -25,18 +33,23 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         url = f"https://dl.k8s.io/release/{version}/bin/{os_name}/{arch}/{name}"
         return Release(url, url + ".sha256")
     if name == "crictl":
-        url = (f"https://github.com/kubernetes-sigs/cri-tools/releases/download/{version}/"
-               f"crictl-{version}-{os_name}-{arch}.tar.gz")
+        url = (
+            f"https://github.com/kubernetes-sigs/cri-tools/releases/download/{version}/"
+            f"crictl-{version}-{os_name}-{arch}.tar.gz"
+        )
         return Release(url, url + ".sha256", member="crictl")
     if name in ("etcd", "etcdctl"):
         base = f"https://github.com/etcd-io/etcd/releases/download/{version}"
         tarball = f"etcd-{version}-{os_name}-{arch}.tar.gz"
-        return Release(f"{base}/{tarball}", f"{base}/SHA256SUMS", sha256_name=tarball,
-                       member=f"etcd-{version}-{os_name}-{arch}/{name}")
+        return Release(
+            f"{base}/{tarball}",
+            f"{base}/SHA256SUMS",
+            sha256_name=tarball,
+            member=f"etcd-{version}-{os_name}-{arch}/{name}",
+        )
     if name == "coredns":
         bare = version.lstrip("v")
-        url = (f"https://github.com/coredns/coredns/releases/download/{version}/"
-               f"coredns_{bare}_{os_name}_{arch}.tgz")
+        url = f"https://github.com/coredns/coredns/releases/download/{version}/coredns_{bare}_{os_name}_{arch}.tgz"
         return Release(url, url + ".sha256", member="coredns")
     raise KeyError(f"unknown artifact {name!r}; known: {', '.join(known_names())}")
 

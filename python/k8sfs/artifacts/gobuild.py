@@ -7,6 +7,7 @@ with replace lines (the ones k8s.io/kubernetes points at ./staging in its
 own go.mod), and `go build`s the commands with the version stamped in, so
 `kubelet --version` prints the real version instead of v0.0.0-master.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,13 +16,18 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # Commands built from k8s.io/kubernetes. kubeadm is only a reference for tests.
 KUBERNETES_COMMANDS: tuple[str, ...] = (
-    "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-    "kubelet", "kube-proxy", "kubectl", "kubeadm",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+    "kubeadm",
 )
 CRITOOLS_COMMANDS = ("crictl",)
 
@@ -37,13 +43,15 @@ def _go(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> str:
         out.write(f"$ go {' '.join(args)}\n")
         out.flush()
         go = shutil.which("go", path=env["PATH"]) or "go"
-        proc = subprocess.run([go, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            [go, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         out.write(proc.stdout)
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
-        raise BuildError(f"go {' '.join(args[:3])} ... failed (exit {proc.returncode}) in {cwd}; "
-                         f"full log: {log}\n{tail}")
+        raise BuildError(
+            f"go {' '.join(args[:3])} ... failed (exit {proc.returncode}) in {cwd}; full log: {log}\n{tail}"
+        )
     return proc.stdout
 
 
@@ -72,8 +80,11 @@ def _version_ldflags(version: str) -> str:
     if not m:
         raise ValueError(f"kubernetes version {version!r} is not of the form vMAJOR.MINOR.PATCH")
     values = {
-        "gitVersion": version, "gitMajor": m.group(1), "gitMinor": m.group(2),
-        "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+        "gitVersion": version,
+        "gitMajor": m.group(1),
+        "gitMinor": m.group(2),
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
         "buildDate": "1970-01-01T00:00:00Z",
     }
     flags = ["-s", "-w"]
@@ -82,16 +93,36 @@ def _version_ldflags(version: str) -> str:
     return " ".join(flags)
 
 
-def build_kubernetes(version: str, out_dir: Path, work_dir: Path,
-                     commands: tuple[str, ...] = KUBERNETES_COMMANDS,
-                     progress: Progress = print) -> dict[str, Path]:
+def build_kubernetes(
+    version: str,
+    out_dir: Path,
+    work_dir: Path,
+    commands: tuple[str, ...] = KUBERNETES_COMMANDS,
+    progress: Progress = print,
+) -> dict[str, Path]:
     """Build `commands` of k8s.io/kubernetes@version into out_dir."""
-    return build_module("k8s.io/kubernetes", version, [f"k8s.io/kubernetes/cmd/{c}" for c in commands], out_dir,
-                        work_dir, _version_ldflags(version), progress, pin_staging=True)
+    return build_module(
+        "k8s.io/kubernetes",
+        version,
+        [f"k8s.io/kubernetes/cmd/{c}" for c in commands],
+        out_dir,
+        work_dir,
+        _version_ldflags(version),
+        progress,
+        pin_staging=True,
+    )
 
 
-def build_module(module: str, version: str, packages: list[str], out_dir: Path, work_dir: Path,
-                 ldflags: str = "-s -w", progress: Progress = print, pin_staging: bool = False) -> dict[str, Path]:
+def build_module(
+    module: str,
+    version: str,
+    packages: list[str],
+    out_dir: Path,
+    work_dir: Path,
+    ldflags: str = "-s -w",
+    progress: Progress = print,
+    pin_staging: bool = False,
+) -> dict[str, Path]:
     """Build `packages` of module@version through a small wrapper module.
 
     With `pin_staging` (k8s.io/kubernetes), every module that the upstream
@@ -104,7 +135,7 @@ def build_module(module: str, version: str, packages: list[str], out_dir: Path, 
     upstream = Path(info["GoMod"]).read_text()
     lines = ["module k8sfs.local/build", "", *go_directives(upstream), "", f"require {module} {version}", ""]
     if pin_staging:
-        minor_patch = version[len("v1."):]
+        minor_patch = version[len("v1.") :]
         lines += ["replace (", *(f"\t{mod} => {mod} v0.{minor_patch}" for mod in staging_replaces(upstream)), ")", ""]
     (work_dir / "go.mod").write_text("\n".join(lines))
     (work_dir / "go.sum").unlink(missing_ok=True)
@@ -116,8 +147,9 @@ def build_module(module: str, version: str, packages: list[str], out_dir: Path, 
 
 def build_critools(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
     ldflags = f"-s -w -X 'sigs.k8s.io/cri-tools/pkg/version.Version={version}'"
-    return build_module("sigs.k8s.io/cri-tools", version, ["sigs.k8s.io/cri-tools/cmd/crictl"], out_dir, work_dir,
-                        ldflags, progress)
+    return build_module(
+        "sigs.k8s.io/cri-tools", version, ["sigs.k8s.io/cri-tools/cmd/crictl"], out_dir, work_dir, ldflags, progress
+    )
 
 
 def command_name(package: str) -> str:
@@ -126,8 +158,16 @@ def command_name(package: str) -> str:
     return {"server": "etcd"}.get(parts[-1], parts[-1])
 
 
-def _build(packages: list[str], version: str, out_dir: Path, work_dir: Path,
-           env: dict[str, str], log: Path, ldflags: str, progress: Progress) -> dict[str, Path]:
+def _build(
+    packages: list[str],
+    version: str,
+    out_dir: Path,
+    work_dir: Path,
+    env: dict[str, str],
+    log: Path,
+    ldflags: str,
+    progress: Progress,
+) -> dict[str, Path]:
     built: dict[str, Path] = {}
     for pkg in packages:
         name = command_name(pkg)

@@ -1,6 +1,7 @@
 """The walkthrough's chapters, in order. Each chapter module turns the spec
 (and the facts of each host) into steps; nothing here talks SSH: the
 engine's runner does. The engine stamps each chapter's name on its steps."""
+
 from __future__ import annotations
 
 from k8sfs.chapters import cluster_services, control_plane, node
@@ -22,19 +23,28 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("crictl", "crictl and /etc/crictl.yaml (workers)", node.crictl_steps),
     Chapter("static-pod", "the walkthrough's test pod as a static pod on the first worker", node.static_pod_steps),
     Chapter("etcd", "etcd with TLS on the etcd hosts", control_plane.etcd_steps, ONE_AT_A_TIME),
-    Chapter("apiserver", "kube-apiserver: TLS, etcd over TLS, encryption at rest, audit",
-            control_plane.apiserver_steps, ONE_AT_A_TIME),
-    Chapter("authorization", "Node,RBAC: apiserver-to-kubelet role, admin group binding",
-            control_plane.authorization_steps),
+    Chapter(
+        "apiserver",
+        "kube-apiserver: TLS, etcd over TLS, encryption at rest, audit",
+        control_plane.apiserver_steps,
+        ONE_AT_A_TIME,
+    ),
+    Chapter(
+        "authorization", "Node,RBAC: apiserver-to-kubelet role, admin group binding", control_plane.authorization_steps
+    ),
     Chapter("kubectl", "kubectl with the admin identity", control_plane.kubectl_steps),
     Chapter("nodes", "the kubelets registered with the apiserver", control_plane.nodes_steps),
-    Chapter("controllers", "kube-controller-manager and kube-scheduler", cluster_services.controllers_steps,
-            ONE_AT_A_TIME),
+    Chapter(
+        "controllers", "kube-controller-manager and kube-scheduler", cluster_services.controllers_steps, ONE_AT_A_TIME
+    ),
     Chapter("pod-network", "CNI bridge per node, routes between nodes", cluster_services.pod_network_steps),
     Chapter("kube-proxy", "kube-proxy in iptables mode (workers)", cluster_services.kube_proxy_steps),
     Chapter("dns", "CoreDNS behind the kube-dns Service", cluster_services.dns_steps),
-    Chapter("smoke-test", "Deployment over both nodes, pod to pod, Service, DNS, logs, exec",
-            cluster_services.smoke_test_steps),
+    Chapter(
+        "smoke-test",
+        "Deployment over both nodes, pod to pod, Service, DNS, logs, exec",
+        cluster_services.smoke_test_steps,
+    ),
 )
 ORDER = [c.name for c in CHAPTERS]
 

@@ -1,6 +1,7 @@
 """The chapters after the API server: kube-controller-manager and
 kube-scheduler, pod networking (a CNI bridge per node and routes between
 nodes), kube-proxy, cluster DNS (CoreDNS), and the walkthrough's smoke test."""
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,10 @@ def _kubectl(*args: str) -> list[str]:
 
 def _replicas_available(namespace: str, deployment: str, at_least: int) -> list[str]:
     """Exit 0 when the Deployment has at least that many available replicas."""
-    count = join_command(_kubectl("-n", namespace, "get", "deployment", deployment,
-                                  "-o", "jsonpath={.status.availableReplicas}"))
-    return ["sh", "-c", f"test \"$({count})\" -ge {at_least}"]
+    count = join_command(
+        _kubectl("-n", namespace, "get", "deployment", deployment, "-o", "jsonpath={.status.availableReplicas}")
+    )
+    return ["sh", "-c", f'test "$({count})" -ge {at_least}']
 
 
 def controllers_steps(ctx: Context) -> list[Step]:
@@ -38,22 +40,42 @@ def controllers_steps(ctx: Context) -> list[Step]:
     sched = _core.SchedulerOptions(ctx.spec.kubernetes_version)
     steps = []
     for h in ctx.control_plane:
-        steps.append(service_step(
-            "kube-controller-manager", h.name, "kube-controller-manager",
-            f"kube-controller-manager {ctx.version('kube-controller-manager')}" + (
-                ", signs CSRs with ca.key" if cm.sign_csrs else ", CSR signing off (ca.key stays on the controller)"),
-            reads=_core.controller_manager_reads(cm),
-            files=[File("/etc/systemd/system/kube-controller-manager.service",
-                        _core.render_controller_manager_unit(cm))],
-            uploads=[ctx.upload("kube-controller-manager", "/usr/local/bin/kube-controller-manager")],
-            verify=_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"), verify_timeout=90))
-        steps.append(service_step(
-            "kube-scheduler", h.name, "kube-scheduler", f"kube-scheduler {ctx.version('kube-scheduler')}",
-            reads=_core.scheduler_reads(sched),
-            files=[File("/etc/systemd/system/kube-scheduler.service", _core.render_scheduler_unit(sched)),
-                   File(sched.config_path, _core.render_scheduler_config(sched))],
-            uploads=[ctx.upload("kube-scheduler", "/usr/local/bin/kube-scheduler")],
-            verify=_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"), verify_timeout=90))
+        steps.append(
+            service_step(
+                "kube-controller-manager",
+                h.name,
+                "kube-controller-manager",
+                f"kube-controller-manager {ctx.version('kube-controller-manager')}"
+                + (
+                    ", signs CSRs with ca.key" if cm.sign_csrs else ", CSR signing off (ca.key stays on the controller)"
+                ),
+                reads=_core.controller_manager_reads(cm),
+                files=[
+                    File(
+                        "/etc/systemd/system/kube-controller-manager.service", _core.render_controller_manager_unit(cm)
+                    )
+                ],
+                uploads=[ctx.upload("kube-controller-manager", "/usr/local/bin/kube-controller-manager")],
+                verify=_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"),
+                verify_timeout=90,
+            )
+        )
+        steps.append(
+            service_step(
+                "kube-scheduler",
+                h.name,
+                "kube-scheduler",
+                f"kube-scheduler {ctx.version('kube-scheduler')}",
+                reads=_core.scheduler_reads(sched),
+                files=[
+                    File("/etc/systemd/system/kube-scheduler.service", _core.render_scheduler_unit(sched)),
+                    File(sched.config_path, _core.render_scheduler_config(sched)),
+                ],
+                uploads=[ctx.upload("kube-scheduler", "/usr/local/bin/kube-scheduler")],
+                verify=_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"),
+                verify_timeout=90,
+            )
+        )
     return steps
 
 
@@ -67,8 +89,12 @@ def pod_subnets(ctx: Context) -> dict[str, str]:
 def pod_network_steps(ctx: Context) -> list[Step]:
     subnets = pod_subnets(ctx)
     address = {h.name: h.address for h in ctx.spec.hosts}
-    unit = oneshot_unit(ctx.spec.cluster_name, "routes to the other nodes' pod subnets, IP forwarding", ROUTES_SCRIPT,
-                        after_network=True)
+    unit = oneshot_unit(
+        ctx.spec.cluster_name,
+        "routes to the other nodes' pod subnets, IP forwarding",
+        ROUTES_SCRIPT,
+        after_network=True,
+    )
     steps = []
     for h in ctx.spec.hosts:
         others = {node: subnet for node, subnet in subnets.items() if node != h.name}
@@ -77,17 +103,27 @@ def pod_network_steps(ctx: Context) -> list[Step]:
         files = [File(ROUTES_SCRIPT, script, 0o755), File("/etc/systemd/system/k8sfs-pod-routes.service", unit)]
         description = f"routes to {', '.join(others.values()) or 'no other node'}"
         if h.worker:
-            files += [File("/etc/cni/net.d/10-bridge.conf", _core.render_cni_bridge(subnets[h.name])),
-                      File("/etc/cni/net.d/99-loopback.conf", _core.render_cni_loopback())]
+            files += [
+                File("/etc/cni/net.d/10-bridge.conf", _core.render_cni_bridge(subnets[h.name])),
+                File("/etc/cni/net.d/99-loopback.conf", _core.render_cni_loopback()),
+            ]
             description = f"CNI bridge with pods in {subnets[h.name]}; " + description
         checks = [f"ip route show {quote(s)} | grep -q via" for s in others.values()]
         undo = [["sh", "-c", "; ".join(f"ip route del {quote(s)} 2>/dev/null" for s in others.values()) + "; true"]]
         if h.worker:
             undo.append(["sh", "-c", "ip link del cni0 2>/dev/null; true"])
-        step = service_step("routes-and-cni", h.name, "k8sfs-pod-routes", description, files=files,
-                            # The script once by hand first, so a failure shows its own stderr.
-                            prepare=[[ROUTES_SCRIPT]], extra_check=" && ".join(checks),
-                            data=["/etc/cni/net.d", "/var/lib/cni"], undo=undo)
+        step = service_step(
+            "routes-and-cni",
+            h.name,
+            "k8sfs-pod-routes",
+            description,
+            files=files,
+            # The script once by hand first, so a failure shows its own stderr.
+            prepare=[[ROUTES_SCRIPT]],
+            extra_check=" && ".join(checks),
+            data=["/etc/cni/net.d", "/var/lib/cni"],
+            undo=undo,
+        )
         step.verify = step.check
         step.needs = list(others)
         steps.append(step)
@@ -95,9 +131,15 @@ def pod_network_steps(ctx: Context) -> list[Step]:
 
 
 # kube-proxy's chains only: the host's other rules (and SSH) stay.
-KUBE_PROXY_UNDO = [["sh", "-c", "systemctl stop kube-proxy 2>/dev/null; for t in filter nat mangle; do "
-                                "iptables-save -t $t 2>/dev/null | grep -q KUBE- || continue; iptables-save -t $t | "
-                                "grep -v -- '-j KUBE-\\|^:KUBE-\\|-A KUBE-' | iptables-restore -T $t; done; true"]]
+KUBE_PROXY_UNDO = [
+    [
+        "sh",
+        "-c",
+        "systemctl stop kube-proxy 2>/dev/null; for t in filter nat mangle; do "
+        "iptables-save -t $t 2>/dev/null | grep -q KUBE- || continue; iptables-save -t $t | "
+        "grep -v -- '-j KUBE-\\|^:KUBE-\\|-A KUBE-' | iptables-restore -T $t; done; true",
+    ]
+]
 
 
 def kube_proxy_steps(ctx: Context) -> list[Step]:
@@ -108,14 +150,24 @@ def kube_proxy_steps(ctx: Context) -> list[Step]:
         o.pod_cidr = ctx.spec.pod_cidr
         o.node_name = h.name
         o.container_host = ctx.container_hosts
-        steps.append(service_step(
-            "kube-proxy", h.name, "kube-proxy", f"kube-proxy {ctx.version('kube-proxy')}, iptables mode",
-            reads=_core.kube_proxy_reads(o),
-            files=[File(KUBE_PROXY_CONFIG, _core.render_kube_proxy_config(o)),
-                   File("/etc/systemd/system/kube-proxy.service", _core.render_kube_proxy_unit(o))],
-            uploads=[ctx.upload("kube-proxy", "/usr/local/bin/kube-proxy")],
-            verify=["sh", "-c", "iptables-save -t nat | grep -q KUBE-SERVICES"], verify_timeout=60,
-            data=["/var/lib/kube-proxy"], undo=KUBE_PROXY_UNDO))
+        steps.append(
+            service_step(
+                "kube-proxy",
+                h.name,
+                "kube-proxy",
+                f"kube-proxy {ctx.version('kube-proxy')}, iptables mode",
+                reads=_core.kube_proxy_reads(o),
+                files=[
+                    File(KUBE_PROXY_CONFIG, _core.render_kube_proxy_config(o)),
+                    File("/etc/systemd/system/kube-proxy.service", _core.render_kube_proxy_unit(o)),
+                ],
+                uploads=[ctx.upload("kube-proxy", "/usr/local/bin/kube-proxy")],
+                verify=["sh", "-c", "iptables-save -t nat | grep -q KUBE-SERVICES"],
+                verify_timeout=60,
+                data=["/var/lib/kube-proxy"],
+                undo=KUBE_PROXY_UNDO,
+            )
+        )
     return steps
 
 
@@ -130,16 +182,27 @@ def dns_steps(ctx: Context) -> list[Step]:
     version = ctx.version("coredns")
     image = coredns_image_name(version)
     if image not in [i.name for i in ctx.images if i.config_digest or ctx.planning]:
-        raise ValueError(f"the CoreDNS image for {version} was not built; is the artifact cached? "
-                         "(k8sfs artifacts build)")
+        raise ValueError(
+            f"the CoreDNS image for {version} was not built; is the artifact cached? (k8sfs artifacts build)"
+        )
     ip = cluster_dns_ip(ctx.spec.service_cidr)
     available = _replicas_available("kube-system", "coredns", 1)
-    manifest = manifests.render("coredns.yaml", cluster=ctx.spec.cluster_name, image=image, cluster_ip=ip,
-                                domain=ctx.spec.cluster_domain)
-    return [Step("coredns", ctx.control_plane[0].name, f"CoreDNS {version} at {ip} (kube-dns)",
-                 files=[File(COREDNS_MANIFEST, manifest)],
-                 check=available, apply=[_kubectl("apply", "-f", COREDNS_MANIFEST)],
-                 verify=available, verify_timeout=180, scope=CLUSTER)]
+    manifest = manifests.render(
+        "coredns.yaml", cluster=ctx.spec.cluster_name, image=image, cluster_ip=ip, domain=ctx.spec.cluster_domain
+    )
+    return [
+        Step(
+            "coredns",
+            ctx.control_plane[0].name,
+            f"CoreDNS {version} at {ip} (kube-dns)",
+            files=[File(COREDNS_MANIFEST, manifest)],
+            check=available,
+            apply=[_kubectl("apply", "-f", COREDNS_MANIFEST)],
+            verify=available,
+            verify_timeout=180,
+            scope=CLUSTER,
+        )
+    ]
 
 
 def smoke_test_steps(ctx: Context) -> list[Step]:
@@ -148,14 +211,28 @@ def smoke_test_steps(ctx: Context) -> list[Step]:
     if not re.fullmatch(r"[a-z0-9.-]+", ctx.spec.cluster_domain):
         raise ValueError(f"cluster_domain {ctx.spec.cluster_domain!r} is not a DNS name")
     cluster = ctx.spec.cluster_name
-    return [Step("smoke-test", ctx.control_plane[0].name,
-                 "a Deployment over two workers, pod to pod across nodes, a Service via kube-proxy, DNS, logs, exec",
-                 files=[File(SMOKE_MANIFEST, manifests.render("smoke-test.yaml", cluster=cluster, image=TEST_IMAGE)),
-                        File(SMOKE_SCRIPT, manifests.render("smoke-test.sh", cluster=cluster, kubeconfig=ADMIN_CONF,
-                                                            domain=ctx.spec.cluster_domain), 0o755)],
-                 # The whole smoke test runs as the verification after a change; an
-                 # unchanged cluster only needs its Deployment still available.
-                 check=_replicas_available("k8sfs-smoke", "hello", 2),
-                 apply=[_kubectl("apply", "-f", SMOKE_MANIFEST)],
-                 verify=[SMOKE_SCRIPT], verify_timeout=180, scope=CLUSTER,
-                 needs=[h.name for h in ctx.workers])]
+    return [
+        Step(
+            "smoke-test",
+            ctx.control_plane[0].name,
+            "a Deployment over two workers, pod to pod across nodes, a Service via kube-proxy, DNS, logs, exec",
+            files=[
+                File(SMOKE_MANIFEST, manifests.render("smoke-test.yaml", cluster=cluster, image=TEST_IMAGE)),
+                File(
+                    SMOKE_SCRIPT,
+                    manifests.render(
+                        "smoke-test.sh", cluster=cluster, kubeconfig=ADMIN_CONF, domain=ctx.spec.cluster_domain
+                    ),
+                    0o755,
+                ),
+            ],
+            # The whole smoke test runs as the verification after a change; an
+            # unchanged cluster only needs its Deployment still available.
+            check=_replicas_available("k8sfs-smoke", "hello", 2),
+            apply=[_kubectl("apply", "-f", SMOKE_MANIFEST)],
+            verify=[SMOKE_SCRIPT],
+            verify_timeout=180,
+            scope=CLUSTER,
+            needs=[h.name for h in ctx.workers],
+        )
+    ]

@@ -6,6 +6,7 @@ A context for a plan is made without writing anything: what only apply
 makes on the controller (a new CA and what it signs, the images, the
 encryption key) is known by name and reason, not by content, and the steps
 carry it as pending (engine/step.py)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ class Context:
     # The key that encrypts secrets at rest; None: apply creates it.
     encryption_key: str | None = ""
     images_pending: str = ""  # why images without a digest are not built yet (plan only)
-    planning: bool = False    # missing artifacts are shown as pending, not errors
+    planning: bool = False  # missing artifacts are shown as pending, not errors
 
     @property
     def workers(self) -> list[HostSpec]:
@@ -73,15 +74,28 @@ class Context:
             return Upload(found.path, remote, found.sha256, mode)
         if not self.planning:
             self.cache.require(name, version)  # raises with what to run
-        return Upload(None, remote, "", mode, pending=f"{name} {version} is not in the artifact cache: "
-                                                      "k8sfs artifacts build (or fetch)")
+        return Upload(
+            None,
+            remote,
+            "",
+            mode,
+            pending=f"{name} {version} is not in the artifact cache: k8sfs artifacts build (or fetch)",
+        )
 
     def image_uploads(self, directory: str) -> list[Upload]:
         """The images as uploads; one not built yet (no digest) is pending."""
-        return [Upload(img.path, f"{directory}/{img.path.name}", img.sha256, 0o644) if img.config_digest else
-                Upload(None, f"{directory}/{img.path.name}", "", 0o644,
-                       pending=self.images_pending or "the image is not built yet")
-                for img in self.images]
+        return [
+            Upload(img.path, f"{directory}/{img.path.name}", img.sha256, 0o644)
+            if img.config_digest
+            else Upload(
+                None,
+                f"{directory}/{img.path.name}",
+                "",
+                0o644,
+                pending=self.images_pending or "the image is not built yet",
+            )
+            for img in self.images
+        ]
 
     def pki_file(self, relative: str, remote: str, mode: int = 0o644, owner: str = "root:root") -> File:
         """A file of the controller's PKI; pending in a plan when apply would (re)issue it."""

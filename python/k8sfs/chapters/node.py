@@ -1,7 +1,10 @@
 """Node chapters of the walkthrough: swap, container runtime, kubelet,
 crictl, and a static pod. Files come from the C++ core's renderers and
 the manifests folder."""
+
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from k8sfs import _core, manifests, quote
 from k8sfs.chapters.context import Context
@@ -9,6 +12,7 @@ from k8sfs.chapters.units import oneshot_unit
 from k8sfs.engine.service import service_step
 from k8sfs.engine.step import File, Guard, Step
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
+from k8sfs.spec import HostSpec
 
 IMAGE_DIR = "/var/lib/k8sfs/images"
 KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
@@ -17,17 +21,32 @@ STATIC_POD = f"{MANIFESTS}/k8sfs-hello.yaml"
 CONTAINER_HOST_SCRIPT = "/usr/local/sbin/k8sfs-container-host"
 
 # Swap: none active and no active swap line left in /etc/fstab.
-SWAP_OFF_CHECK = ["sh", "-c", "test -z \"$(swapon --noheadings --show 2>/dev/null)\" && "
-                              "! grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' "
-                              "/etc/fstab"]
-FSTAB_CHECK = ["sh", "-c", "! grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' "
-                           "/etc/fstab"]
-FSTAB_COMMENT_SWAP = ["sed", "-i", "-E",
-                      r"s@^([^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]].*)$@# \1  # k8sfs: swap off@",
-                      "/etc/fstab"]
+SWAP_OFF_CHECK = [
+    "sh",
+    "-c",
+    'test -z "$(swapon --noheadings --show 2>/dev/null)" && '
+    "! grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' "
+    "/etc/fstab",
+]
+FSTAB_CHECK = [
+    "sh",
+    "-c",
+    "! grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' /etc/fstab",
+]
+FSTAB_COMMENT_SWAP = [
+    "sed",
+    "-i",
+    "-E",
+    r"s@^([^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]].*)$@# \1  # k8sfs: swap off@",
+    "/etc/fstab",
+]
 # kubelet's health endpoint, with nothing but bash.
-KUBELET_HEALTHY = ["bash", "-c", "systemctl is-active --quiet kubelet && exec 3<>/dev/tcp/127.0.0.1/10248 && "
-                                 "printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '^ok' <&3"]
+KUBELET_HEALTHY = [
+    "bash",
+    "-c",
+    "systemctl is-active --quiet kubelet && exec 3<>/dev/tcp/127.0.0.1/10248 && "
+    "printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '^ok' <&3",
+]
 
 
 def swap_steps(ctx: Context) -> list[Step]:
@@ -36,35 +55,71 @@ def swap_steps(ctx: Context) -> list[Step]:
         if ctx.container_hosts:
             # A container's swap is the machine's: swapoff here would turn off
             # the machine's swap. kubelet gets failSwapOn: false instead.
-            steps.append(Step("fstab", h.name, "container host: swap is the machine's; only /etc/fstab is "
-                              "edited and kubelet runs with failSwapOn: false", check=FSTAB_CHECK,
-                              apply=[FSTAB_COMMENT_SWAP], verify=FSTAB_CHECK))
+            steps.append(
+                Step(
+                    "fstab",
+                    h.name,
+                    "container host: swap is the machine's; only /etc/fstab is "
+                    "edited and kubelet runs with failSwapOn: false",
+                    check=FSTAB_CHECK,
+                    apply=[FSTAB_COMMENT_SWAP],
+                    verify=FSTAB_CHECK,
+                )
+            )
         else:
-            steps.append(Step("swap-off", h.name, "swapoff -a and comment out swap in /etc/fstab",
-                              check=SWAP_OFF_CHECK, apply=[["swapoff", "-a"], FSTAB_COMMENT_SWAP],
-                              verify=SWAP_OFF_CHECK))
+            steps.append(
+                Step(
+                    "swap-off",
+                    h.name,
+                    "swapoff -a and comment out swap in /etc/fstab",
+                    check=SWAP_OFF_CHECK,
+                    apply=[["swapoff", "-a"], FSTAB_COMMENT_SWAP],
+                    verify=SWAP_OFF_CHECK,
+                )
+            )
     return steps
 
 
 # ----- runtime --------------------------------------------------------------
 
-def _container_host_step(ctx: Context, h) -> Step:
+
+def _container_host_step(ctx: Context, h: HostSpec) -> Step:
     root = ctx.cgroup_root(h)
-    unit = oneshot_unit(ctx.spec.cluster_name, "cgroup root and kubelet sysctls for a host that is a container",
-                        CONTAINER_HOST_SCRIPT, before=("containerd.service", "kubelet.service", "crio.service"))
+    unit = oneshot_unit(
+        ctx.spec.cluster_name,
+        "cgroup root and kubelet sysctls for a host that is a container",
+        CONTAINER_HOST_SCRIPT,
+        before=("containerd.service", "kubelet.service", "crio.service"),
+    )
     script = manifests.render("container-host.sh", cluster=ctx.spec.cluster_name, root=quote(root))
     # The cgroup subtree is removed by reset (engine/reset.py), with the sysctl binds.
-    return service_step("container-host", h.name, "k8sfs-container-host",
-                        f"lab only: cgroup root {root}, kubelet sysctls",
-                        files=[File(CONTAINER_HOST_SCRIPT, script, 0o755),
-                               File("/etc/systemd/system/k8sfs-container-host.service", unit)],
-                        verify=["test", "-d", f"/sys/fs/cgroup/memory{root}"],
-                        undo=[["sh", "-c", "for f in /run/k8sfs-sysctl/*; do [ -e \"$f\" ] || continue; "
-                                            "k=$(basename \"$f\" | tr . /); umount \"/proc/sys/$k\" 2>/dev/null; "
-                                            "done; rm -rf /run/k8sfs-sysctl"],
-                              ["sh", "-c", f"for c in /sys/fs/cgroup/*/; do d=\"$c\"{quote(root.lstrip('/'))}; "
-                                           "[ -d \"$d\" ] && find \"$d\" -depth -type d -exec rmdir {} + "
-                                           "2>/dev/null; done; true"]])
+    return service_step(
+        "container-host",
+        h.name,
+        "k8sfs-container-host",
+        f"lab only: cgroup root {root}, kubelet sysctls",
+        files=[
+            File(CONTAINER_HOST_SCRIPT, script, 0o755),
+            File("/etc/systemd/system/k8sfs-container-host.service", unit),
+        ],
+        verify=["test", "-d", f"/sys/fs/cgroup/memory{root}"],
+        undo=[
+            [
+                "sh",
+                "-c",
+                'for f in /run/k8sfs-sysctl/*; do [ -e "$f" ] || continue; '
+                'k=$(basename "$f" | tr . /); umount "/proc/sys/$k" 2>/dev/null; '
+                "done; rm -rf /run/k8sfs-sysctl",
+            ],
+            [
+                "sh",
+                "-c",
+                f'for c in /sys/fs/cgroup/*/; do d="$c"{quote(root.lstrip("/"))}; '
+                '[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + '
+                "2>/dev/null; done; true",
+            ],
+        ],
+    )
 
 
 def _image_names(ctx: Context) -> list[str]:
@@ -75,22 +130,30 @@ def _images_present_check(runtime: str, names: list[str]) -> list[str]:
     if runtime == "containerd":
         listing = "ctr -n k8s.io images ls -q"
     else:
-        listing = "crictl images -o json | grep -o '\"[^\"]*:[^\"]*\"' | tr -d '\"'"
+        listing = 'crictl images -o json | grep -o \'"[^"]*:[^"]*"\' | tr -d \'"\''
     return ["sh", "-c", " && ".join(f"{listing} | grep -qxF {quote(n)}" for n in names)]
 
 
 # Containers first, while the runtime still answers; then its state (a bind
 # mount in the lab, so the directory's contents only).
 CONTAINERD_UNDO = [
-    ["sh", "-c", "command -v ctr >/dev/null || exit 0; for c in $(ctr -n k8s.io containers ls -q 2>/dev/null); do "
-                 "ctr -n k8s.io tasks kill -s KILL \"$c\" 2>/dev/null; ctr -n k8s.io containers rm \"$c\" "
-                 "2>/dev/null; done; true"],
-    ["sh", "-c", "systemctl stop containerd 2>/dev/null; find /var/lib/containerd -mindepth 1 -maxdepth 1 "
-                 "-exec rm -rf {} + 2>/dev/null; true"],
+    [
+        "sh",
+        "-c",
+        "command -v ctr >/dev/null || exit 0; for c in $(ctr -n k8s.io containers ls -q 2>/dev/null); do "
+        'ctr -n k8s.io tasks kill -s KILL "$c" 2>/dev/null; ctr -n k8s.io containers rm "$c" '
+        "2>/dev/null; done; true",
+    ],
+    [
+        "sh",
+        "-c",
+        "systemctl stop containerd 2>/dev/null; find /var/lib/containerd -mindepth 1 -maxdepth 1 "
+        "-exec rm -rf {} + 2>/dev/null; true",
+    ],
 ]
 
 
-def _containerd_steps(ctx: Context, h) -> list[Step]:
+def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     facts = ctx.host_facts(h)
     options = _core.ContainerdOptions()
     options.major_version = facts.containerd_major
@@ -99,43 +162,74 @@ def _containerd_steps(ctx: Context, h) -> list[Step]:
     options.container_host = ctx.container_hosts
     # Debian's containernetworking-plugins live in /usr/lib/cni; release tarballs in /opt/cni/bin.
     options.cni_bin_dir = "/usr/lib/cni" if "debian" in facts.os_family_words.split() else "/opt/cni/bin"
-    install = Step("install", h.name, "containerd and runc from the host's packages",
-                   check=["sh", "-c", "command -v containerd && command -v runc"],
-                   apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "containerd", "runc"]],
-                   verify=["sh", "-c", "command -v containerd && command -v runc"])
-    configure = service_step("containerd", h.name, "containerd",
-                             f"CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}",
-                             files=[File("/etc/containerd/config.toml", _core.render_containerd_config(options))],
-                             prepare=[["systemctl", "unmask", "containerd"]], verify=["ctr", "version"],
-                             undo=CONTAINERD_UNDO)
+    install = Step(
+        "install",
+        h.name,
+        "containerd and runc from the host's packages",
+        check=["sh", "-c", "command -v containerd && command -v runc"],
+        apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "containerd", "runc"]],
+        verify=["sh", "-c", "command -v containerd && command -v runc"],
+    )
+    configure = service_step(
+        "containerd",
+        h.name,
+        "containerd",
+        f"CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}",
+        files=[File("/etc/containerd/config.toml", _core.render_containerd_config(options))],
+        prepare=[["systemctl", "unmask", "containerd"]],
+        verify=["ctr", "version"],
+        undo=CONTAINERD_UNDO,
+    )
     uploads = ctx.image_uploads(IMAGE_DIR)
-    images = Step("images", h.name, f"{', '.join(_image_names(ctx))} imported (nothing is pulled)",
-                  uploads=uploads, check=_images_present_check("containerd", _image_names(ctx)),
-                  apply=[["ctr", "-n", "k8s.io", "images", "import", u.path] for u in uploads],
-                  verify=_images_present_check("containerd", _image_names(ctx)))
+    images = Step(
+        "images",
+        h.name,
+        f"{', '.join(_image_names(ctx))} imported (nothing is pulled)",
+        uploads=uploads,
+        check=_images_present_check("containerd", _image_names(ctx)),
+        apply=[["ctr", "-n", "k8s.io", "images", "import", u.path] for u in uploads],
+        verify=_images_present_check("containerd", _image_names(ctx)),
+    )
     return [install, configure, images]
 
 
-def _crio_steps(ctx: Context, h) -> list[Step]:
+def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
     facts = ctx.host_facts(h)
     repo = _core.crio_repository(facts.os_family_words or "debian", ctx.spec.kubernetes_version)
     options = _core.CrioOptions()
     options.cgroup_driver = ctx.spec.runtime.cgroup_driver
     options.pause_image = PAUSE_IMAGE
-    install = Step("install", h.name, "CRI-O from pkgs.k8s.io (minor matched to Kubernetes)",
-                   files=[File(repo.path, repo.content)], check=["sh", "-c", "command -v crio"],
-                   apply=[*repo.setup, *repo.install], verify=["sh", "-c", "command -v crio"])
-    configure = service_step("crio", h.name, "crio",
-                             f"cgroup_manager {options.cgroup_driver}, pause_image {PAUSE_IMAGE}",
-                             files=[File("/etc/crio/crio.conf.d/10-k8sfs.conf", _core.render_crio_config(options))],
-                             verify=["systemctl", "is-active", "--quiet", "crio"],
-                             data=["/var/lib/containers"])
+    install = Step(
+        "install",
+        h.name,
+        "CRI-O from pkgs.k8s.io (minor matched to Kubernetes)",
+        files=[File(repo.path, repo.content)],
+        check=["sh", "-c", "command -v crio"],
+        apply=[*repo.setup, *repo.install],
+        verify=["sh", "-c", "command -v crio"],
+    )
+    configure = service_step(
+        "crio",
+        h.name,
+        "crio",
+        f"cgroup_manager {options.cgroup_driver}, pause_image {PAUSE_IMAGE}",
+        files=[File("/etc/crio/crio.conf.d/10-k8sfs.conf", _core.render_crio_config(options))],
+        verify=["systemctl", "is-active", "--quiet", "crio"],
+        data=["/var/lib/containers"],
+    )
     uploads = ctx.image_uploads(IMAGE_DIR)
-    images = Step("images", h.name, "k8sfs's pause and test images, copied into containers-storage",
-                  uploads=uploads, check=_images_present_check("crio", _image_names(ctx)),
-                  apply=[["skopeo", "copy", f"docker-archive:{u.path}", f"containers-storage:{name}"]
-                         for u, name in zip(uploads, _image_names(ctx))],
-                  verify=_images_present_check("crio", _image_names(ctx)))
+    images = Step(
+        "images",
+        h.name,
+        "k8sfs's pause and test images, copied into containers-storage",
+        uploads=uploads,
+        check=_images_present_check("crio", _image_names(ctx)),
+        apply=[
+            ["skopeo", "copy", f"docker-archive:{u.path}", f"containers-storage:{name}"]
+            for u, name in zip(uploads, _image_names(ctx), strict=True)
+        ],
+        verify=_images_present_check("crio", _image_names(ctx)),
+    )
     return [install, configure, images]
 
 
@@ -150,7 +244,8 @@ def runtime_steps(ctx: Context) -> list[Step]:
 
 # ----- kubelet and crictl ------------------------------------------------------
 
-def kubelet_options(ctx: Context, h) -> "_core.KubeletOptions":
+
+def kubelet_options(ctx: Context, h: HostSpec) -> _core.KubeletOptions:
     o = _core.KubeletOptions(ctx.spec.kubernetes_version)
     o.config_path = KUBELET_CONFIG
     o.runtime_endpoint = _core.runtime_socket(ctx.spec.runtime.name)
@@ -177,7 +272,7 @@ def kubelet_options(ctx: Context, h) -> "_core.KubeletOptions":
     return o
 
 
-def kubelet_config(ctx: Context, h) -> str:
+def kubelet_config(ctx: Context, h: HostSpec) -> str:
     """The KubeletConfiguration a host gets (what the kubelet step writes)."""
     return _core.render_kubelet_config(kubelet_options(ctx, h))
 
@@ -185,6 +280,7 @@ def kubelet_config(ctx: Context, h) -> str:
 def _cgroup_guard(ctx: Context) -> Guard:
     runtime = ctx.spec.runtime.name
     kubelet_driver = ctx.spec.kubelet_cgroup_driver
+    read: Callable[[str], str | None]
     if runtime == "containerd":
         command = ["containerd", "config", "dump"]
         read = _core.containerd_cgroup_driver_from_config
@@ -202,8 +298,13 @@ def _cgroup_guard(ctx: Context) -> Guard:
 
 
 # Pods first, while the runtime still answers (reset runs chapters backwards).
-KUBELET_UNDO = [["sh", "-c", "systemctl stop kubelet 2>/dev/null; command -v crictl >/dev/null && "
-                             "crictl rmp -af >/dev/null 2>&1; true"]]
+KUBELET_UNDO = [
+    [
+        "sh",
+        "-c",
+        "systemctl stop kubelet 2>/dev/null; command -v crictl >/dev/null && crictl rmp -af >/dev/null 2>&1; true",
+    ]
+]
 
 
 def kubelet_steps(ctx: Context) -> list[Step]:
@@ -211,32 +312,54 @@ def kubelet_steps(ctx: Context) -> list[Step]:
     steps = []
     for h in ctx.workers:
         o = kubelet_options(ctx, h)
-        steps.append(service_step(
-            "kubelet", h.name, "kubelet",
-            f"kubelet {ctx.version('kubelet')}, {o.cgroup_driver} cgroups, static pods in {MANIFESTS}",
-            reads=_core.kubelet_reads(o),
-            files=[File(KUBELET_CONFIG, kubelet_config(ctx, h)),
-                   File("/etc/systemd/system/kubelet.service", _core.render_kubelet_unit(o, runtime_unit))],
-            uploads=[ctx.upload("kubelet", "/usr/local/bin/kubelet")], guard=_cgroup_guard(ctx),
-            prepare=[["mkdir", "-p", MANIFESTS]], verify=KUBELET_HEALTHY, verify_timeout=90,
-            data=["/var/lib/kubelet", "/etc/kubernetes"], undo=KUBELET_UNDO))
+        steps.append(
+            service_step(
+                "kubelet",
+                h.name,
+                "kubelet",
+                f"kubelet {ctx.version('kubelet')}, {o.cgroup_driver} cgroups, static pods in {MANIFESTS}",
+                reads=_core.kubelet_reads(o),
+                files=[
+                    File(KUBELET_CONFIG, kubelet_config(ctx, h)),
+                    File("/etc/systemd/system/kubelet.service", _core.render_kubelet_unit(o, runtime_unit)),
+                ],
+                uploads=[ctx.upload("kubelet", "/usr/local/bin/kubelet")],
+                guard=_cgroup_guard(ctx),
+                prepare=[["mkdir", "-p", MANIFESTS]],
+                verify=KUBELET_HEALTHY,
+                verify_timeout=90,
+                data=["/var/lib/kubelet", "/etc/kubernetes"],
+                undo=KUBELET_UNDO,
+            )
+        )
     return steps
 
 
 def crictl_steps(ctx: Context) -> list[Step]:
     endpoint = _core.runtime_socket(ctx.spec.runtime.name)
-    return [Step("crictl", h.name, f"crictl {ctx.version('crictl')} talking to {endpoint}",
-                 files=[File("/etc/crictl.yaml", _core.render_crictl_config(endpoint))],
-                 uploads=[ctx.upload("crictl", "/usr/local/bin/crictl")],
-                 verify=["crictl", "version"]) for h in ctx.workers]
+    return [
+        Step(
+            "crictl",
+            h.name,
+            f"crictl {ctx.version('crictl')} talking to {endpoint}",
+            files=[File("/etc/crictl.yaml", _core.render_crictl_config(endpoint))],
+            uploads=[ctx.upload("crictl", "/usr/local/bin/crictl")],
+            verify=["crictl", "version"],
+        )
+        for h in ctx.workers
+    ]
 
 
 # ----- the walkthrough's test pod ---------------------------------------------------
 
 # Running, and answering an exec inside the container.
-STATIC_POD_ANSWERS = ["sh", "-c", "id=$(crictl ps --name '^hello$' --label io.kubernetes.pod.name=k8sfs-hello-$(hostname) "
-                                  "--state running -q | head -n 1) && test -n \"$id\" && "
-                                  "crictl exec \"$id\" wget -qO- http://127.0.0.1:8081/ | grep -q 'hello from k8sfs'"]
+STATIC_POD_ANSWERS = [
+    "sh",
+    "-c",
+    "id=$(crictl ps --name '^hello$' --label io.kubernetes.pod.name=k8sfs-hello-$(hostname) "
+    '--state running -q | head -n 1) && test -n "$id" && '
+    "crictl exec \"$id\" wget -qO- http://127.0.0.1:8081/ | grep -q 'hello from k8sfs'",
+]
 
 
 def static_pod_steps(ctx: Context) -> list[Step]:
@@ -244,6 +367,14 @@ def static_pod_steps(ctx: Context) -> list[Step]:
         return []
     first = ctx.workers[0]
     manifest = manifests.render("static-pod.yaml", cluster=ctx.spec.cluster_name, image=TEST_IMAGE)
-    return [Step("k8sfs-hello", first.name, f"static pod from {STATIC_POD}",
-                 files=[File(STATIC_POD, manifest)], check=STATIC_POD_ANSWERS,
-                 verify=STATIC_POD_ANSWERS, verify_timeout=120)]
+    return [
+        Step(
+            "k8sfs-hello",
+            first.name,
+            f"static pod from {STATIC_POD}",
+            files=[File(STATIC_POD, manifest)],
+            check=STATIC_POD_ANSWERS,
+            verify=STATIC_POD_ANSWERS,
+            verify_timeout=120,
+        )
+    ]

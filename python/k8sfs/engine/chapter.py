@@ -1,10 +1,12 @@
 """A chapter: a name, a title, the function that builds its steps, and how
 its hosts take turns (a rollout). The engine stamps the chapter's name on
 every step it builds, so steps never repeat it."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from k8sfs.engine.step import AFTER, BEFORE, MAIN, Step
 
@@ -16,6 +18,7 @@ class Rollout:
     failure stops the rollout before the next host. Hosts where the service
     is new (a first install, a joining node) have nothing to keep serving
     and go together, as in a chapter without a rollout."""
+
     serial: int = 1
 
     def describe(self) -> str:
@@ -33,13 +36,16 @@ class Chapter:
         built = self.build(context)
         for step in built:
             if step.chapter and step.chapter != self.name:
-                raise ValueError(f"step {step.name} on {step.host} belongs to chapter {step.chapter!r}, "
-                                 f"built by chapter {self.name!r}")
+                raise ValueError(
+                    f"step {step.name} on {step.host} belongs to chapter {step.chapter!r}, "
+                    f"built by chapter {self.name!r}"
+                )
             if step.phase not in (MAIN, BEFORE, AFTER):
                 raise ValueError(f"step {step.name} on {step.host}: unknown phase {step.phase!r}")
             if step.phase != MAIN and self.rollout is None:
-                raise ValueError(f"step {step.name} on {step.host} is a {step.phase} hook, but chapter "
-                                 f"{self.name} has no rollout")
+                raise ValueError(
+                    f"step {step.name} on {step.host} is a {step.phase} hook, but chapter {self.name} has no rollout"
+                )
             step.chapter = self.name
         return built
 

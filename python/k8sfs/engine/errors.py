@@ -1,4 +1,5 @@
 """Errors of the runner: they name the host, the step and the command."""
+
 from __future__ import annotations
 
 

@@ -1,8 +1,10 @@
 """Facts about a host that rendering depends on, gathered in one command."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 SCRIPT = r"""
 . /etc/os-release 2>/dev/null
@@ -35,9 +37,14 @@ class Facts:
 def parse(output: str) -> Facts:
     values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
     m = re.search(r"\s(v?\d+\.\d+\.\d+)", values.get("containerd", ""))
-    return Facts(values.get("os_id", ""), values.get("os_like", ""), values.get("arch", ""),
-                 values.get("cgroup", "") == "cgroup2fs", m.group(1).lstrip("v") if m else "")
+    return Facts(
+        values.get("os_id", ""),
+        values.get("os_like", ""),
+        values.get("arch", ""),
+        values.get("cgroup", "") == "cgroup2fs",
+        m.group(1).lstrip("v") if m else "",
+    )
 
 
-def gather(session) -> Facts:
+def gather(session: Any) -> Facts:
     return parse(session.exec(SCRIPT, timeout=30).stdout)

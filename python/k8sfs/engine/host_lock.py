@@ -7,6 +7,7 @@ writes a byte every half second; when the controller dies or its
 connection drops, that write fails, the shell exits, and the kernel
 releases the lock, so no lock outlives its controller. A clean release
 touches a file the shell waits for."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,8 @@ import secrets
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from k8sfs import quote
 from k8sfs.engine.lock import LockHeldError
@@ -26,20 +28,23 @@ BUSY = 75  # EX_TEMPFAIL
 
 def holder_script(holder: str, nonce: str) -> str:
     release = quote(f"/run/k8sfs-release-{nonce}")
-    return (f"d={LOCK_DIR}; mkdir -p \"$d\"\n"
-            "exec 9>>\"$d/apply.lock\"\n"
-            f"if ! flock -n 9; then printf 'busy %s\\n' \"$(cat \"$d/apply.holder\" 2>/dev/null)\"; exit {BUSY}; fi\n"
-            f"printf '%s\\n' {quote(holder)} > \"$d/apply.holder\"\n"
-            "echo locked\n"
-            f"while [ ! -e {release} ]; do echo . || exit 0; sleep 0.5; done\n"
-            f"rm -f {release} \"$d/apply.holder\"\n")
+    return (
+        f'd={LOCK_DIR}; mkdir -p "$d"\n'
+        'exec 9>>"$d/apply.lock"\n'
+        f'if ! flock -n 9; then printf \'busy %s\\n\' "$(cat "$d/apply.holder" 2>/dev/null)"; exit {BUSY}; fi\n'
+        f"printf '%s\\n' {quote(holder)} > \"$d/apply.holder\"\n"
+        "echo locked\n"
+        f"while [ ! -e {release} ]; do echo . || exit 0; sleep 0.5; done\n"
+        f'rm -f {release} "$d/apply.holder"\n'
+    )
 
 
 class HostLock:
     def __init__(self, connect: Callable[[str], Any], host: str, cluster: str, state_dir: str) -> None:
         self.connect, self.host, self.cluster = connect, host, cluster
-        self.holder = json.dumps({"controller": socket.gethostname(), "pid": os.getpid(), "state": state_dir,
-                                  "started": time.time()})
+        self.holder = json.dumps(
+            {"controller": socket.gethostname(), "pid": os.getpid(), "state": state_dir, "started": time.time()}
+        )
         self.nonce = secrets.token_hex(8)
         self._session: Any = None
         self._thread: threading.Thread | None = None
@@ -109,12 +114,16 @@ class HostLock:
         try:
             other = json.loads(raw)
             started = time.strftime("%H:%M:%S", time.localtime(other.get("started", 0)))
-            who = f"controller {other.get('controller')} (pid {other.get('pid')}, state {other.get('state')}, " \
-                  f"started {started})"
+            who = (
+                f"controller {other.get('controller')} (pid {other.get('pid')}, state {other.get('state')}, "
+                f"started {started})"
+            )
         except ValueError:
             who = "another controller"
-        return (f"{self.host}: {who} is applying to cluster {self.cluster}'s hosts; one controller at a time "
-                f"(its lock is {LOCK_DIR}/apply.lock on {self.host})")
+        return (
+            f"{self.host}: {who} is applying to cluster {self.cluster}'s hosts; one controller at a time "
+            f"(its lock is {LOCK_DIR}/apply.lock on {self.host})"
+        )
 
     def release(self) -> None:
         if self._thread is None:

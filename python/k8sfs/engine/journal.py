@@ -5,6 +5,7 @@ resumed and a step left out of an apply is picked up by the next one.
     applied   it changed and verified its host
     skipped   it was left out (an excluded or unreachable host): redo it
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ class Journal:
     def record(self, step: Step, status: str, why: str = "") -> None:
         if self.path is None:
             return
-        entry = {"time": time.time(), "host": step.host, "chapter": step.chapter, "step": step.name,
-                 "status": status}
+        entry = {"time": time.time(), "host": step.host, "chapter": step.chapter, "step": step.name, "status": status}
         if why:
             entry["why"] = why
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ and check that its process still lives.
 Two controllers with separate state directories are kept apart by a lock
 on the cluster's first reachable control-plane host (engine/host_lock.py).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,8 +22,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 
 class LockHeldError(RuntimeError):
@@ -102,8 +103,14 @@ class ClusterLock:
         stale = self._read(fd)
         if stale:
             progress(f"taking over the lock of cluster {self.cluster} left by {describe(stale)}, which is gone")
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
-                  "argv": sys.argv[1:], "started": time.time(), "boot_id": _boot_id()}
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command,
+            "argv": sys.argv[1:],
+            "started": time.time(),
+            "boot_id": _boot_id(),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
         os.fsync(fd)

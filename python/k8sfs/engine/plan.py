@@ -2,6 +2,7 @@
 rolling chapter takes, hosts that could not be checked or were left out,
 and what apply would make on the controller first. Rendered as text (the
 CLI) and HTML (Jupyter); secrets are never shown in either."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from k8sfs.engine.step import AFTER, BEFORE, MAIN, Step
 @dataclass
 class Change:
     path: str
-    why: str               # missing, content, mode, owner, pending
-    diff: str = ""         # unified diff for text files (plan only, never for secrets)
+    why: str  # missing, content, mode, owner, pending
+    diff: str = ""  # unified diff for text files (plan only, never for secrets)
 
 
 @dataclass
@@ -25,33 +26,35 @@ class StepPlan:
     changes: list[Change] = field(default_factory=list)
     check_failed: bool = False
     interrupted: bool = False  # an earlier apply started it and never finished
-    carried_over: str = ""     # an earlier apply left it out (the reason)
+    carried_over: str = ""  # an earlier apply left it out (the reason)
     service_running: bool | None = None  # its unit is active now (None: no unit)
-    rolling: bool = False      # a hook whose host takes its turn in a rollout
-    skipped: str = ""          # left out of this run (the reason); nothing was done
+    rolling: bool = False  # a hook whose host takes its turn in a rollout
+    skipped: str = ""  # left out of this run (the reason); nothing was done
 
     @property
     def changed(self) -> bool:
         if self.skipped:
             return False
-        return (bool(self.changes) or self.check_failed or self.interrupted or bool(self.carried_over)
-                or self.rolling)
+        return bool(self.changes) or self.check_failed or self.interrupted or bool(self.carried_over) or self.rolling
 
     @property
     def commands(self) -> list[str]:
         return [join_command(c) for c in self.step.apply] if self.changed else []
 
     def reasons(self) -> list[str]:
-        return ([f"{c.why} {c.path}" for c in self.changes] + (["check failed"] if self.check_failed else [])
-                + (["resuming an interrupted apply"] if self.interrupted else [])
-                + ([f"left out last time ({self.carried_over})"] if self.carried_over else [])
-                + ([f"{self.step.phase} {self.step.rollout_host}'s turn"] if self.rolling else []))
+        return (
+            [f"{c.why} {c.path}" for c in self.changes]
+            + (["check failed"] if self.check_failed else [])
+            + (["resuming an interrupted apply"] if self.interrupted else [])
+            + ([f"left out last time ({self.carried_over})"] if self.carried_over else [])
+            + ([f"{self.step.phase} {self.step.rollout_host}'s turn"] if self.rolling else [])
+        )
 
 
 @dataclass
 class RolloutOrder:
-    fresh: list[str]            # the service is new there: together
-    turns: list[list[str]]      # running: one batch after the other
+    fresh: list[str]  # the service is new there: together
+    turns: list[list[str]]  # running: one batch after the other
 
 
 def rollout_order(chapter: Chapter, plans: list[StepPlan]) -> RolloutOrder:
@@ -69,8 +72,9 @@ def rollout_order(chapter: Chapter, plans: list[StepPlan]) -> RolloutOrder:
             running.add(sp.step.host)
     rolling = [h for h in hosts if h in running]
     size = chapter.rollout.serial
-    return RolloutOrder([h for h in hosts if h not in running],
-                        [rolling[i:i + size] for i in range(0, len(rolling), size)])
+    return RolloutOrder(
+        [h for h in hosts if h not in running], [rolling[i : i + size] for i in range(0, len(rolling), size)]
+    )
 
 
 def mark_rolling_hooks(chapter: Chapter, plans: list[StepPlan]) -> None:
@@ -152,23 +156,34 @@ class Plan:
                 state, color = self._verb(), "#b35900"
             else:
                 state, color = "ok", "#2e7d32"
-            details = "".join(f"<div><code>{escape(c.why)} {escape(c.path)}</code>"
-                              + (f"<details><summary>diff</summary><pre>{escape(c.diff)}</pre></details>"
-                                 if c.diff else "") + "</div>" for c in sp.changes)
+            details = "".join(
+                f"<div><code>{escape(c.why)} {escape(c.path)}</code>"
+                + (f"<details><summary>diff</summary><pre>{escape(c.diff)}</pre></details>" if c.diff else "")
+                + "</div>"
+                for c in sp.changes
+            )
             if sp.check_failed and sp.step.check:
                 details += f"<div><code>check fails: {escape(join_command(sp.step.check))}</code></div>"
             details += "".join(f"<div><code>run {escape(c)}</code></div>" for c in sp.commands)
-            where = escape(sp.step.host) + (f" <small>({escape(sp.step.phase)} {escape(sp.step.rollout_host)})"
-                                            "</small>" if sp.step.phase != MAIN else "")
-            rows.append(f"<tr><td>{escape(sp.step.chapter)}</td><td>{where}</td>"
-                        f"<td>{escape(sp.step.name)}<br><small>{escape(sp.step.description)}</small></td>"
-                        f"<td style='color:{color}'>{escape(state)}</td><td>{details}</td></tr>")
+            where = escape(sp.step.host) + (
+                f" <small>({escape(sp.step.phase)} {escape(sp.step.rollout_host)})</small>"
+                if sp.step.phase != MAIN
+                else ""
+            )
+            rows.append(
+                f"<tr><td>{escape(sp.step.chapter)}</td><td>{where}</td>"
+                f"<td>{escape(sp.step.name)}<br><small>{escape(sp.step.description)}</small></td>"
+                f"<td style='color:{color}'>{escape(state)}</td><td>{details}</td></tr>"
+            )
         notes = "".join(f"<p>controller: {escape(line)}</p>" for line in self.controller)
-        notes += "".join(f"<p style='color:#c62828'>{escape(h)}: unreachable: {escape(e)}</p>"
-                         for h, e in self.unreachable.items())
+        notes += "".join(
+            f"<p style='color:#c62828'>{escape(h)}: unreachable: {escape(e)}</p>" for h, e in self.unreachable.items()
+        )
         summary = f"{self.changes} step(s) {self._verb()}" if self.changes else "no changes"
-        return (f"{notes}<table><thead><tr><th>chapter</th><th>host</th><th>step</th><th>state</th><th>what</th>"
-                f"</tr></thead><tbody>{''.join(rows)}</tbody></table><p><b>{escape(summary)}</b></p>")
+        return (
+            f"{notes}<table><thead><tr><th>chapter</th><th>host</th><th>step</th><th>state</th><th>what</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table><p><b>{escape(summary)}</b></p>"
+        )
 
 
 def _render_step(sp: StepPlan) -> list[str]:

@@ -3,24 +3,27 @@ and chapter), change only what differs, verify; chapters in order, the
 hosts of a chapter in parallel, or taking turns when the chapter rolls.
 Progress goes to a callback, every command and its output to a log per
 host, step events to the journal."""
+
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import posixpath
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from k8sfs import SSHError, join_command
+from k8sfs import ExecResult, SSHError, join_command
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.errors import StepError, UnreachableError
 from k8sfs.engine.inspect import HostState, inspection_script, parse_inspection
 from k8sfs.engine.journal import APPLIED, SKIPPED, STARTED, Journal
 from k8sfs.engine.plan import Change, Plan, StepPlan, mark_rolling_hooks, rollout_order
-from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step
+from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step, Upload
 
 Connect = Callable[[str], Any]  # host name -> k8sfs.Session
 Progress = Callable[[str], None]
@@ -57,7 +60,7 @@ def _parallel(hosts: list[str], work: Callable[[str], Any]) -> dict[str, Any]:
     return outcome
 
 
-def _raise_first(failures: dict[str, BaseException], chapter: str) -> None:
+def _raise_first(failures: Mapping[str, BaseException], chapter: str) -> None:
     """The first host's error, naming the others that failed too."""
     hosts = sorted(failures)
     first = failures[hosts[0]]
@@ -81,7 +84,7 @@ class Runner:
         self._carried = self.journal.carried_over()
 
     # ----- sessions and logs ------------------------------------------------
-    def session(self, host: str):
+    def session(self, host: str) -> Any:
         """The host's shared connection, made (and logged in) on first use; a
         host that cannot be reached or logged into is an UnreachableError."""
         with self._lock:
@@ -94,7 +97,7 @@ class Runner:
                 self._sessions[host] = session
             return self._sessions[host]
 
-    def new_session(self, host: str):
+    def new_session(self, host: str) -> Any:
         """A connection of its own (not shared with the steps)."""
         return self._connect(host)
 
@@ -112,14 +115,19 @@ class Runner:
         """Steps whose last journal record says started: a killed apply."""
         return self.journal.interrupted()
 
-    def run(self, host: str, step: str, argv: list[str], timeout: float = 300, check: bool = True):
+    def run(self, host: str, step: str, argv: list[str], timeout: float = 300, check: bool = True) -> ExecResult:
         command = join_command(argv)
         self._log(host, f"$ {command}")
         result = self.session(host).exec(argv, timeout=timeout)
         self._log(host, f"exit {result.exit_code}\n{result.stdout}{result.stderr}")
         if check and result.exit_code != 0:
-            raise StepError(host, step, f"command failed with exit code {result.exit_code}", command,
-                            result.stderr_tail(8) or "\n".join(result.stdout.splitlines()[-8:]))
+            raise StepError(
+                host,
+                step,
+                f"command failed with exit code {result.exit_code}",
+                command,
+                result.stderr_tail(8) or "\n".join(result.stdout.splitlines()[-8:]),
+            )
         return result
 
     # ----- checking ----------------------------------------------------------
@@ -128,8 +136,9 @@ class Runner:
         self._log(host, f"inspect {len(steps)} step(s)")
         result = self.session(host).exec(script, timeout=120)
         if result.exit_code != 0:
-            raise StepError(host, "inspect", f"inspection failed with exit code {result.exit_code}", "",
-                            result.stderr_tail(8))
+            raise StepError(
+                host, "inspect", f"inspection failed with exit code {result.exit_code}", "", result.stderr_tail(8)
+            )
         return parse_inspection(result.stdout)
 
     def _step_plans(self, host: str, steps: list[Step], with_diffs: bool) -> list[StepPlan]:
@@ -137,15 +146,20 @@ class Runner:
         plans = []
         for index, step in enumerate(steps):
             sp = StepPlan(step)
-            for item in [*step.files, *step.uploads]:
+            items: list[File | Upload] = [*step.files, *step.uploads]
+            for item in items:
                 have = state.files.get(item.path)
-                missing = have is None or have.sha256 is None
                 if item.pending:
-                    sp.changes.append(Change(item.path, "missing" if missing else "reissue",
-                                             f"({item.pending})" if with_diffs else ""))
+                    sp.changes.append(
+                        Change(
+                            item.path,
+                            "reissue" if have and have.sha256 else "missing",
+                            f"({item.pending})" if with_diffs else "",
+                        )
+                    )
                     continue
-                want = _sha256(item.content) if isinstance(item, File) else item.sha256
-                if missing:
+                want = _sha256(item.data) if isinstance(item, File) else item.sha256
+                if have is None or have.sha256 is None:
                     sp.changes.append(Change(item.path, "missing"))
                 elif have.sha256 != want:
                     diff = self._diff(host, item) if with_diffs and isinstance(item, File) else ""
@@ -161,27 +175,34 @@ class Runner:
             plans.append(sp)
         return plans
 
+    def _plans_of(self, by_host: dict[str, list[Step]], host: str) -> list[StepPlan]:
+        return self._step_plans(host, by_host[host], with_diffs=False)
+
     def _diff(self, host: str, item: File) -> str:
         if item.secret:
             return "(secret: content not shown)"
-        assert item.content is not None
-        if len(item.content) > MAX_DIFF_BYTES:
+        if len(item.data) > MAX_DIFF_BYTES:
             return "(large file: content differs)"
         try:
-            new = item.content.decode()
+            new = item.data.decode()
         except UnicodeDecodeError:
             return "(binary: content differs)"
         old = self.session(host).exec(["cat", item.path], timeout=30).stdout
-        return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"{item.path} (on {host})",
-                                            f"{item.path} (planned)"))
+        return "".join(
+            difflib.unified_diff(
+                old.splitlines(True), new.splitlines(True), f"{item.path} (on {host})", f"{item.path} (planned)"
+            )
+        )
 
     @staticmethod
     def _check_chapters(steps: list[Step], chapters: list[Chapter]) -> None:
         names = {c.name for c in chapters}
         for s in steps:
             if s.chapter not in names:
-                raise ValueError(f"step {s.name} on {s.host} is in chapter {s.chapter!r}, which this run does not "
-                                 f"have ({', '.join(c.name for c in chapters)}); build steps with Chapter.steps()")
+                raise ValueError(
+                    f"step {s.name} on {s.host} is in chapter {s.chapter!r}, which this run does not "
+                    f"have ({', '.join(c.name for c in chapters)}); build steps with Chapter.steps()"
+                )
 
     @staticmethod
     def _skip_reason(step: Step, left_out: dict[str, str]) -> str:
@@ -195,8 +216,13 @@ class Runner:
                 return f"needs {other}, {left_out[other]}"
         return ""
 
-    def plan(self, steps: list[Step], chapters: list[Chapter], left_out: dict[str, str] | None = None,
-             unreachable: dict[str, str] | None = None) -> Plan:
+    def plan(
+        self,
+        steps: list[Step],
+        chapters: list[Chapter],
+        left_out: dict[str, str] | None = None,
+        unreachable: dict[str, str] | None = None,
+    ) -> Plan:
         """What apply would do; changes nothing. A host that cannot be
         checked (`unreachable`, or found so now) is reported with the reason
         and every other host is planned; `left_out` hosts are skipped as an
@@ -204,8 +230,11 @@ class Runner:
         self._check_chapters(steps, chapters)
         left_out = left_out or {}
         plan = Plan(list(chapters), [], unreachable=dict(unreachable or {}))
-        skipped = {s.key: self._skip_reason(s, left_out) or
-                   ("not checked: host unreachable" if s.host in plan.unreachable else "") for s in steps}
+        skipped = {
+            s.key: self._skip_reason(s, left_out)
+            or ("not checked: host unreachable" if s.host in plan.unreachable else "")
+            for s in steps
+        }
         by_host = _by_host(s for s in steps if not skipped[s.key])
         results = _parallel(list(by_host), lambda h: self._step_plans(h, by_host[h], with_diffs=True))
         found: dict[str, StepPlan] = {}
@@ -242,16 +271,17 @@ class Runner:
         for f in step.files:
             if f.path in changed_paths:
                 owner, _, group = f.owner.partition(":")
-                self._log(host, f"put {f.path} ({len(f.content or b'')} bytes, mode {f.mode:o})")
-                session.put_content(f.content, f.path, mode=f.mode, owner=owner, group=group, skip_if_same=False)
+                self._log(host, f"put {f.path} ({len(f.data)} bytes, mode {f.mode:o})")
+                session.put_content(f.data, f.path, mode=f.mode, owner=owner, group=group, skip_if_same=False)
         for u in step.uploads:
             if u.path in changed_paths:
                 owner, _, group = u.owner.partition(":")
                 self._log(host, f"put {u.local} -> {u.path}")
                 result = session.put(str(u.local), u.path, mode=u.mode, owner=owner, group=group, skip_if_same=False)
                 if result.sha256 != u.sha256:
-                    raise StepError(host, label, f"{u.local} changed under us: sent sha256 {result.sha256}, "
-                                                 f"expected {u.sha256}")
+                    raise StepError(
+                        host, label, f"{u.local} changed under us: sent sha256 {result.sha256}, expected {u.sha256}"
+                    )
         if step.guard:
             result = self.run(host, label, step.guard.command, check=False)
             reason = step.guard.decide(result.stdout if result.exit_code == 0 else "")
@@ -266,19 +296,25 @@ class Runner:
         self._carried.pop(step.key, None)
 
     def _verify(self, step: Step) -> None:
+        assert step.verify is not None
         deadline = time.monotonic() + step.verify_timeout
         while True:
             result = self.run(step.host, step.label, step.verify, check=False)
             if result.exit_code == 0:
                 return
             if time.monotonic() > deadline:
-                raise StepError(step.host, step.label, f"not verified after {step.verify_timeout:.0f} s",
-                                join_command(step.verify),
-                                result.stderr_tail(8) or "\n".join(result.stdout.splitlines()[-8:]))
+                raise StepError(
+                    step.host,
+                    step.label,
+                    f"not verified after {step.verify_timeout:.0f} s",
+                    join_command(step.verify),
+                    result.stderr_tail(8) or "\n".join(result.stdout.splitlines()[-8:]),
+                )
             time.sleep(1)
 
     def _run_hosts(self, hosts: list[str], plans: dict[str, list[StepPlan]], chapter: str) -> list[StepPlan]:
         """Each host's step plans in order, the hosts at once; raises the first failure."""
+
         def one(host: str) -> list[StepPlan]:
             for sp in plans[host]:
                 self._apply_step(sp)
@@ -348,18 +384,24 @@ class Runner:
         blocked = [s for s in steps if s.scope == CLUSTER and s.host in left_out]
         if blocked:
             names = ", ".join(f"{s.label} (on {s.host})" for s in blocked)
-            raise StepError(blocked[0].host, blocked[0].label,
-                            f"acts on the whole cluster from {blocked[0].host}, which is left out: {names}; run the "
-                            f"other chapters with --until or --only, or include {blocked[0].host}")
+            raise StepError(
+                blocked[0].host,
+                blocked[0].label,
+                f"acts on the whole cluster from {blocked[0].host}, which is left out: {names}; run the "
+                f"other chapters with --until or --only, or include {blocked[0].host}",
+            )
         runnable = [s for s in steps if not skipped[s.key]]
         everything = _by_host(runnable)
         outcome = _parallel(list(everything), lambda h: self._step_plans(h, everything[h], with_diffs=False))
         unreachable = {h: e for h, e in outcome.items() if isinstance(e, UnreachableError)}
         if unreachable:
             hosts = ", ".join(sorted(unreachable))
-            raise UnreachableError(sorted(unreachable)[0], "; ".join(f"{h}: {e.why}" for h, e in unreachable.items()),
-                                   hint=f"nothing was changed; to go on without {'them' if len(unreachable) > 1 else 'it'}"
-                                        f": k8sfs apply --exclude {hosts.replace(', ', ',')}")
+            raise UnreachableError(
+                sorted(unreachable)[0],
+                "; ".join(f"{h}: {e.why}" for h, e in unreachable.items()),
+                hint=f"nothing was changed; to go on without {'them' if len(unreachable) > 1 else 'it'}"
+                f": k8sfs apply --exclude {hosts.replace(', ', ',')}",
+            )
         failures = {h: e for h, e in outcome.items() if isinstance(e, Exception)}
         if failures:
             _raise_first(failures, "(inspection)")
@@ -377,7 +419,7 @@ class Runner:
                     done.steps.append(StepPlan(s, skipped=skipped[s.key]))
             by_host = _by_host(s for s in in_chapter if not skipped[s.key])
             if changed_something:
-                fresh = _parallel(list(by_host), lambda h: self._step_plans(h, by_host[h], with_diffs=False))
+                fresh = _parallel(list(by_host), functools.partial(self._plans_of, by_host))
                 failures = {h: e for h, e in fresh.items() if isinstance(e, Exception)}
                 if failures:
                     _raise_first(failures, chapter.name)

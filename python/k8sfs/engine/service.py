@@ -5,6 +5,7 @@ unit), and from those the check, the restart and the verify.
 The check is "enabled, active and started after every file it reads last
 changed", so a renewed certificate or a config written by an apply that
 was killed before the restart still restarts the service."""
+
 from __future__ import annotations
 
 from k8sfs import quote
@@ -12,20 +13,46 @@ from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.step import Argv, File, Guard, Step, Upload
 
 
-def service_step(name: str, host: str, unit: str, description: str = "", *, reads: list[str] | None = None,
-                 files: list[File] | None = None, uploads: list[Upload] | None = None,
-                 prepare: list[Argv] | None = None, guard: Guard | None = None, verify: Argv | None = None,
-                 verify_timeout: float = 60.0, data: list[str] | None = None, extra_check: str = "",
-                 undo: list[Argv] | None = None) -> Step:
+def service_step(
+    name: str,
+    host: str,
+    unit: str,
+    description: str = "",
+    *,
+    reads: list[str] | None = None,
+    files: list[File] | None = None,
+    uploads: list[Upload] | None = None,
+    prepare: list[Argv] | None = None,
+    guard: Guard | None = None,
+    verify: Argv | None = None,
+    verify_timeout: float = 60.0,
+    data: list[str] | None = None,
+    extra_check: str = "",
+    undo: list[Argv] | None = None,
+) -> Step:
     """A step that installs `unit` and (re)starts it when anything it reads
     is newer than its start. `prepare` runs before the restart (directories
     it needs); `reads` lists what the service reads besides these files."""
     files, uploads = list(files or []), list(uploads or [])
     inputs = list(dict.fromkeys([*(reads or []), *(f.path for f in files), *(u.path for u in uploads)]))
     enabled = f"systemctl is-enabled --quiet {quote(unit)}"
-    return Step(name, host, description, files=files, uploads=uploads,
-                check=running_newer_than(unit, inputs, " && ".join(c for c in (enabled, extra_check) if c)),
-                apply=[*(prepare or []), ["systemctl", "daemon-reload"], ["systemctl", "enable", unit],
-                       ["systemctl", "restart", unit]],
-                guard=guard, verify=verify, verify_timeout=verify_timeout, service=unit, data=list(data or []),
-                undo=list(undo or []))
+    return Step(
+        name,
+        host,
+        description,
+        files=files,
+        uploads=uploads,
+        check=running_newer_than(unit, inputs, " && ".join(c for c in (enabled, extra_check) if c)),
+        apply=[
+            *(prepare or []),
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", unit],
+            ["systemctl", "restart", unit],
+        ],
+        guard=guard,
+        verify=verify,
+        verify_timeout=verify_timeout,
+        service=unit,
+        data=list(data or []),
+        undo=list(undo or []),
+    )

@@ -4,11 +4,12 @@ and a verification that it worked. Steps describe; the runner does.
 
 A step never names its chapter: the engine stamps it (engine/chapter.py),
 so a step cannot fall out of a run through a mistyped chapter string."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 Argv = list[str]
 
@@ -27,8 +28,9 @@ class File:
     `pending` (with content None) says the content does not exist yet
     because only apply makes it on the controller (a certificate the PKI
     would issue); a plan shows the reason, apply never sees such a file."""
+
     path: str
-    content: bytes | None
+    content: bytes | str | None  # str is encoded as UTF-8
     mode: int = 0o644
     owner: str = "root:root"
     secret: bool = False  # plans never show its content
@@ -40,12 +42,20 @@ class File:
         if self.content is None and not self.pending:
             raise ValueError(f"{self.path}: a file needs content or the reason it is pending")
 
+    @property
+    def data(self) -> bytes:
+        """The content (apply only: a pending file has none yet)."""
+        if not isinstance(self.content, bytes):
+            raise ValueError(f"{self.path}: content is not ready ({self.pending})")
+        return self.content
+
 
 @dataclass
 class Upload:
     """A file from the controller (an artifact or an image), by digest.
 
     `pending` as for File: the artifact or image is not on the controller yet."""
+
     local: Path | None
     path: str
     sha256: str
@@ -60,6 +70,7 @@ class Guard:
 
     `decide(stdout)` returns an empty string to go on, or the reason to stop.
     """
+
     command: Argv
     decide: Callable[[str], str]
 
@@ -113,4 +124,5 @@ class Step:
     @property
     def pending(self) -> list[str]:
         """Why some content is not known yet (plan only)."""
-        return [f"{x.path}: {x.pending}" for x in [*self.files, *self.uploads] if x.pending]
+        items: list[File | Upload] = [*self.files, *self.uploads]
+        return [f"{x.path}: {x.pending}" for x in items if x.pending]

@@ -8,6 +8,7 @@ and pods use TEST_IMAGE with imagePullPolicy IfNotPresent (or Never).
 Builds are deterministic (fixed mtimes and owners), so the same inputs
 give the same image digest.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +36,7 @@ class ImageError(RuntimeError):
 @dataclass
 class Image:
     name: str
-    path: Path      # the docker-archive tarball
+    path: Path  # the docker-archive tarball
     config_digest: str  # sha256 of the image config: the image ID runtimes show
 
     @property
@@ -70,8 +72,12 @@ def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
 def write_archive(path: Path, name: str, layer: bytes, config: dict) -> Image:
     """One-layer docker-archive: manifest.json, the config and the layer."""
     layer_digest = hashlib.sha256(layer).hexdigest()
-    config = {**config, "architecture": "amd64", "os": "linux",
-              "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]}}
+    config = {
+        **config,
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
+    }
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     config_digest = hashlib.sha256(config_bytes).hexdigest()
     manifest = [{"Config": f"{config_digest}.json", "RepoTags": [name], "Layers": [f"{layer_digest}/layer.tar"]}]
@@ -86,7 +92,7 @@ def write_archive(path: Path, name: str, layer: bytes, config: dict) -> Image:
     return Image(name, path, config_digest)
 
 
-def _layer(build) -> bytes:
+def _layer(build: Callable[[tarfile.TarFile], None]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         build(tar)
@@ -99,8 +105,13 @@ def _build_pause_binary(work: Path) -> bytes:
     (work / "go.mod").write_text("module k8sfs.local/pause\n\ngo 1.21\n")
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local"}
     go = shutil.which("go") or "/usr/local/go/bin/go"
-    proc = subprocess.run([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", "pause", "."], cwd=work, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", "pause", "."],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise ImageError(f"building the pause binary failed: {proc.stderr.strip()[-800:]}")
     return (work / "pause").read_bytes()
@@ -112,6 +123,7 @@ def pause_image(cache: Path) -> Image:
 
     def fill(tar):
         _add_file(tar, "pause", binary)
+
     return write_archive(path, PAUSE_IMAGE, _layer(fill), {"config": {"Entrypoint": ["/pause"], "User": "65535:65535"}})
 
 
@@ -127,10 +139,12 @@ def busybox_image(cache: Path, busybox: Path = BUSYBOX) -> Image:
         _add_file(tar, "bin/busybox", binary)
         for applet in sorted(set(applets) - {"busybox"}):
             _add_link(tar, f"bin/{applet}", "busybox")
-        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-                  0o644)
+        _add_file(
+            tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644
+        )
         _add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n", 0o644)
         _add_file(tar, "var/www/index.html", b"hello from k8sfs\n", 0o644)
+
     config = {"config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"}}
     return write_archive(cache / "images" / "busybox.tar", TEST_IMAGE, _layer(fill), config)
 
@@ -147,6 +161,7 @@ def coredns_image(cache: Path, binary: Path, version: str) -> Image:
         _add_file(tar, "coredns", data)
         _add_dir(tar, "etc")
         _add_file(tar, "etc/passwd", b"root:x:0:0:root:/:/coredns\nnonroot:x:65532:65532::/:/coredns\n", 0o644)
+
     config = {"config": {"Entrypoint": ["/coredns"], "ExposedPorts": {"53/tcp": {}, "53/udp": {}}}}
     return write_archive(cache / "images" / f"coredns-{version}.tar", coredns_image_name(version), _layer(fill), config)
 
@@ -198,5 +213,8 @@ def ensure_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> 
 
 def _read_archive(path: Path) -> Image:
     with tarfile.open(path) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        member = tar.extractfile("manifest.json")
+        if member is None:
+            raise ImageError(f"{path} has no manifest.json: not a docker archive")
+        manifest = json.load(member)[0]
     return Image(manifest["RepoTags"][0], path, manifest["Config"].removesuffix(".json"))

@@ -32,15 +32,20 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from k8sfs import _core
 from k8sfs.lab import network, rootfs, sshfiles
 from k8sfs.lab.layout import LabHost, place
 from k8sfs.lab.processes import LabError, alive, container_inits, mounts_under, nspawn_pids, run, stop, tail
 from k8sfs.lab.safety import check_route, check_subnet
+from k8sfs.ssh import Session
+
+if TYPE_CHECKING:
+    from k8sfs.spec import ClusterSpec
 
 DEFAULT_NAME = "k8sfs"
 DEFAULT_SUBNET = "192.168.50.0/24"
@@ -49,11 +54,25 @@ STATE_ROOT = Path("/var/lib/k8sfs/lab")
 CLUSTERS_ROOT = Path("/var/lib/k8sfs/clusters")
 
 # cgroup v1 controllers bound writable into each host (see rootfs.EARLY_SCRIPT).
-CGROUP_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls",
-                      "net_prio", "perf_event", "hugetlb")
+CGROUP_CONTROLLERS = (
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "hugetlb",
+)
 # What the lab decides for every spec, and why (said when a spec differs).
-LAB_PROFILE = ("lab hosts are systemd-nspawn containers sharing this machine's kernel, swap and cgroup v1 "
-               "hierarchy: host_profile container, cgroupfs for the runtime and kubelet (docs/lab.md)")
+LAB_PROFILE = (
+    "lab hosts are systemd-nspawn containers sharing this machine's kernel, swap and cgroup v1 "
+    "hierarchy: host_profile container, cgroupfs for the runtime and kubelet (docs/lab.md)"
+)
 
 
 def default_cache_dir() -> Path:
@@ -75,14 +94,18 @@ class Lab:
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
-            raise LabError(f"lab name {self.name!r} must be 1-8 lower-case letters or digits, starting with a letter "
-                           "(it prefixes interface names, which are limited to 15 characters)")
+            raise LabError(
+                f"lab name {self.name!r} must be 1-8 lower-case letters or digits, starting with a letter "
+                "(it prefixes interface names, which are limited to 15 characters)"
+            )
         self.state_dir = Path(self.state_root) / self.name
         self.cache_dir = Path(self.cache_dir)
         state = self._load_state() or {}
         if self.subnet and state.get("subnet") and state["subnet"] != self.subnet:
-            raise LabError(f"lab {self.name} uses subnet {state['subnet']}, not {self.subnet} (k8sfs lab down "
-                           f"--lab {self.name} first to move it)")
+            raise LabError(
+                f"lab {self.name} uses subnet {state['subnet']}, not {self.subnet} (k8sfs lab down "
+                f"--lab {self.name} first to move it)"
+            )
         self.subnet = self.subnet or state.get("subnet") or DEFAULT_SUBNET
         self.network = check_subnet(self.subnet)
         self.controller_address = str(self.network.network_address + 1)
@@ -135,9 +158,14 @@ class Lab:
     def _save_state(self, complete: bool | None = None) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         old = self._load_state() or {}
-        state = {"name": self.name, "subnet": self.subnet, "bridge": self.bridge,
-                 "complete": old.get("complete", False) if complete is None else complete,
-                 "spec": self._spec_data, "hosts": [h.to_dict() for h in self.hosts]}
+        state = {
+            "name": self.name,
+            "subnet": self.subnet,
+            "bridge": self.bridge,
+            "complete": old.get("complete", False) if complete is None else complete,
+            "spec": self._spec_data,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
         tmp = self.state_dir / "state.json.tmp"
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(self.state_dir / "state.json")
@@ -149,13 +177,18 @@ class Lab:
             return None
 
     # ----- specs -------------------------------------------------------
-    def default_spec(self):
-        """The walkthrough's cluster with its hosts numbered in this lab's subnet."""
-        from k8sfs.spec import ClusterSpec, sized_hosts
+    def default_spec(self) -> ClusterSpec:
+        """The walkthrough's cluster with its hosts numbered in this lab's subnet,
+        and what the lab decides for every spec (containers, cgroupfs)."""
+        from k8sfs.spec import ClusterSpec, RuntimeOptions, sized_hosts
 
-        return ClusterSpec(hosts=sized_hosts(1, 2, self.subnet))
+        return ClusterSpec(
+            hosts=sized_hosts(1, 2, str(self.network)),
+            host_profile="container",
+            runtime=RuntimeOptions("containerd", "cgroupfs"),
+        )
 
-    def saved_spec(self):
+    def saved_spec(self) -> ClusterSpec:
         """The spec the lab was made for (k8sfs lab up --spec), or the default."""
         from k8sfs.spec import spec_from_dict
 
@@ -164,10 +197,10 @@ class Lab:
         return self.default_spec()
 
     @staticmethod
-    def _wanted(spec) -> list[tuple[str, str, list[str]]]:
+    def _wanted(spec: ClusterSpec) -> list[tuple[str, str, list[str]]]:
         return [(h.name, h.address, list(h.roles)) for h in spec.hosts]
 
-    def lab_notes(self, spec) -> list[str]:
+    def lab_notes(self, spec: ClusterSpec) -> list[str]:
         """What the lab cannot honour in `spec`, said before anything is made."""
         notes = []
         if spec.host_profile != "container" or spec.runtime.cgroup_driver != "cgroupfs":
@@ -177,13 +210,15 @@ class Lab:
             notes.append(f"{', '.join(odd)}: lab hosts are reached as root on port 22")
         return notes
 
-    def check_spec(self, spec) -> None:
+    def check_spec(self, spec: ClusterSpec) -> None:
         """Refuses what the lab cannot run at all (before anything is made)."""
         if spec.runtime.name == "crio":
-            raise LabError("runtime crio: the lab cannot run CRI-O yet (it is not built from its Go module here); "
-                           "use runtime containerd in the lab")
+            raise LabError(
+                "runtime crio: the lab cannot run CRI-O yet (it is not built from its Go module here); "
+                "use runtime containerd in the lab"
+            )
 
-    def cluster_spec(self, spec=None, **overrides):
+    def cluster_spec(self, spec: ClusterSpec | None = None, **overrides: Any) -> ClusterSpec:
         """The cluster on this lab's hosts: `spec` (or the lab's own), with the
         lab's addresses and host profile, and `overrides` on top."""
         from k8sfs.spec import RuntimeOptions
@@ -192,12 +227,14 @@ class Lab:
         lab_hosts = {h.name: h for h in self.hosts}
         missing = [h.name for h in chosen.hosts if h.name not in lab_hosts]
         if missing:
-            raise LabError(f"lab {self.name} has no host {', '.join(missing)} (it has "
-                           f"{', '.join(lab_hosts)}): k8sfs lab up --lab {self.name} --spec FILE adds hosts")
-        hosts = [dataclasses.replace(h, address=lab_hosts[h.name].address, user="root", port=22)
-                 for h in chosen.hosts]
-        fitted = dataclasses.replace(chosen, hosts=hosts, host_profile="container",
-                                     runtime=RuntimeOptions(chosen.runtime.name, "cgroupfs"))
+            raise LabError(
+                f"lab {self.name} has no host {', '.join(missing)} (it has "
+                f"{', '.join(lab_hosts)}): k8sfs lab up --lab {self.name} --spec FILE adds hosts"
+            )
+        hosts = [dataclasses.replace(h, address=lab_hosts[h.name].address, user="root", port=22) for h in chosen.hosts]
+        fitted = dataclasses.replace(
+            chosen, hosts=hosts, host_profile="container", runtime=RuntimeOptions(chosen.runtime.name, "cgroupfs")
+        )
         return dataclasses.replace(fitted, **overrides) if overrides else fitted
 
     # ----- queries -----------------------------------------------------
@@ -232,23 +269,33 @@ class Lab:
                 state = "running"
             else:
                 state = "booting"
-            rows.append({"host": host.name, "address": host.address, "role": host.role, "roles": host.roles,
-                         "state": state, "pid": pid})
+            rows.append(
+                {
+                    "host": host.name,
+                    "address": host.address,
+                    "role": host.role,
+                    "roles": host.roles,
+                    "state": state,
+                    "pid": pid,
+                }
+            )
         return rows
 
     def is_up(self) -> bool:
         return all(row["state"] == "running" for row in self.status())
 
     # ----- up, start, stop --------------------------------------------------
-    def up(self, spec=None, boot_timeout: float = 120) -> list[str]:
+    def up(self, spec: ClusterSpec | None = None, boot_timeout: float = 120) -> list[str]:
         """Makes the lab for `spec` (default: the lab's own spec, or the
         walkthrough's), or brings it back: hosts that run are left alone,
         hosts that are down boot again with their disks, new spec hosts are
         made. Returns the notes it printed (addresses, what the lab decides)."""
         state = self._load_state()
         if state and not state.get("complete"):
-            self.progress(f"lab {self.name} was never completely made (its first `up` did not finish): "
-                          "removing it and making it again")
+            self.progress(
+                f"lab {self.name} was never completely made (its first `up` did not finish): "
+                "removing it and making it again"
+            )
             self.down(quiet=True)
             state = None
         elif not state and self._leftovers():
@@ -266,8 +313,7 @@ class Lab:
         if extra:
             self.progress(f"lab {self.name}: {', '.join(extra)} stay(s) in the lab but not in the spec")
         rows = {r["host"]: r["state"] for r in self.status()} if state else {}
-        if state and spec is None and len(hosts) == len(existing) and all(
-                rows.get(h.name) == "running" for h in hosts):
+        if state and spec is None and len(hosts) == len(existing) and all(rows.get(h.name) == "running" for h in hosts):
             self.progress(f"lab {self.name} is already up ({self.subnet})")
             return notes
         self._check_preconditions(first=not state)
@@ -285,8 +331,9 @@ class Lab:
             if not first_up and starting:
                 self.progress(f"lab {self.name}: starting {', '.join(h.name for h in starting)} with their disks")
             for host in self.hosts:
-                sshfiles.write_host_identity(host, self._ensure_root(host, image), self.hosts,
-                                             self.controller_address, self.key_path)
+                sshfiles.write_host_identity(
+                    host, self._ensure_root(host, image), self.hosts, self.controller_address, self.key_path
+                )
             for host in starting:
                 self._boot(host)
             self._wait_for_sshd([h for h in self.hosts if rows.get(h.name) != "running"], boot_timeout)
@@ -309,14 +356,16 @@ class Lab:
         image = rootfs.ensure_rootfs(self.cache_dir, self.progress)
         todo = [h for h in hosts if rows[h.name] not in ("running", "booting")]
         for host in todo:
-            sshfiles.write_host_identity(host, self._ensure_root(host, image), self.hosts, self.controller_address,
-                                         self.key_path)
+            sshfiles.write_host_identity(
+                host, self._ensure_root(host, image), self.hosts, self.controller_address, self.key_path
+            )
             self._boot(host)
         self._wait_for_sshd([h for h in hosts if rows[h.name] != "running"], boot_timeout)
         # A host whose disk was lost has a new host key; OpenSSH and k8sfs check it.
         sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
-        self.progress(f"lab {self.name}: " + ", ".join(f"{h.name} {'started' if h in todo else 'was running'}"
-                                                       for h in hosts))
+        self.progress(
+            f"lab {self.name}: " + ", ".join(f"{h.name} {'started' if h in todo else 'was running'}" for h in hosts)
+        )
 
     def stop(self, names: list[str], kill: bool = False) -> None:
         """Stops hosts, keeping their disks: a clean poweroff, or with `kill`
@@ -340,8 +389,10 @@ class Lab:
                 subprocess.run(["umount", "-l", point], capture_output=True)
             host.pid = None
         self._save_state()
-        self.progress(f"lab {self.name}: {', '.join(h.name for h in hosts)} "
-                      f"{'lost power' if kill else 'powered off'} (disks kept; k8sfs lab start)")
+        self.progress(
+            f"lab {self.name}: {', '.join(h.name for h in hosts)} "
+            f"{'lost power' if kill else 'powered off'} (disks kept; k8sfs lab start)"
+        )
 
     def _require_made(self) -> None:
         state = self._load_state()
@@ -364,9 +415,18 @@ class Lab:
             (hdir / sub).mkdir(parents=True, exist_ok=True)
         merged = self.root_of(host)
         if not os.path.ismount(merged):
-            run(["mount", "-t", "overlay", "overlay", "-o",
-                 f"lowerdir={image},upperdir={hdir / 'upper'},workdir={hdir / 'work'}", str(merged)],
-                f"lab host {host.name}: mounting its root filesystem")
+            run(
+                [
+                    "mount",
+                    "-t",
+                    "overlay",
+                    "overlay",
+                    "-o",
+                    f"lowerdir={image},upperdir={hdir / 'upper'},workdir={hdir / 'work'}",
+                    str(merged),
+                ],
+                f"lab host {host.name}: mounting its root filesystem",
+            )
         return merged
 
     def _boot(self, host: LabHost) -> None:
@@ -376,17 +436,29 @@ class Lab:
             stop(leftovers, grace=0, sig=signal.SIGKILL)
         network.make_host_network(host, self.bridge, self.network.prefixlen)
         hdir = self.host_dir(host)
-        argv = ["systemd-nspawn", "--boot", f"--directory={self.root_of(host)}", "--register=no", "--keep-unit",
-                f"--machine={host.name}", f"--hostname={host.name}", "--capability=all",
-                "--system-call-filter=add_key keyctl request_key", f"--network-namespace-path=/run/netns/{host.netns}",
-                "--console=read-only", "--bind=/dev/kmsg", f"--bind={hdir / 'containerd'}:/var/lib/containerd"]
+        argv = [
+            "systemd-nspawn",
+            "--boot",
+            f"--directory={self.root_of(host)}",
+            "--register=no",
+            "--keep-unit",
+            f"--machine={host.name}",
+            f"--hostname={host.name}",
+            "--capability=all",
+            "--system-call-filter=add_key keyctl request_key",
+            f"--network-namespace-path=/run/netns/{host.netns}",
+            "--console=read-only",
+            "--bind=/dev/kmsg",
+            f"--bind={hdir / 'containerd'}:/var/lib/containerd",
+        ]
         for controller in CGROUP_CONTROLLERS:
             if Path(f"/sys/fs/cgroup/{controller}").is_dir():
                 argv.append(f"--bind=/sys/fs/cgroup/{controller}:/run/hostcg/{controller}")
         log = open(hdir / "console.log", "ab")
         env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "1"}
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         log.close()
         host.pid = proc.pid
         self._save_state()
@@ -399,28 +471,37 @@ class Lab:
                 if self._sshd_answers(host):
                     waiting.remove(host)
                 elif host.pid is not None and not alive(host.pid):
-                    raise LabError(f"lab host {host.name}: systemd-nspawn exited while booting; console ended "
-                                   f"with:\n{tail(self.host_dir(host) / 'console.log')}")
+                    raise LabError(
+                        f"lab host {host.name}: systemd-nspawn exited while booting; console ended "
+                        f"with:\n{tail(self.host_dir(host) / 'console.log')}"
+                    )
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(h.name for h in waiting)
-                raise LabError(f"lab hosts {names}: sshd did not answer within {timeout:.0f}s; see "
-                               f"{self.state_dir}/hosts/*/console.log")
+                raise LabError(
+                    f"lab hosts {names}: sshd did not answer within {timeout:.0f}s; see "
+                    f"{self.state_dir}/hosts/*/console.log"
+                )
             if waiting:
                 time.sleep(0.2)
 
     # ----- use ---------------------------------------------------------
-    def connect_options(self, name: str, **overrides) -> _core.ConnectOptions:
+    def connect_options(self, name: str, **overrides: Any) -> _core.ConnectOptions:
         """How to reach a lab host over SSH (after the route check)."""
         host = self.host(name)
         check_route(host.address, self.bridge)
-        options = {"hostname": host.address, "user": "root", "identity_files": [str(self.key_path)],
-                   "known_hosts": str(self.known_hosts_path), "host_key_policy": "strict", "ssh_config": "none",
-                   "use_agent": False, **overrides}
+        options = {
+            "hostname": host.address,
+            "user": "root",
+            "identity_files": [str(self.key_path)],
+            "known_hosts": str(self.known_hosts_path),
+            "host_key_policy": "strict",
+            "ssh_config": "none",
+            "use_agent": False,
+            **overrides,
+        }
         return _core.ConnectOptions(host.name, **options)
 
-    def session(self, name: str, **overrides):
-        from k8sfs.ssh import Session
-
+    def session(self, name: str, **overrides: Any) -> Session:
         return Session(self.connect_options(name, **overrides))
 
     # ----- down --------------------------------------------------------
@@ -496,7 +577,7 @@ class Lab:
         say(f"lab {self.name} is down")
 
 
-def _spec_with_lab_addresses(spec, hosts: list[LabHost]) -> dict[str, Any]:
+def _spec_with_lab_addresses(spec: ClusterSpec, hosts: list[LabHost]) -> dict[str, Any]:
     from k8sfs.spec import spec_to_dict
 
     data = spec_to_dict(spec)
@@ -504,5 +585,3 @@ def _spec_with_lab_addresses(spec, hosts: list[LabHost]) -> dict[str, Any]:
     for h in data["hosts"]:
         h["address"] = address.get(h["name"], h["address"])
     return data
-
-

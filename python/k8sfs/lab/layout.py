@@ -3,6 +3,7 @@ and roles. The address rule (docs/lab.md): a host keeps the address it
 already has in the lab; a new host takes its spec address when that lies
 in the lab subnet and is free, otherwise the lowest free address from .10
 up, and the lab says so. The controller is .1."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -35,13 +36,14 @@ class LabHost:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LabHost":
+    def from_dict(cls, data: dict) -> LabHost:
         roles = data.get("roles") or [data.get("role", "worker")]
         return cls(data["name"], data["address"], list(roles), data["netns"], data["veth"], data.get("pid"))
 
 
-def place(lab_name: str, network: ipaddress.IPv4Network, wanted: list[tuple[str, str, list[str]]],
-          existing: list[LabHost]) -> tuple[list[LabHost], list[str]]:
+def place(
+    lab_name: str, network: ipaddress.IPv4Network, wanted: list[tuple[str, str, list[str]]], existing: list[LabHost]
+) -> tuple[list[LabHost], list[str]]:
     """Lab hosts for `wanted` (name, spec address, roles), keeping `existing`
     ones as they are; returns them (existing hosts not wanted stay, last)
     and notes on every address that differs from the spec."""
@@ -63,8 +65,12 @@ def place(lab_name: str, network: ipaddress.IPv4Network, wanted: list[tuple[str,
         usable = False
         try:
             ip = ipaddress.IPv4Address(address)
-            usable = (ip in network and ip not in (network.network_address, network.broadcast_address)
-                      and address != controller and address not in taken)
+            usable = (
+                ip in network
+                and ip not in (network.network_address, network.broadcast_address)
+                and address != controller
+                and address not in taken
+            )
         except ValueError:
             pass
         if not usable:

@@ -1,5 +1,6 @@
 """The lab's network on the controller: one bridge, and per host a network
 namespace with eth0 on the bridge and no default route (docs/lab.md)."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -27,8 +28,9 @@ def check_subnet_free(network: ipaddress.IPv4Network, bridge: str) -> None:
         for addr in iface.get("addr_info", []):
             net = ipaddress.IPv4Interface(f"{addr['local']}/{addr['prefixlen']}").network
             if net.overlaps(network) and iface["ifname"] != bridge:
-                raise LabSafetyError(f"lab subnet {network} overlaps {net} on {iface['ifname']}; "
-                                     "choose another subnet (--subnet)")
+                raise LabSafetyError(
+                    f"lab subnet {network} overlaps {net} on {iface['ifname']}; choose another subnet (--subnet)"
+                )
 
 
 def make_bridge(bridge: str, controller_address: str, prefixlen: int) -> None:
@@ -44,11 +46,15 @@ def make_host_network(host: LabHost, bridge: str, prefixlen: int) -> None:
     if not netns_exists(host.netns):
         run(["ip", "netns", "add", host.netns], f"{where}: creating network namespace")
     if not link_exists(host.veth):
-        run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns],
-            f"{where}: creating its link")
+        run(
+            ["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", host.netns],
+            f"{where}: creating its link",
+        )
     run(["ip", "link", "set", host.veth, "master", bridge, "up"], f"{where}: attaching to the bridge")
-    run(["ip", "-n", host.netns, "addr", "replace", f"{host.address}/{prefixlen}", "dev", "eth0"],
-        f"{where}: addressing eth0")
+    run(
+        ["ip", "-n", host.netns, "addr", "replace", f"{host.address}/{prefixlen}", "dev", "eth0"],
+        f"{where}: addressing eth0",
+    )
     run(["ip", "-n", host.netns, "link", "set", "eth0", "up"], f"{where}: bringing up eth0")
     run(["ip", "-n", host.netns, "link", "set", "lo", "up"], f"{where}: bringing up lo")
 

@@ -1,14 +1,15 @@
 """Processes, commands and mounts of the lab on the controller: finding a
 host's systemd-nspawn and container init by what they run on (never by
 name alone, so never someone else's process), stopping them by PID."""
+
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 class LabError(RuntimeError):
@@ -91,8 +92,9 @@ def container_inits(uppers: dict[str, Path]) -> dict[str, list[int]]:
             nspid = next(line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:"))
             if len(nspid) < 2 or nspid[-1] != "1":
                 continue
-            root_mounts = [line for line in (entry / "mountinfo").read_bytes().splitlines()
-                           if line.split(b" ")[4] == b"/"]
+            root_mounts = [
+                line for line in (entry / "mountinfo").read_bytes().splitlines() if line.split(b" ")[4] == b"/"
+            ]
         except (OSError, StopIteration, IndexError):
             continue
         for marker, name in markers.items():

@@ -17,7 +17,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 SUITE = "bookworm"
 
@@ -108,16 +110,17 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def _run(argv: list[str], log, **kwargs) -> None:
+def _run(argv: list[str], log: IO[str], **kwargs: Any) -> None:
     log.write(f"$ {' '.join(argv)}\n")
     log.flush()
     proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, **kwargs)
     if proc.returncode != 0:
-        raise RuntimeError(f"rootfs build: `{' '.join(argv[:3])} ...` failed with exit code {proc.returncode}; "
-                           f"see {log.name}")
+        raise RuntimeError(
+            f"rootfs build: `{' '.join(argv[:3])} ...` failed with exit code {proc.returncode}; see {log.name}"
+        )
 
 
-def ensure_rootfs(cache_dir: Path, progress=print) -> Path:
+def ensure_rootfs(cache_dir: Path, progress: Callable[[str], None] = print) -> Path:
     """Returns the cached root filesystem, building it first when missing."""
     root = cache_dir / "rootfs" / f"{SUITE}-{cache_key()}"
     if (root / ".k8sfs-complete").exists():
@@ -130,15 +133,21 @@ def ensure_rootfs(cache_dir: Path, progress=print) -> Path:
     progress(f"building the lab's root filesystem ({SUITE}, cached in {root}); log: {log_path}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
     with open(log_path, "w") as log:
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE, str(building),
-              mirror], log, env=env)
+        _run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE, str(building), mirror],
+            log,
+            env=env,
+        )
         progress("  base system done; installing runtime packages")
         # Keep services from starting inside the chroot during installation.
         policy = building / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\nexit 101\n")
         policy.chmod(0o755)
-        _run(["chroot", str(building), "apt-get", "install", "-y", "--no-install-recommends", *EXTRA_PACKAGES], log,
-             env=env)
+        _run(
+            ["chroot", str(building), "apt-get", "install", "-y", "--no-install-recommends", *EXTRA_PACKAGES],
+            log,
+            env=env,
+        )
         _run(["chroot", str(building), "apt-get", "clean"], log, env=env)
         policy.unlink()
 
@@ -160,8 +169,13 @@ def ensure_rootfs(cache_dir: Path, progress=print) -> Path:
     if not link.is_symlink():
         link.symlink_to("/etc/systemd/system/k8sfs-lab-early.service")
     # Services a container host does not need and that slow its boot down.
-    for unit_name in ("systemd-networkd-wait-online.service", "apt-daily.timer", "apt-daily-upgrade.timer",
-                      "e2scrub_reap.service", "containerd.service"):
+    for unit_name in (
+        "systemd-networkd-wait-online.service",
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "e2scrub_reap.service",
+        "containerd.service",
+    ):
         mask = building / "etc/systemd/system" / unit_name
         if not mask.exists():
             mask.symlink_to("/dev/null")

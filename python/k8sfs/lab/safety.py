@@ -33,7 +33,8 @@ def check_route(address: str, bridge: str) -> None:
         where = f"through {dev}" if dev else "nowhere (no route)"
         raise LabSafetyError(
             f"refusing to connect to {address}: it is routed {where}, not through the lab bridge {bridge}. "
-            f"Is the lab up? (k8sfs lab status)")
+            f"Is the lab up? (k8sfs lab status)"
+        )
 
 
 def check_subnet(subnet: str) -> ipaddress.IPv4Network:

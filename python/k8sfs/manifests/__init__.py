@@ -6,6 +6,7 @@ and refuses a placeholder without a value or a value without a placeholder,
 so a typo cannot pass silently. Shell and YAML keep their own `$` and `{`.
 The first line of each template says k8sfs wrote it and for which cluster.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,12 +28,21 @@ def render(name: str, **values: str) -> str:
     wanted = set(PLACEHOLDER.findall(text))
     missing, unused = wanted - set(values), set(values) - wanted
     if missing or unused:
-        raise TemplateError(f"manifest {name}: " + "; ".join(
-            part for part in (f"no value for {', '.join(sorted(missing))}" if missing else "",
-                              f"no placeholder for {', '.join(sorted(unused))}" if unused else "") if part))
+        raise TemplateError(
+            f"manifest {name}: "
+            + "; ".join(
+                part
+                for part in (
+                    f"no value for {', '.join(sorted(missing))}" if missing else "",
+                    f"no placeholder for {', '.join(sorted(unused))}" if unused else "",
+                )
+                if part
+            )
+        )
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
 
 
 def names() -> list[str]:
-    return sorted(p.name for p in resources.files(__name__).iterdir()
-                  if p.name != "__init__.py" and not p.name.startswith("__"))
+    return sorted(
+        p.name for p in resources.files(__name__).iterdir() if p.name != "__init__.py" and not p.name.startswith("__")
+    )

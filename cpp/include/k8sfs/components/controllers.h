@@ -20,8 +20,8 @@ struct ControllerManagerOptions {
   bool sign_csrs = false;
 };
 std::vector<std::string> controller_manager_flags(const ControllerManagerOptions& options);
-std::vector<std::string> controller_manager_reads(
-    const ControllerManagerOptions& options, const std::string& binary = "/usr/local/bin/kube-controller-manager");
+std::vector<std::string> controller_manager_reads(const ControllerManagerOptions& options,
+                                                  const std::string& binary = "/usr/local/bin/kube-controller-manager");
 std::string render_controller_manager_unit(const ControllerManagerOptions& options,
                                            const std::string& binary = "/usr/local/bin/kube-controller-manager");
 

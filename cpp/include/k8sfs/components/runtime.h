@@ -36,7 +36,7 @@ OsFamily parse_os_family(const std::string& text);  // from /etc/os-release ID /
 // Where CRI-O comes from for a Kubernetes minor: pkgs.k8s.io's addons
 // repository (minor matched), the file to write, and the commands to run.
 struct PackageRepository {
-  std::string path;     // /etc/apt/sources.list.d/cri-o.list or /etc/yum.repos.d/cri-o.repo
+  std::string path;  // /etc/apt/sources.list.d/cri-o.list or /etc/yum.repos.d/cri-o.repo
   std::string content;
   std::vector<std::vector<std::string>> setup;    // argv lists, run before installing
   std::vector<std::vector<std::string>> install;  // argv lists

@@ -57,9 +57,9 @@ struct Material {
   // Controller path relative to the PKI directory: "pki/apiserver" (the
   // .crt/.key pair), "pki/sa" (.key/.pub) or "admin.conf".
   std::string path;
-  std::string ca;         // issuing CA's name (leaves, kubeconfigs)
-  LeafSpec leaf;          // leaves and kubeconfigs: the certificate's content
-  std::string server;     // kubeconfigs: the apiserver URL
+  std::string ca;               // issuing CA's name (leaves, kubeconfigs)
+  LeafSpec leaf;                // leaves and kubeconfigs: the certificate's content
+  std::string server;           // kubeconfigs: the apiserver URL
   std::vector<FileStep> files;  // distribution to hosts
 
   std::string certificate_path() const;  // .crt, .pub or the .conf

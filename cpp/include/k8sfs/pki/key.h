@@ -31,8 +31,8 @@ class PrivateKey {
   // the key in errors (a path, never the content).
   static PrivateKey from_pem(std::string_view pem, const std::string& what);
 
-  std::string to_pem() const;         // PKCS#8, unencrypted: a secret
-  std::string public_pem() const;     // SubjectPublicKeyInfo
+  std::string to_pem() const;      // PKCS#8, unencrypted: a secret
+  std::string public_pem() const;  // SubjectPublicKeyInfo
   KeyType type() const;
   EVP_PKEY* get() const { return key_.get(); }
 

@@ -13,7 +13,7 @@ struct KubeconfigContent {
   std::string cluster_name;  // e.g. kubernetes
   std::string server;        // https://10.0.0.1:6443
   std::string ca_pem;
-  std::string user;          // credential name (the certificate's CN)
+  std::string user;  // credential name (the certificate's CN)
   std::string client_certificate_pem;
   std::string client_key_pem;  // a secret: the file is written 0600
 };

@@ -22,8 +22,8 @@ struct PlanItem {
 };
 
 struct PkiPlan {
-  std::vector<PlanItem> items;   // in the table's order
-  std::vector<FileStep> files;   // distribution to hosts
+  std::vector<PlanItem> items;  // in the table's order
+  std::vector<FileStep> files;  // distribution to hosts
   bool changes() const;
 };
 

@@ -11,8 +11,7 @@ namespace k8sfs::ssh {
 // Base of every SSH-layer error.
 class Error : public std::runtime_error {
  public:
-  Error(std::string host, const std::string& message)
-      : std::runtime_error(message), host_(std::move(host)) {}
+  Error(std::string host, const std::string& message) : std::runtime_error(message), host_(std::move(host)) {}
   const std::string& host() const noexcept { return host_; }
 
  private:

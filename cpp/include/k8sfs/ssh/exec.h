@@ -15,10 +15,10 @@ using LineCallback = std::function<void(std::string_view line)>;
 struct ExecRequest {
   std::string command;  // a shell command line; build it with join_command
   std::string stdin_data;
-  double timeout = 0;  // seconds; 0 waits forever
+  double timeout = 0;                      // seconds; 0 waits forever
   std::map<std::string, std::string> env;  // set through `env`, not AcceptEnv
-  bool sudo = false;  // run through sudo when the login user is not root
-  bool check = false;  // throw CommandError when the exit code is not 0
+  bool sudo = false;                       // run through sudo when the login user is not root
+  bool check = false;                      // throw CommandError when the exit code is not 0
   LineCallback on_stdout;
   LineCallback on_stderr;
 };
@@ -26,8 +26,8 @@ struct ExecRequest {
 struct ExecResult {
   std::string host;
   std::string command;
-  int exit_code = -1;        // -1 when the command died of a signal
-  std::string exit_signal;   // e.g. "KILL", empty when it exited
+  int exit_code = -1;       // -1 when the command died of a signal
+  std::string exit_signal;  // e.g. "KILL", empty when it exited
   std::string stdout_text;
   std::string stderr_text;
   double elapsed = 0;  // seconds, from opening the channel to its close
@@ -54,7 +54,6 @@ class LineSplitter {
 // assignments through `env`, and sudo when asked and the user is not root.
 // With a sudo password, sudo reads it from stdin (-S) and never prompts on
 // a terminal; without one, sudo -n fails at once instead of hanging.
-std::string wrap_command(const ExecRequest& request, std::string_view login_user,
-                         bool have_sudo_password);
+std::string wrap_command(const ExecRequest& request, std::string_view login_user, bool have_sudo_password);
 
 }  // namespace k8sfs::ssh

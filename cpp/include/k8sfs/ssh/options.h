@@ -18,20 +18,20 @@ HostKeyPolicy parse_host_key_policy(const std::string& text);
 std::string to_string(HostKeyPolicy policy);
 
 struct ConnectOptions {
-  std::string host;      // name as the user wrote it (alias in ssh config)
-  std::string hostname;  // address to connect to; empty: from config or host
-  int port = 0;          // 0: from config, else 22
-  std::string user;      // empty: from config, else the local user
+  std::string host;                         // name as the user wrote it (alias in ssh config)
+  std::string hostname;                     // address to connect to; empty: from config or host
+  int port = 0;                             // 0: from config, else 22
+  std::string user;                         // empty: from config, else the local user
   std::vector<std::string> identity_files;  // tried in order, before config's
-  std::string key_passphrase;  // secret: for encrypted key files
-  std::string password;        // secret: password authentication
-  bool use_agent = true;       // try ssh-agent keys (SSH_AUTH_SOCK)
-  std::string known_hosts_file;  // empty: ~/.ssh/known_hosts
+  std::string key_passphrase;               // secret: for encrypted key files
+  std::string password;                     // secret: password authentication
+  bool use_agent = true;                    // try ssh-agent keys (SSH_AUTH_SOCK)
+  std::string known_hosts_file;             // empty: ~/.ssh/known_hosts
   HostKeyPolicy host_key_policy = HostKeyPolicy::Strict;
   // Path of the ssh client configuration to honour; empty: ~/.ssh/config;
   // "none": no file.
   std::string ssh_config_file;
-  std::string proxy_jump;  // [user@]host[:port][,...]; empty: from config
+  std::string proxy_jump;          // [user@]host[:port][,...]; empty: from config
   double connect_timeout = 0;      // seconds; 0: from config, else 10
   double keepalive_interval = 15;  // seconds between keepalives; 0: none
   std::string sudo_password;       // secret: fed to sudo -S on stdin

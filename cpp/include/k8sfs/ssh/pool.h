@@ -21,7 +21,7 @@ template <typename T>
 struct HostOutcome {
   std::string host;
   std::optional<T> value;
-  std::string error_type;     // "ConnectError", "TimeoutError", ... ; empty on success
+  std::string error_type;  // "ConnectError", "TimeoutError", ... ; empty on success
   std::string error_message;
   bool ok() const { return value.has_value(); }
 };
@@ -38,8 +38,7 @@ class Pool {
   // The same command on every host; results in the order of the hosts.
   std::vector<HostOutcome<ExecResult>> exec(const ExecRequest& request);
   // The same file to every host.
-  std::vector<HostOutcome<PutResult>> put(const std::string& local_path,
-                                          const std::string& remote_path,
+  std::vector<HostOutcome<PutResult>> put(const std::string& local_path, const std::string& remote_path,
                                           const PutOptions& options = {});
   // Connects every host (in parallel); failures per host.
   std::vector<HostOutcome<bool>> connect();

@@ -41,14 +41,11 @@ class Session {
   // Copies a local file to `remote_path` atomically (temporary file next to
   // it, then rename), with mode and owner. Skips the copy when the remote
   // file already has the same sha256, mode and owner.
-  PutResult put(const std::string& local_path, const std::string& remote_path,
-                const PutOptions& options = {});
+  PutResult put(const std::string& local_path, const std::string& remote_path, const PutOptions& options = {});
   // Same, with the content given in memory (rendered files).
-  PutResult put_content(const std::string& content, const std::string& remote_path,
-                        const PutOptions& options = {});
+  PutResult put_content(const std::string& content, const std::string& remote_path, const PutOptions& options = {});
   // Copies a remote file to `local_path` atomically.
-  GetResult get(const std::string& remote_path, const std::string& local_path,
-                const ProgressCallback& progress = {});
+  GetResult get(const std::string& remote_path, const std::string& local_path, const ProgressCallback& progress = {});
 
   // What the connection uses after ~/.ssh/config was applied.
   const ResolvedOptions& resolved() const;

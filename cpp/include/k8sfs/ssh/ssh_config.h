@@ -34,8 +34,8 @@ class SshConfig {
   // Parses configuration text. `source` names it in error messages
   // ("~/.ssh/config:12: ..."). `home` is used for ~ and %d. Include lines
   // are resolved relative to `include_dir` (~/.ssh for the user's file).
-  static SshConfig parse(std::string_view text, const std::string& source,
-                         const std::string& home, const std::string& include_dir);
+  static SshConfig parse(std::string_view text, const std::string& source, const std::string& home,
+                         const std::string& include_dir);
   // Reads a file; a missing file gives an empty configuration.
   static SshConfig load(const std::string& path, const std::string& home);
 
@@ -50,15 +50,14 @@ class SshConfig {
   struct Entry {
     std::string keyword;  // lower case
     std::string value;
-    std::string where;    // "file:line"
+    std::string where;  // "file:line"
   };
   struct Block {
     std::vector<std::string> patterns;  // empty: applies to every host
     bool match_block = false;           // "Match": never applied
     std::vector<Entry> entries;
   };
-  void parse_into(std::string_view text, const std::string& source,
-                  const std::string& include_dir, int depth);
+  void parse_into(std::string_view text, const std::string& source, const std::string& include_dir, int depth);
 
   std::vector<Block> blocks_;
   std::vector<std::string> notes_;
@@ -71,8 +70,7 @@ bool host_matches(std::string_view host, const std::vector<std::string>& pattern
 
 // Expands ~ and the %-tokens of IdentityFile and similar paths:
 // %d home, %u local user, %h host name, %r remote user, %p port, %% a '%'.
-std::string expand_path(std::string_view path, const std::string& home,
-                        std::string_view local_user, std::string_view host,
-                        std::string_view remote_user, int port);
+std::string expand_path(std::string_view path, const std::string& home, std::string_view local_user,
+                        std::string_view host, std::string_view remote_user, int port);
 
 }  // namespace k8sfs::ssh
