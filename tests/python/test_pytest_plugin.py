@@ -33,8 +33,9 @@ def test_a_project_gets_a_kubeconfig_and_kubectl_for_a_lab_cluster(lab, kubectl,
     home = Path(pwd.getpwuid(os.getuid()).pw_dir)
     monkeypatch.setenv("K8SFS_CACHE", os.environ.get("K8SFS_CACHE", str(home / ".cache" / "k8sfs")))
     pytester.makepyfile(USER_TEST)
-    result = pytester.runpytest_subprocess("--k8sfs-lab", "--k8sfs-lab-name", TEST_LAB, "--k8sfs-subnet", TEST_SUBNET,
-                                           timeout=900)
+    result = pytester.runpytest_subprocess(
+        "--k8sfs-lab", "--k8sfs-lab-name", TEST_LAB, "--k8sfs-subnet", TEST_SUBNET, timeout=900
+    )
     result.assert_outcomes(passed=1)
     assert lab.is_up()  # it was up before: the plugin leaves it
 
