@@ -14,10 +14,12 @@ deps:
 build: deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-build-isolation .
 
-# Kubernetes, etcd and crictl binaries built from Go modules into
-# ~/.cache/k8sfs/artifacts (about 7 minutes cold; cached afterwards).
+# Kubernetes, etcd, crictl and CoreDNS binaries into ~/.cache/k8sfs/artifacts:
+# the official releases when their site answers, else built from Go modules
+# (about 7-20 minutes cold on 2 cores; cached afterwards). K8SFS_ARTIFACT_SOURCE
+# = fetch | build forces one way.
 artifacts: build
-	k8sfs artifacts build
+	k8sfs artifacts get
 
 cpp-test: deps
 	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF >/dev/null

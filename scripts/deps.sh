@@ -38,17 +38,29 @@ fi
   "jsonschema" "nbclient" "nbformat" "ipykernel" \
   "ruff==0.17.6" "mypy==2.4.1" "types-PyYAML" "pybind11-stubgen==3.0.0" "clang-format==23.1.3"
 
-# Go builds the Kubernetes, etcd and crictl binaries from their modules
-# (k8sfs artifacts build). These machines come with Go; 1.34 needs >= 1.24.
+# Go is needed only to build the binaries from their modules (where the
+# release sites cannot be reached, as on the lab machines); fetching the
+# official releases needs none. K8SFS_ARTIFACT_SOURCE=build makes Go required.
 export PATH="$PATH:/usr/local/go/bin"
+source="${K8SFS_ARTIFACT_SOURCE:-auto}"
+go_hint="get Go >= 1.24 from https://go.dev/dl/ (unpack it into /usr/local/go) or from Debian bookworm-backports"
+go_problem=""
 if ! go_version=$(go env GOVERSION 2>/dev/null); then
-  echo "deps: Go is not installed (needed >= 1.24 for k8sfs artifacts build; see docs/artifacts.md)" >&2
-  exit 1
+  go_problem="Go is not installed"
+else
+  case "$go_version" in
+    go1.2[4-9]*|go1.[3-9][0-9]*|go[2-9]*) ;;
+    *) go_problem="$go_version is too old (Kubernetes 1.33+ needs Go >= 1.24)" ;;
+  esac
 fi
-case "$go_version" in
-  go1.2[4-9]*|go1.[3-9][0-9]*|go[2-9]*) ;;
-  *) echo "deps: $go_version is too old; k8sfs artifacts build needs Go >= 1.24" >&2; exit 1 ;;
-esac
+if [ -n "$go_problem" ]; then
+  if [ "$source" = build ]; then
+    echo "deps: $go_problem, and K8SFS_ARTIFACT_SOURCE=build builds from Go modules: $go_hint" >&2
+    exit 1
+  fi
+  echo "deps: $go_problem: artifacts will only be fetched from the release sites (k8sfs artifacts get);" \
+       "to build them where those cannot be reached, $go_hint" >&2
+fi
 
 # libssh 0.12 from Debian's source package (see docs/dependencies.md).
 scripts/build-libssh.sh

@@ -194,7 +194,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     started = time.monotonic()
     try:
-        artifacts.build(spec.kubernetes_version, progress=say)  # everything the chapters use (kubeadm too)
+        # Everything the chapters use (kubeadm too), from where the spec says.
+        artifacts.obtain(
+            spec.kubernetes_version, source=spec.artifacts.source, mirror=spec.artifacts.mirror, progress=say
+        )
         lab.up(spec)
         say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")
         with Cluster.for_lab(lab, progress=say) as cluster:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ sigs.k8s.io/cri-tools, go.etcd.io/etcd) with the version stamped in: about 7 min
 seconds when Go's build cache is warm; cached artifacts are never rebuilt.
 
 examples:
+  k8sfs artifacts get                       what is missing: releases if reachable, else Go builds
+  k8sfs artifacts get --source fetch        releases only (no Go needed)
   k8sfs artifacts build                     everything for the lab's Kubernetes version
   k8sfs artifacts build kubelet crictl --version v1.34.4
   k8sfs artifacts fetch --version v1.34.4   official releases (internet)
@@ -53,6 +56,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_get(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    got = artifacts.obtain(
+        args.version, args.names or None, artifacts.ArtifactCache(args.cache), args.source, args.mirror, _progress
+    )
+    print(
+        render_table(
+            ["NAME", "VERSION", "SHA256", "SOURCE"], [[a.name, a.version, a.sha256[:16], a.source] for a in got]
+        )
+    )
+    _progress(f"done in {time.monotonic() - started:.0f}s")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     cache = artifacts.ArtifactCache(args.cache)
     wanted = artifacts.versions_for(args.version)
@@ -60,7 +77,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         if name not in wanted:
             raise artifacts.ArtifactError(f"unknown artifact {name!r}; known: {', '.join(wanted)}")
         if cache.lookup(name, wanted[name]) is None:
-            cache.fetch(name, wanted[name], progress=_progress)
+            cache.fetch(name, wanted[name], progress=_progress, mirror=args.mirror)
     return cmd_list(args)
 
 
@@ -77,7 +94,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "artifacts",
-        help="binaries for the cluster: list, fetch, build, import",
+        help="binaries for the cluster: get, list, fetch, build, import",
         description="The binaries the cluster runs, kept in a verified cache on this machine.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -95,6 +112,23 @@ def add_parser(sub: Any) -> None:
         if with_names:
             q.add_argument("names", nargs="*", metavar="NAME", help="default: all of them")
 
+    q = actions.add_parser(
+        "get",
+        help="what is missing, from the release site when it answers, else built",
+        description="Get every artifact that is not cached: --source auto (default) fetches the "
+        "official releases when their site answers and builds from Go modules "
+        "otherwise; fetch needs no Go; build needs no internet beyond the module "
+        "proxy. A download whose sha256 differs from the published one is refused.",
+    )
+    common(q)
+    q.add_argument(
+        "--source",
+        choices=["auto", "fetch", "build"],
+        default=os.environ.get("K8SFS_ARTIFACT_SOURCE", "auto"),
+        help="where from (default: $K8SFS_ARTIFACT_SOURCE or %(default)s)",
+    )
+    q.add_argument("--mirror", default="", metavar="URL", help="a mirror laid out like the release sites")
+    q.set_defaults(func=cmd_get)
     q = actions.add_parser("list", help="what the cache holds")
     common(q, with_names=False)
     q.set_defaults(func=cmd_list)
@@ -103,6 +137,7 @@ def add_parser(sub: Any) -> None:
     q.set_defaults(func=cmd_build)
     q = actions.add_parser("fetch", help="download official releases and check their published sha256")
     common(q)
+    q.add_argument("--mirror", default="", metavar="URL", help="a mirror laid out like the release sites")
     q.set_defaults(func=cmd_fetch)
     q = actions.add_parser("import", help="add a file you already have")
     q.add_argument("name")

@@ -63,7 +63,10 @@ def k8sfs_cluster(request: pytest.FixtureRequest) -> Iterator[LabCluster]:
     lab = Lab(name=config.getoption("--k8sfs-lab-name"), subnet=config.getoption("--k8sfs-subnet"), progress=say)
     was_up = lab.known_hosts_path.exists() and lab.is_up()
     spec = load_spec(spec_file) if spec_file else None
-    artifacts.build((spec or lab.saved_spec()).kubernetes_version, progress=say)
+    wanted = spec or lab.saved_spec()
+    artifacts.obtain(
+        wanted.kubernetes_version, source=wanted.artifacts.source, mirror=wanted.artifacts.mirror, progress=say
+    )
     try:
         lab.up(spec)
         with Cluster.for_lab(lab, progress=say) as cluster:

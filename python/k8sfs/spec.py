@@ -67,6 +67,19 @@ class RuntimeOptions:
     cgroup_driver: str = "systemd"
 
 
+ARTIFACT_SOURCES = ("auto", "fetch", "build")
+
+
+@dataclass
+class ArtifactOptions:
+    # auto: fetch the official releases when their site answers, else build
+    # from Go modules; fetch: releases only (no Go needed); build: Go only.
+    source: str = "auto"
+    # A mirror laid out like the release sites: https://dl.k8s.io/x is
+    # fetched from <mirror>/dl.k8s.io/x (digests are checked the same way).
+    mirror: str = ""
+
+
 @dataclass
 class KubeletOptions:
     # Empty: the runtime's driver. Set it apart only to reproduce the
@@ -110,6 +123,7 @@ class ClusterSpec:
     pki: PkiOptions = field(default_factory=PkiOptions)
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     kubelet: KubeletOptions = field(default_factory=KubeletOptions)
+    artifacts: ArtifactOptions = field(default_factory=ArtifactOptions)
     # machine: real hosts or VMs. container: hosts that are containers (the
     # lab): no swapoff (swap is the machine's), a cgroup root per node, the
     # runtime may not lower OOM scores, kubelet never evicts.
@@ -294,6 +308,16 @@ def spec_from_dict(data: Any) -> ClusterSpec:
         _check_keys(k, {"cgroup_driver"}, "kubelet.")
         if "cgroup_driver" in k:
             spec.kubelet.cgroup_driver = _choice(k["cgroup_driver"], CGROUP_DRIVERS, "kubelet.cgroup_driver")
+    if "artifacts" in data:
+        a = _expect(data["artifacts"], dict, "artifacts", "a mapping")
+        _check_keys(a, {"source", "mirror"}, "artifacts.")
+        if "source" in a:
+            spec.artifacts.source = _choice(a["source"], ARTIFACT_SOURCES, "artifacts.source")
+        if "mirror" in a:
+            mirror = _expect(a["mirror"], str, "artifacts.mirror", "an http(s):// URL")
+            if mirror and not re.match(r"https?://", mirror):
+                raise SpecError(f"artifacts.mirror: {mirror!r} must start with http:// or https://")
+            spec.artifacts.mirror = mirror
     if "host_profile" in data:
         spec.host_profile = _choice(data["host_profile"], HOST_PROFILES, "host_profile")
     _cross_checks(spec)

@@ -5,6 +5,7 @@ from official releases (fetch), local Go builds (build) or files you bring
 from __future__ import annotations
 
 import functools
+import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -12,7 +13,16 @@ from k8sfs import versions
 from k8sfs.artifacts import catalog, gobuild
 from k8sfs.artifacts.cache import Artifact, ArtifactCache, ArtifactError, sha256_file
 
-__all__ = ["Artifact", "ArtifactCache", "ArtifactError", "build", "sha256_file", "versions_for"]
+__all__ = [
+    "Artifact",
+    "ArtifactCache",
+    "ArtifactError",
+    "build",
+    "obtain",
+    "release_site_answers",
+    "sha256_file",
+    "versions_for",
+]
 
 
 MODULES = {
@@ -82,3 +92,47 @@ def build(
             cache.add(n, wanted[n], built[n], source)
             built[n].unlink()
     return [cache.require(n, wanted[n]) for n in names]
+
+
+def release_site_answers(name: str, version: str, mirror: str = "", timeout: float = 5) -> str:
+    """'' when the release site (or mirror) serves `name`'s published digest, else why not."""
+    rel = catalog.mirrored(catalog.release(name, version), mirror)
+    try:
+        with urllib.request.urlopen(rel.sha256_url, timeout=timeout) as response:  # noqa: S310
+            response.read(1)
+        return ""
+    except (OSError, ValueError) as error:
+        return f"{rel.sha256_url}: {getattr(error, 'reason', error)}"
+
+
+def obtain(
+    kubernetes_version: str,
+    names: Iterable[str] | None = None,
+    cache: ArtifactCache | None = None,
+    source: str = "auto",
+    mirror: str = "",
+    progress: Callable[[str], None] = print,
+) -> list[Artifact]:
+    """What is not cached yet, from where `source` says: `fetch` the official
+    releases (checked against their published sha256), `build` from Go
+    modules, or `auto`: fetch when the release site answers, else build. A
+    download whose digest does not match is refused, never replaced by a build."""
+    cache = cache or ArtifactCache()
+    wanted = versions_for(kubernetes_version)
+    names = list(names) if names else list(wanted)
+    missing = [n for n in names if n in wanted and cache.lookup(n, wanted[n]) is None]
+    if missing and source == "auto":
+        why = release_site_answers(missing[0], wanted[missing[0]], mirror)
+        source = "build" if why else "fetch"
+        progress(
+            f"artifacts: {why}; building from Go modules instead"
+            if why
+            else f"artifacts: fetching the official releases{' from ' + mirror if mirror else ''}"
+        )
+    if missing and source == "fetch":
+        for n in missing:
+            cache.fetch(n, wanted[n], progress=progress, mirror=mirror)
+        return [cache.require(n, wanted[n]) for n in names]
+    if source not in ("auto", "fetch", "build"):
+        raise ArtifactError(f"artifact source {source!r}: use auto, fetch or build")
+    return build(kubernetes_version, names, cache, progress)

@@ -144,9 +144,10 @@ class ArtifactCache:
         platform: str = "linux-amd64",
         progress: Callable[[str], None] = lambda _m: None,
         timeout: float = 60,
+        mirror: str = "",
     ) -> Artifact:
         os_name, arch = platform.split("-", 1)
-        rel = catalog.release(name, version, os_name, arch)
+        rel = catalog.mirrored(catalog.release(name, version, os_name, arch), mirror)
         progress(f"fetching {rel.url}")
         try:
             digest_text = _download(rel.sha256_url, timeout).decode()
@@ -175,7 +176,7 @@ class ArtifactCache:
 
 
 def _download(url: str, timeout: float) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https only, fixed hosts)
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the catalog's hosts or a mirror)
         return response.read()
 
 

@@ -28,6 +28,19 @@ class Release:
     member: str = ""  # path of the binary inside a .tar.gz ("" = the download is the binary)
 
 
+def mirrored(release: Release, mirror: str) -> Release:
+    """The same release from a mirror laid out like the sites: <mirror>/<host>/<path>."""
+    if not mirror:
+        return release
+    base = mirror.rstrip("/")
+    return Release(
+        f"{base}/{release.url.split('://', 1)[1]}",
+        f"{base}/{release.sha256_url.split('://', 1)[1]}",
+        release.sha256_name,
+        release.member,
+    )
+
+
 def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64") -> Release:
     if name in KUBERNETES:
         url = f"https://dl.k8s.io/release/{version}/bin/{os_name}/{arch}/{name}"

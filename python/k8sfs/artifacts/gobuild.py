@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,21 +40,47 @@ class BuildError(RuntimeError):
     """A go command failed; the message names the command and its stderr tail."""
 
 
+GO_MISSING = (
+    "go is not installed: building artifacts needs Go >= 1.24 (https://go.dev/dl/ into /usr/local/go, "
+    "or Debian bookworm-backports); or fetch the official releases: k8sfs artifacts get --source fetch"
+)
+
+
+def _ticking(proc: subprocess.Popen, what: str) -> None:
+    """Waits for `proc`; on a terminal, shows the seconds so a long build looks alive."""
+    if not sys.stderr.isatty():
+        proc.wait()
+        return
+    started = time.monotonic()
+    while proc.poll() is None:
+        sys.stderr.write(f"\r  {what}: {time.monotonic() - started:4.0f} s")
+        sys.stderr.flush()
+        try:
+            proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
+    sys.stderr.write("\r" + " " * (len(what) + 12) + "\r")
+
+
 def _go(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> str:
+    go = shutil.which("go", path=env["PATH"])
+    if go is None:
+        raise BuildError(GO_MISSING)
     with open(log, "a") as out:
         out.write(f"$ go {' '.join(args)}\n")
         out.flush()
-        go = shutil.which("go", path=env["PATH"]) or "go"
-        proc = subprocess.run(
-            [go, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        out.write(proc.stdout)
+        with tempfile.TemporaryFile("w+") as captured:
+            proc = subprocess.Popen([go, *args], cwd=cwd, env=env, stdout=captured, stderr=subprocess.STDOUT, text=True)
+            _ticking(proc, f"go {' '.join(args[:2])}")
+            captured.seek(0)
+            output = captured.read()
+        out.write(output)
     if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        tail = "\n".join(output.strip().splitlines()[-15:])
         raise BuildError(
             f"go {' '.join(args[:3])} ... failed (exit {proc.returncode}) in {cwd}; full log: {log}\n{tail}"
         )
-    return proc.stdout
+    return output
 
 
 def _go_env() -> dict[str, str]:
