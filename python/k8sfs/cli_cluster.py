@@ -193,6 +193,28 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_picture(args: argparse.Namespace) -> int:
+    from k8sfs import pictures
+
+    if args.what == "topology":
+        states = None
+        if args.lab:
+            from k8sfs.cli_target import _lab
+
+            states = {r["host"]: r["state"] for r in _lab(args, quiet=True).status()}
+        picture = pictures.topology(target_spec(args), states)
+    elif args.what == "pki":
+        picture = pictures.pki_tree(target_spec(args))
+    else:
+        picture = pictures.timeline(pictures.last_apply(state_dir(args)))
+    written = [picture.save(Path(p)) for p in (args.svg, args.html) if p]
+    if not written:
+        print(picture.svg)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def cmd_spec_schema(args: argparse.Namespace) -> int:
     from importlib import resources
 
@@ -279,6 +301,19 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(spec=None)
     add_spec_shorthands(p)
     p.set_defaults(func=cmd_init)
+    p = sub.add_parser(
+        "picture",
+        help="draw the topology, the PKI tree or the last apply's timeline (SVG)",
+        description="Draw the cluster's topology (hosts, roles, components, addresses, pod ranges), "
+        "its PKI as a tree (CA -> certificates -> which host holds each file), or a "
+        "timeline of the last apply (steps per host over time). SVG on stdout, or "
+        "--svg FILE / --html FILE.",
+    )
+    p.add_argument("what", choices=["topology", "pki", "timeline"])
+    add_target_options(p)
+    p.add_argument("--svg", metavar="FILE", help="write the SVG here")
+    p.add_argument("--html", metavar="FILE", help="write an HTML page with the SVG here")
+    p.set_defaults(func=cmd_picture)
     p = sub.add_parser("spec-schema", help="print the spec's JSON Schema (for editors)")
     p.set_defaults(func=cmd_spec_schema)
     p = sub.add_parser("kubectl", help="the cluster's kubectl with the admin kubeconfig (k8sfs kubectl -- get nodes)")

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -341,8 +343,34 @@ class Cluster:
         chosen = chapters_mod.select(only, until)
         left_out = self.hosts_left_out(limit, exclude)
         with self.writing(left_out, wait):
+            started = time.time()
             ctx = self.prepare_controller()
-            return self.runner.apply(self.steps(chosen, ctx), chosen, left_out)
+            done = self.runner.apply(self.steps(chosen, ctx), chosen, left_out)
+            self._record_timeline(done, started)
+            return done
+
+    def _record_timeline(self, done: Plan, started: float) -> None:
+        """<state>/last-apply.json: each step's start and end (k8sfs picture timeline)."""
+        record = {
+            "cluster": self.spec.cluster_name,
+            "started": started,
+            "ended": time.time(),
+            "steps": [
+                {
+                    "host": sp.step.host,
+                    "chapter": sp.step.chapter,
+                    "step": sp.step.name,
+                    "changed": sp.changed,
+                    "skipped": sp.skipped,
+                    "started": sp.started,
+                    "ended": sp.ended,
+                }
+                for sp in done.steps
+            ],
+        }
+        tmp = self.state_dir / "last-apply.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        tmp.replace(self.state_dir / "last-apply.json")
 
     @contextlib.contextmanager
     def writing(self, left_out: dict[str, str] | None = None, wait: float = 0) -> Iterator[None]:

@@ -4,6 +4,7 @@ stored without outputs."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import nbformat
@@ -38,3 +39,15 @@ def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+    # The pictures render: topology (01), PKI tree (02), the apply's timeline (05).
+    pictures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
+    expected = {
+        "01-hosts": ["k8s-master", "node-2"],
+        "02-certificates": ["etcd-ca", "front-proxy-client"],
+        "05-cluster-services": ["k8s-master", "seconds since the apply started"],
+    }
+    for words in [expected.get(path.stem)] if path.stem in expected else []:
+        assert pictures, f"{path.stem}: no picture was drawn"
+        svg = "".join(pictures[0]["data"]["image/svg+xml"])
+        text = " ".join(ElementTree.fromstring(svg).itertext())
+        assert all(w in text for w in words), (words, text[:300])

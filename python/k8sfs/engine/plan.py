@@ -30,6 +30,8 @@ class StepPlan:
     service_running: bool | None = None  # its unit is active now (None: no unit)
     rolling: bool = False  # a hook whose host takes its turn in a rollout
     skipped: str = ""  # left out of this run (the reason); nothing was done
+    started: float = 0.0  # apply: when the step began and ended (epoch seconds)
+    ended: float = 0.0
 
     @property
     def changed(self) -> bool:

@@ -254,6 +254,13 @@ class Runner:
 
     # ----- applying ------------------------------------------------------------
     def _apply_step(self, sp: StepPlan) -> None:
+        sp.started = time.time()
+        try:
+            self._do_step(sp)
+        finally:
+            sp.ended = time.time()
+
+    def _do_step(self, sp: StepPlan) -> None:
         step, host = sp.step, sp.step.host
         label = step.label
         if not sp.changed:
