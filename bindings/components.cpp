@@ -5,6 +5,7 @@
 #include "k8sfs/components/apiserver.h"
 #include "k8sfs/components/controllers.h"
 #include "k8sfs/components/etcd.h"
+#include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/node_network.h"
 #include "k8sfs/components/runtime.h"
@@ -216,4 +217,17 @@ void bind_components(py::module_& m) {
   m.def("kube_proxy_reads", &c::kube_proxy_reads, py::arg("options"), py::arg("binary") = "/usr/local/bin/kube-proxy");
   m.def("render_kube_proxy_unit", &c::render_kube_proxy_unit, py::arg("options"),
         py::arg("binary") = "/usr/local/bin/kube-proxy");
+
+  py::class_<c::KeepalivedOptions>(m, "KeepalivedOptions")
+      .def(py::init<>())
+      .def_readwrite("virtual_ip", &c::KeepalivedOptions::virtual_ip)
+      .def_readwrite("prefix_length", &c::KeepalivedOptions::prefix_length)
+      .def_readwrite("interface", &c::KeepalivedOptions::interface)
+      .def_readwrite("self", &c::KeepalivedOptions::self)
+      .def_readwrite("peers", &c::KeepalivedOptions::peers)
+      .def_readwrite("priority", &c::KeepalivedOptions::priority)
+      .def_readwrite("virtual_router_id", &c::KeepalivedOptions::virtual_router_id)
+      .def_readwrite("health_check", &c::KeepalivedOptions::health_check);
+  m.def("render_keepalived_config", &c::render_keepalived_config, py::arg("options"));
+  m.def("virtual_router_id_for", &c::virtual_router_id_for, py::arg("name"));
 }

@@ -33,7 +33,7 @@ class CommandError(SSHError):
 class PKIError(ValueError):
     """Key or certificate material is unusable or inconsistent."""
     host: str
-__all__: list[str] = ['ApiserverOptions', 'AuthError', 'Certificate', 'CertificateStatus', 'ClusterPkiSpec', 'CommandError', 'ConnectError', 'ConnectOptions', 'ConnectOutcome', 'ConnectionLostError', 'ContainerdOptions', 'ControllerManagerOptions', 'CrioOptions', 'EtcdMember', 'EtcdOptions', 'ExecOutcome', 'ExecResult', 'ExtendedUsage', 'FileStep', 'GetResult', 'HostKeyError', 'KubeProxyOptions', 'KubeVersion', 'KubeletOptions', 'Material', 'NEWEST_MINOR', 'OLDEST_MINOR', 'PKIError', 'PackageRepository', 'PkiHost', 'PkiPlan', 'PkiPlanItem', 'PkiStore', 'Pool', 'PrivateKey', 'PutOutcome', 'PutResult', 'RenderError', 'ResolvedOptions', 'SFTPError', 'SSHError', 'SchedulerOptions', 'Session', 'TimeoutError', 'admin_group', 'apiserver_flags', 'apiserver_reads', 'cgroup_driver_mismatch', 'cluster_materials', 'containerd_cgroup_driver_from_config', 'containerd_cgroup_driver_from_info', 'controller_manager_flags', 'controller_manager_reads', 'crio_cgroup_driver_from_config', 'crio_repository', 'etcd_client_urls', 'etcd_flags', 'etcd_reads', 'etcdctl_tls_args', 'first_service_ip', 'has_super_admin', 'issue_leaf', 'join_command', 'kube_proxy_reads', 'kubelet_flags', 'kubelet_reads', 'make_ca', 'node_pod_subnet', 'quote', 'render_apiserver_unit', 'render_audit_policy', 'render_cni_bridge', 'render_cni_loopback', 'render_containerd_config', 'render_controller_manager_unit', 'render_crictl_config', 'render_crio_config', 'render_encryption_config', 'render_etcd_unit', 'render_kube_proxy_config', 'render_kube_proxy_unit', 'render_kubelet_config', 'render_kubelet_unit', 'render_scheduler_config', 'render_scheduler_unit', 'resolve_options', 'runtime_socket', 'scheduler_reads', 'service_account_issuer']
+__all__: list[str] = ['ApiserverOptions', 'AuthError', 'Certificate', 'CertificateStatus', 'ClusterPkiSpec', 'CommandError', 'ConnectError', 'ConnectOptions', 'ConnectOutcome', 'ConnectionLostError', 'ContainerdOptions', 'ControllerManagerOptions', 'CrioOptions', 'EtcdMember', 'EtcdOptions', 'ExecOutcome', 'ExecResult', 'ExtendedUsage', 'FileStep', 'GetResult', 'HostKeyError', 'KeepalivedOptions', 'KubeProxyOptions', 'KubeVersion', 'KubeletOptions', 'Material', 'NEWEST_MINOR', 'OLDEST_MINOR', 'PKIError', 'PackageRepository', 'PkiHost', 'PkiPlan', 'PkiPlanItem', 'PkiStore', 'Pool', 'PrivateKey', 'PutOutcome', 'PutResult', 'RenderError', 'ResolvedOptions', 'SFTPError', 'SSHError', 'SchedulerOptions', 'Session', 'TimeoutError', 'admin_group', 'apiserver_flags', 'apiserver_reads', 'cgroup_driver_mismatch', 'cluster_materials', 'containerd_cgroup_driver_from_config', 'containerd_cgroup_driver_from_info', 'controller_manager_flags', 'controller_manager_reads', 'crio_cgroup_driver_from_config', 'crio_repository', 'etcd_client_urls', 'etcd_flags', 'etcd_reads', 'etcdctl_tls_args', 'first_service_ip', 'has_super_admin', 'issue_leaf', 'join_command', 'kube_proxy_reads', 'kubelet_flags', 'kubelet_reads', 'make_ca', 'node_pod_subnet', 'quote', 'render_apiserver_unit', 'render_audit_policy', 'render_cni_bridge', 'render_cni_loopback', 'render_containerd_config', 'render_controller_manager_unit', 'render_crictl_config', 'render_crio_config', 'render_encryption_config', 'render_etcd_unit', 'render_keepalived_config', 'render_kube_proxy_config', 'render_kube_proxy_unit', 'render_kubelet_config', 'render_kubelet_unit', 'render_scheduler_config', 'render_scheduler_unit', 'resolve_options', 'runtime_socket', 'scheduler_reads', 'service_account_issuer', 'virtual_router_id_for']
 class ConnectOptions:
     def __init__(self, host: str, *, hostname: str = '', port: typing.SupportsInt | typing.SupportsIndex = 0, user: str = '', identity_files: collections.abc.Sequence[str] = [], key_passphrase: str = '', password: str = '', use_agent: bool = True, known_hosts: str = '', host_key_policy: str = 'strict', ssh_config: str = '', proxy_jump: str = '', connect_timeout: typing.SupportsFloat | typing.SupportsIndex = 0.0, keepalive: typing.SupportsFloat | typing.SupportsIndex = 15.0, sudo_password: str = '') -> None:
         ...
@@ -647,6 +647,37 @@ class KubeProxyOptions:
     pod_cidr: str
     def __init__(self, version: str) -> None:
         ...
+class KeepalivedOptions:
+    health_check: str
+    interface: str
+    self: str
+    virtual_ip: str
+    def __init__(self) -> None:
+        ...
+    @property
+    def peers(self) -> list[str]:
+        ...
+    @peers.setter
+    def peers(self, arg0: collections.abc.Sequence[str]) -> None:
+        ...
+    @property
+    def prefix_length(self) -> int:
+        ...
+    @prefix_length.setter
+    def prefix_length(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def priority(self) -> int:
+        ...
+    @priority.setter
+    def priority(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def virtual_router_id(self) -> int:
+        ...
+    @virtual_router_id.setter
+    def virtual_router_id(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
 def admin_group(kubernetes_minor: typing.SupportsInt | typing.SupportsIndex) -> str:
     """
     The group in admin.conf's certificate: kubeadm:cluster-admins from 1.29, system:masters before.
@@ -723,6 +754,8 @@ def render_encryption_config(key_base64: str, key_name: str = 'key1') -> str:
     ...
 def render_etcd_unit(options: EtcdOptions, binary: str = '/usr/local/bin/etcd') -> str:
     ...
+def render_keepalived_config(options: KeepalivedOptions) -> str:
+    ...
 def render_kube_proxy_config(options: KubeProxyOptions) -> str:
     ...
 def render_kube_proxy_unit(options: KubeProxyOptions, binary: str = '/usr/local/bin/kube-proxy') -> str:
@@ -744,6 +777,8 @@ def runtime_socket(runtime: str) -> str:
 def scheduler_reads(options: SchedulerOptions, binary: str = '/usr/local/bin/kube-scheduler') -> list[str]:
     ...
 def service_account_issuer(dns_domain: str) -> str:
+    ...
+def virtual_router_id_for(name: str) -> int:
     ...
 NEWEST_MINOR: int = 37
 OLDEST_MINOR: int = 21

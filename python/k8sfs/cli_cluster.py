@@ -24,7 +24,7 @@ from k8sfs.table import render_table
 
 def cmd_plan(args: argparse.Namespace) -> int:
     with open_cluster(args, "plan") as cluster:
-        plan = cluster.plan(args.only, args.until, args.limit, args.exclude)
+        plan = cluster.plan(args.only, args.until, args.limit, args.exclude, args.allow_downgrade)
     print(plan.render())
     if plan.unreachable:
         return 1
@@ -34,7 +34,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with open_cluster(args, "apply") as cluster:
-        done = cluster.apply(args.only, args.until, args.limit, args.exclude, wait=args.wait)
+        done = cluster.apply(
+            args.only, args.until, args.limit, args.exclude, wait=args.wait, allow_downgrade=args.allow_downgrade
+        )
     rows = [
         [
             sp.step.host,
@@ -109,6 +111,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(render_table(["CHAPTER", "HOST", "STEP", "STATE"], rows))
     for host, why in plan.unreachable.items():
         print(f"{host}: unreachable: {why}", file=sys.stderr)
+    from k8sfs import pki
+
+    if cluster.pki_dir.exists():
+        for line in pki.expiring(cluster.spec, cluster.pki_dir):
+            print(f"warning: {line}", file=sys.stderr)
     return 1 if plan.unreachable else 0
 
 
@@ -133,6 +140,49 @@ def cmd_etcd_snapshot(args: argparse.Namespace) -> int:
             cluster.runner.run(host, "etcd-snapshot", ["rm", "-f", remote], check=False)
         out.chmod(0o600)  # the keyspace: secrets are encrypted, everything else is not
     print(f"etcd snapshot from {host}: {out} ({got.bytes} bytes)")
+    return 0
+
+
+def cmd_etcd_restore(args: argparse.Namespace) -> int:
+    from k8sfs.cli_target import progress
+    from k8sfs.etcd_restore import restore
+
+    if not args.yes:
+        print(
+            "k8sfs etcd restore replaces every member's data with the snapshot (the old data dirs are kept "
+            "beside them) and stops kube-apiserver meanwhile; add --yes to do it",
+            file=sys.stderr,
+        )
+        return 2
+    with open_cluster(args, "etcd restore") as cluster:
+        status = restore(cluster, Path(args.snapshot), progress)
+    print(f"restored {args.snapshot}: revision {status.get('revision')}, {status.get('totalKey')} keys")
+    return 0
+
+
+def cmd_node_remove(args: argparse.Namespace) -> int:
+    from k8sfs.cli_target import _lab, progress
+    from k8sfs.node_remove import remove
+
+    if not args.yes:
+        print(
+            f"k8sfs node remove drains {args.name} (its pods move), deletes the Node and resets the host; add "
+            "--yes to do it",
+            file=sys.stderr,
+        )
+        return 2
+    with open_cluster(args, "node remove") as cluster:
+        remaining = remove(cluster, args.name, args.timeout, progress)
+    if args.lab:
+        _lab(args).remove_host(args.name, remaining)
+    else:
+        pinned = ", ".join(f"{h.name}: {h.pod_subnet}" for h in remaining.hosts if h.worker)
+        print(
+            f"now take {args.name} out of {args.spec or 'your spec'}, and pin the other workers' pod subnets "
+            f"(hosts[].pod_subnet) so none moves: {pinned}",
+            file=sys.stderr,
+        )
+    print(f"{args.name} removed")
     return 0
 
 
@@ -227,6 +277,14 @@ def _chapter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--until", metavar="CHAPTER", help="every chapter up to and including this one")
 
 
+def _version_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-downgrade",
+        action="store_true",
+        help="let kubernetes_version go back (refused by default: etcd's data may not go back)",
+    )
+
+
 def _host_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--limit",
@@ -256,6 +314,7 @@ def add_parsers(sub: Any) -> None:
     add_target_options(p)
     _chapter_options(p)
     _host_options(p)
+    _version_options(p)
     p.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -276,6 +335,7 @@ def add_parsers(sub: Any) -> None:
     add_target_options(p)
     _chapter_options(p)
     _host_options(p)
+    _version_options(p)
     p.add_argument(
         "--wait",
         type=float,
@@ -336,13 +396,41 @@ def add_parsers(sub: Any) -> None:
     add_target_options(p)
     _chapter_options(p)
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("etcd", help="etcd operations: snapshot")
+    p = sub.add_parser("etcd", help="etcd operations: snapshot, restore")
     actions = p.add_subparsers(dest="etcd_command", metavar="ACTION")
     actions.required = True
     q = actions.add_parser("snapshot", help="save a snapshot of etcd to the controller (0600)")
     add_target_options(q)
     q.add_argument("-o", "--output", metavar="FILE", help="default: <state>/backups/etcd-<time>.db")
     q.set_defaults(func=cmd_etcd_snapshot)
+    q = actions.add_parser(
+        "restore",
+        help="every member back to a snapshot (checked first; kube-apiserver stopped meanwhile)",
+        description="Check the snapshot with etcdutl, then on every member: a new data dir from "
+        "it with the same initial cluster (the old one kept beside it), etcd started "
+        "on all members together, kube-apiserver started again. Takes the cluster's "
+        "lock.",
+    )
+    add_target_options(q)
+    q.add_argument("snapshot", metavar="FILE", help="a snapshot from k8sfs etcd snapshot")
+    q.add_argument("--yes", action="store_true", help="really do it")
+    q.set_defaults(func=cmd_etcd_restore)
+    p = sub.add_parser("node", help="day-two node operations: remove")
+    node_actions = p.add_subparsers(dest="node_command", metavar="ACTION")
+    node_actions.required = True
+    q = node_actions.add_parser(
+        "remove",
+        help="drain a worker, delete its Node, reset the host, update the routes",
+        description="Cordon and drain the worker (PodDisruptionBudgets respected; --timeout stops it, leaving the "
+        "node cordoned), delete its Node, reset the host, and remove the routes to its pod range from the other "
+        "hosts. In a lab the host goes too and the lab's spec loses it; with your own spec, k8sfs says what to "
+        "take out of the file. To add a worker, add it to the spec and apply.",
+    )
+    add_target_options(q)
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--timeout", type=int, default=300, metavar="SECONDS", help="for the drain (default: %(default)s)")
+    q.add_argument("--yes", action="store_true", help="really do it")
+    q.set_defaults(func=cmd_node_remove)
     p = sub.add_parser(
         "reset",
         help="tear Kubernetes down on the hosts, keeping SSH reachable",

@@ -98,7 +98,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     rows, bad = [], 0
     for s in store.check(spec.pki_spec()):
         expires = datetime.fromtimestamp(s.not_after, UTC).strftime("%Y-%m-%d %H:%M") if s.not_after else "-"
-        status = s.problem or "ok"
+        status = s.problem or (
+            f"expires in {s.days_left} days: renew it" if s.not_after and s.days_left < pki.WARN_DAYS else "ok"
+        )
         bad += bool(s.problem)
         rows.append(
             [

@@ -28,7 +28,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from k8sfs import _core, images, join_command
+from k8sfs import _core, images, join_command, upgrade
 from k8sfs import chapters as chapters_mod
 from k8sfs.artifacts import ArtifactCache, versions_for
 from k8sfs.chapters import Chapter, Context
@@ -317,16 +317,21 @@ class Cluster:
         until: str | None = None,
         limit: list[str] | None = None,
         exclude: list[str] | None = None,
+        allow_downgrade: bool = False,
     ) -> Plan:
         """What apply would do. Writes nothing; an unreachable host is
         marked and every other host is planned."""
         chosen = chapters_mod.select(only, until)
         left_out = self.hosts_left_out(limit, exclude)
         unreachable = self.gather_facts([h.name for h in self.spec.hosts if h.name not in left_out])
+        change = upgrade.detect(self.spec, self._facts, allow_downgrade)
+        if change:
+            chosen = upgrade.ordered(chosen)
         controller, ctx = self.controller_plan()
         plan = self.runner.plan(self.steps(chosen, ctx), chosen, left_out, unreachable)
         plan.controller = controller
         plan.busy = self.lock.describe_holder()
+        plan.notes = [change.describe()] if change else []
         return plan
 
     def apply(
@@ -336,13 +341,19 @@ class Cluster:
         limit: list[str] | None = None,
         exclude: list[str] | None = None,
         wait: float = 0,
+        allow_downgrade: bool = False,
     ) -> Plan:
         """Makes the hosts match the spec. Takes the cluster's lock (`wait`
         seconds for it); refuses, changing nothing, when a host it would
-        touch cannot be reached."""
+        touch cannot be reached. A new Kubernetes version is an upgrade:
+        checked against the skew policy first, control planes first."""
         chosen = chapters_mod.select(only, until)
         left_out = self.hosts_left_out(limit, exclude)
         with self.writing(left_out, wait):
+            change = upgrade.detect(self.spec, self._facts, allow_downgrade)
+            if change:
+                chosen = upgrade.ordered(chosen)
+                self.progress(change.describe())
             started = time.time()
             ctx = self.prepare_controller()
             done = self.runner.apply(self.steps(chosen, ctx), chosen, left_out)

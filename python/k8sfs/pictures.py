@@ -55,8 +55,7 @@ def _svg(graph: Any) -> str:
 
 
 def _pod_ranges(spec: ClusterSpec) -> dict[str, str]:
-    workers = [h for h in spec.hosts if h.worker]
-    return {h.name: _core.node_pod_subnet(spec.pod_cidr, i) for i, h in enumerate(workers)}
+    return spec.pod_subnets()
 
 
 def topology(spec: ClusterSpec, states: dict[str, str] | None = None) -> Picture:

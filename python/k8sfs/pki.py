@@ -52,3 +52,15 @@ def describe_distribution(files: list[_core.FileStep]) -> list[str]:
             if f.local.endswith("ca.key"):
                 lines.append(f"    {f.remote} ({oct(f.mode)[2:]}): {f.reason}")
     return lines
+
+
+WARN_DAYS = 30  # as kubeadm's certs check-expiration
+
+
+def expiring(spec: ClusterSpec, directory: str | Path, within: int = WARN_DAYS) -> list[str]:
+    """Certificates that expire within `within` days, as lines a user can act on."""
+    found = []
+    for s in store(spec, directory).check(spec.pki_spec()):
+        if s.not_after and s.days_left < within:
+            found.append(f"{s.name} expires in {s.days_left} days: k8sfs pki renew {s.name}, then k8sfs apply")
+    return found

@@ -32,6 +32,10 @@ class HostSpec:
     roles: list[str]
     user: str = "root"
     port: int = 22
+    # A worker's pod subnet; empty: the next free one by its place among the
+    # workers (10.200.0.0/24, 10.200.1.0/24, ... as in the walkthrough).
+    # Pinned so that removing another worker never moves it.
+    pod_subnet: str = ""
 
     @property
     def control_plane(self) -> bool:
@@ -90,6 +94,12 @@ class KubeletOptions:
 WALKTHROUGH_SUBNET = "192.168.50.0/24"
 
 
+def endpoint_for(subnet: str = WALKTHROUGH_SUBNET) -> str:
+    """The control-plane endpoint the size shorthands give several control
+    planes: .9 of the subnet, just below the hosts."""
+    return str(ipaddress.ip_network(subnet, strict=False).network_address + 9)
+
+
 def sized_hosts(control_planes: int = 1, workers: int = 2, subnet: str = WALKTHROUGH_SUBNET) -> list[HostSpec]:
     """Hosts by count, named and numbered as the walkthrough does: one
     control plane is k8s-master, several are k8s-master-1..N (each with a
@@ -120,6 +130,10 @@ class ClusterSpec:
     pod_cidr: str = "10.200.0.0/16"
     cluster_domain: str = "cluster.local"
     hosts: list[HostSpec] = field(default_factory=walkthrough_hosts)
+    # With several control planes: the one address every client uses for the
+    # API (kubeadm's controlPlaneEndpoint), a virtual IP that keepalived on
+    # the control-plane hosts passes to one whose kube-apiserver answers.
+    control_plane_endpoint: str = ""
     pki: PkiOptions = field(default_factory=PkiOptions)
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     kubelet: KubeletOptions = field(default_factory=KubeletOptions)
@@ -143,6 +157,33 @@ class ClusterSpec:
                 return h
         raise KeyError(f"no host {name!r} in the spec (hosts: {', '.join(h.name for h in self.hosts)})")
 
+    def pod_subnets(self) -> dict[str, str]:
+        """Each worker's pod subnet: its own pod_subnet, else the i-th /24 of
+        pod_cidr for the i-th worker, skipping subnets pinned by others."""
+        from k8sfs import _core
+
+        workers = [h for h in self.hosts if h.worker]
+        pinned = {h.pod_subnet for h in workers if h.pod_subnet}
+        out: dict[str, str] = {}
+        index = 0
+        for position, h in enumerate(workers):
+            if h.pod_subnet:
+                out[h.name] = h.pod_subnet
+                continue
+            index = max(index, position)
+            while _core.node_pod_subnet(self.pod_cidr, index) in pinned | set(out.values()):
+                index += 1
+            out[h.name] = _core.node_pod_subnet(self.pod_cidr, index)
+            index += 1
+        return out
+
+    @property
+    def api_server_url(self) -> str:
+        """Where clients off the control plane reach the API ("" = the first control plane)."""
+        if self.pki.api_server_url:
+            return self.pki.api_server_url
+        return f"https://{self.control_plane_endpoint}:6443" if self.control_plane_endpoint else ""
+
     def pki_spec(self):
         """The core's view of this spec for the certificate table."""
         from k8sfs import _core
@@ -156,8 +197,11 @@ class ClusterSpec:
             _core.PkiHost(h.name, h.address, control_plane=h.control_plane, etcd=h.etcd, worker=h.worker)
             for h in self.hosts
         ]
-        s.apiserver_extra_sans = list(self.pki.apiserver_extra_sans)
-        s.api_server_url = self.pki.api_server_url
+        endpoint = self.control_plane_endpoint
+        s.apiserver_extra_sans = list(self.pki.apiserver_extra_sans) + (
+            [endpoint] if endpoint and endpoint not in self.pki.apiserver_extra_sans else []
+        )
+        s.api_server_url = self.api_server_url
         s.key_type = self.pki.key_type
         s.ca_validity_days = self.pki.ca_validity_days
         s.leaf_validity_days = self.pki.leaf_validity_days
@@ -201,7 +245,7 @@ def _cidr(value: Any, path: str) -> str:
 
 def _host(data: Any, path: str) -> HostSpec:
     _expect(data, dict, path, "a mapping with name, address and roles")
-    _check_keys(data, {"name", "address", "roles", "user", "port"}, path + ".")
+    _check_keys(data, {"name", "address", "roles", "user", "port", "pod_subnet"}, path + ".")
     for key in ("name", "address", "roles"):
         if key not in data:
             raise SpecError(f"{path}.{key}: missing")
@@ -221,7 +265,10 @@ def _host(data: Any, path: str) -> HostSpec:
     port = _expect(data.get("port", 22), int, f"{path}.port", "a port number")
     if not 0 < port < 65536:
         raise SpecError(f"{path}.port: {port} is not a port number")
-    return HostSpec(name, address, list(roles), user, port)
+    pod_subnet = _expect(data.get("pod_subnet", ""), str, f"{path}.pod_subnet", "a CIDR like 10.200.3.0/24")
+    if pod_subnet:
+        _cidr(pod_subnet, f"{path}.pod_subnet")
+    return HostSpec(name, address, list(roles), user, port, pod_subnet)
 
 
 def _pki(data: Any, path: str) -> PkiOptions:
@@ -318,6 +365,14 @@ def spec_from_dict(data: Any) -> ClusterSpec:
             if mirror and not re.match(r"https?://", mirror):
                 raise SpecError(f"artifacts.mirror: {mirror!r} must start with http:// or https://")
             spec.artifacts.mirror = mirror
+    if "control_plane_endpoint" in data:
+        endpoint = _expect(data["control_plane_endpoint"], str, "control_plane_endpoint", "an IP address")
+        if endpoint:
+            try:
+                ipaddress.IPv4Address(endpoint)
+            except ValueError:
+                raise SpecError(f"control_plane_endpoint: {endpoint!r} is not an IPv4 address") from None
+        spec.control_plane_endpoint = endpoint
     if "host_profile" in data:
         spec.host_profile = _choice(data["host_profile"], HOST_PROFILES, "host_profile")
     _cross_checks(spec)
@@ -345,6 +400,19 @@ def _cross_checks(spec: ClusterSpec) -> None:
         raise SpecError("hosts: no host has the etcd role (the walkthrough puts etcd on the control plane)")
     if len(etcd) % 2 == 0:
         raise SpecError(f"hosts: {len(etcd)} etcd members; use an odd number (1 or 3) so a majority survives a loss")
+    planes = [h for h in spec.hosts if h.control_plane]
+    if len(planes) > 1 and not spec.control_plane_endpoint and not spec.pki.api_server_url:
+        raise SpecError(
+            f"control_plane_endpoint: {len(planes)} control planes need one address that every client "
+            "uses for the API (a virtual IP the control planes pass between them), e.g. "
+            "control_plane_endpoint: 192.168.50.9"
+        )
+    if spec.control_plane_endpoint in addresses:
+        i = addresses.index(spec.control_plane_endpoint)
+        raise SpecError(
+            f"control_plane_endpoint: {spec.control_plane_endpoint} is hosts[{i}]'s address; it must "
+            "be an address no host has"
+        )
     service = ipaddress.ip_network(spec.service_cidr)
     pods = ipaddress.ip_network(spec.pod_cidr)
     if service.overlaps(pods):
@@ -354,6 +422,22 @@ def _cross_checks(spec: ClusterSpec) -> None:
         for key, net in (("service_cidr", service), ("pod_cidr", pods)):
             if address in net:
                 raise SpecError(f"hosts[{i}].address: {h.address} lies inside {key} {net}")
+    subnets: list[str] = []
+    for i, h in enumerate(spec.hosts):
+        if not h.pod_subnet:
+            continue
+        if not h.worker:
+            raise SpecError(f"hosts[{i}].pod_subnet: only workers have a pod subnet")
+        if not ipaddress.ip_network(h.pod_subnet).subnet_of(pods):  # type: ignore[arg-type]
+            raise SpecError(f"hosts[{i}].pod_subnet: {h.pod_subnet} is not inside pod_cidr {pods}")
+        if any(ipaddress.ip_network(h.pod_subnet).overlaps(ipaddress.ip_network(s)) for s in subnets):
+            raise SpecError(f"hosts[{i}].pod_subnet: {h.pod_subnet} overlaps another worker's")
+        subnets.append(h.pod_subnet)
+    if spec.control_plane_endpoint:
+        endpoint = ipaddress.ip_address(spec.control_plane_endpoint)
+        for key, net in (("service_cidr", service), ("pod_cidr", pods)):
+            if endpoint in net:
+                raise SpecError(f"control_plane_endpoint: {endpoint} lies inside {key} {net}")
 
 
 def load_spec(path: str | Path | None) -> ClusterSpec:

@@ -6,6 +6,7 @@
 
 #include "k8sfs/components/apiserver.h"
 #include "k8sfs/components/etcd.h"
+#include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/runtime.h"
 
@@ -143,4 +144,26 @@ TEST_CASE("services declare the files they read", "[components][reads]") {
   joined.tls_cert_file = "/var/lib/kubelet/pki/kubelet.crt";
   joined.tls_private_key_file = "/var/lib/kubelet/pki/kubelet.key";
   CHECK(kubelet_reads(joined).size() == 6);
+}
+
+TEST_CASE("keepalived holds the endpoint by unicast VRRP, tracking the local apiserver", "[components][keepalived]") {
+  KeepalivedOptions o;
+  o.virtual_ip = "192.168.50.9";
+  o.self = "192.168.50.10";
+  o.peers = {"192.168.50.11", "192.168.50.12"};
+  o.priority = 150;
+  auto conf = render_keepalived_config(o);
+  CHECK(conf.find("unicast_src_ip 192.168.50.10\n") != std::string::npos);
+  CHECK(conf.find("    192.168.50.11\n    192.168.50.12\n") != std::string::npos);
+  CHECK(conf.find("    192.168.50.9/24 dev eth0\n") != std::string::npos);
+  CHECK(conf.find("priority 150\n") != std::string::npos);
+  CHECK(conf.find("  nopreempt\n") != std::string::npos);  // a recovered host does not take it back
+  CHECK(conf.find("script \"/usr/local/sbin/k8sfs-apiserver-ready\"") != std::string::npos);
+  CHECK(conf.find("track_script {\n    apiserver\n  }") != std::string::npos);
+  o.peers = {"192.168.50.11; evil"};
+  CHECK_THROWS_AS(render_keepalived_config(o), RenderError);
+  int id = virtual_router_id_for("kubernetes");
+  CHECK(id >= 1);
+  CHECK(id <= 255);
+  CHECK(id == virtual_router_id_for("kubernetes"));
 }

@@ -240,6 +240,21 @@ def test_etcd_snapshot_is_saved_on_the_controller(cluster, tmp_path):
     assert len(data) > 16 * 4096 and (0xED0CDAED).to_bytes(4, "little") in data[: 4096 * 2]
 
 
+def test_etcd_restore_of_one_member_brings_a_deleted_configmap_back(cluster, kubectl, tmp_path):
+    admin = cluster.pki_dir / "admin.conf"
+    assert (
+        run_kubectl(kubectl, admin, "create", "configmap", "k8sfs-restore", "--from-literal=kept=yes").returncode == 0
+    )
+    snapshot = tmp_path / "snap.db"
+    k8sfs("etcd", "snapshot", *LAB_ARGS, "-o", str(snapshot))
+    run_kubectl(kubectl, admin, "delete", "configmap", "k8sfs-restore")
+    restored = k8sfs("etcd", "restore", *LAB_ARGS, str(snapshot), "--yes")
+    assert "restored" in restored.stdout and "the old one is /var/lib/etcd.before-restore-" in restored.stderr
+    got = run_kubectl(kubectl, admin, "get", "configmap", "k8sfs-restore", "-o", "jsonpath={.data.kept}")
+    assert got.stdout == "yes", got.stderr
+    assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
+
+
 def test_reset_removes_kubernetes_and_keeps_ssh(cluster, lab):
     k8sfs("reset", *LAB_ARGS, "--yes")
     with lab.session("node-1") as node:

@@ -24,6 +24,7 @@ def test_there_is_one_notebook_per_chapter_group():
         "03-runtime-kubelet-crictl.ipynb",
         "04-control-plane.ipynb",
         "05-cluster-services.ipynb",
+        "06-high-availability.ipynb",
     ]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -35,16 +36,19 @@ def test_there_is_one_notebook_per_chapter_group():
 def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
     monkeypatch.setenv("K8SFS_LAB", TEST_LAB)
     monkeypatch.setenv("K8SFS_LAB_SUBNET", TEST_SUBNET)
+    monkeypatch.setenv("K8SFS_HA_LAB", "k8sfsn6")  # notebook 06 makes (and removes) a lab of its own
+    monkeypatch.setenv("K8SFS_HA_SUBNET", "192.168.86.0/24")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    # The pictures render: topology (01), PKI tree (02), the apply's timeline (05).
+    # The pictures render: topology (01, 06), PKI tree (02), the apply's timeline (05).
     pictures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
     expected = {
         "01-hosts": ["k8s-master", "node-2"],
         "02-certificates": ["etcd-ca", "front-proxy-client"],
         "05-cluster-services": ["k8s-master", "seconds since the apply started"],
+        "06-high-availability": ["k8s-master-3", "etcd peers :2380"],
     }
     for words in [expected.get(path.stem)] if path.stem in expected else []:
         assert pictures, f"{path.stem}: no picture was drawn"

@@ -29,6 +29,7 @@ MODULES = {
     "crictl": "sigs.k8s.io/cri-tools",
     "etcd": "go.etcd.io/etcd/server/v3",
     "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
+    "etcdutl": "go.etcd.io/etcd/etcdutl/v3",
     "coredns": "github.com/coredns/coredns",
 }
 
@@ -37,7 +38,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     """Each artifact's version for a Kubernetes version (etcd and crictl have their own)."""
     out = {name: kubernetes_version for name in catalog.KUBERNETES}
     out["crictl"] = versions.crictl_version(kubernetes_version)
-    out["etcd"] = out["etcdctl"] = versions.etcd_version(kubernetes_version)
+    out["etcd"] = out["etcdctl"] = out["etcdutl"] = versions.etcd_version(kubernetes_version)
     out["coredns"] = versions.coredns_version(kubernetes_version)
     return out
 
@@ -74,7 +75,7 @@ def build(
         groups.append(
             (["crictl"], functools.partial(gobuild.build_critools, v, staging, work / f"cri-tools-{v}", progress))
         )
-    for tool in ("etcd", "etcdctl", "coredns"):
+    for tool in ("etcd", "etcdctl", "etcdutl", "coredns"):
         if tool in missing:
             module, v = MODULES[tool], wanted[tool]
             groups.append(

@@ -51,7 +51,7 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
             f"crictl-{version}-{os_name}-{arch}.tar.gz"
         )
         return Release(url, url + ".sha256", member="crictl")
-    if name in ("etcd", "etcdctl"):
+    if name in ("etcd", "etcdctl", "etcdutl"):
         base = f"https://github.com/etcd-io/etcd/releases/download/{version}"
         tarball = f"etcd-{version}-{os_name}-{arch}.tar.gz"
         return Release(
@@ -68,4 +68,4 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
 
 
 def known_names() -> list[str]:
-    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "coredns"]
+    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "etcdutl", "coredns"]

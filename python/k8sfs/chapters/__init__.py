@@ -19,7 +19,12 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("certificates", "each host's keys, certificates and kubeconfigs", control_plane.certificates_steps),
     Chapter("swap", "swap off now and in /etc/fstab (workers)", node.swap_steps),
     Chapter("runtime", "container runtime with the sandbox and test images (workers)", node.runtime_steps),
-    Chapter("kubelet", "kubelet binary, KubeletConfiguration, systemd unit (workers)", node.kubelet_steps),
+    Chapter(
+        "kubelet",
+        "kubelet binary, KubeletConfiguration, systemd unit (workers; drained for a new binary)",
+        node.kubelet_steps,
+        ONE_AT_A_TIME,
+    ),
     Chapter("crictl", "crictl and /etc/crictl.yaml (workers)", node.crictl_steps),
     Chapter("static-pod", "the walkthrough's test pod as a static pod on the first worker", node.static_pod_steps),
     Chapter("etcd", "etcd with TLS on the etcd hosts", control_plane.etcd_steps, ONE_AT_A_TIME),
@@ -28,6 +33,11 @@ CHAPTERS: tuple[Chapter, ...] = (
         "kube-apiserver: TLS, etcd over TLS, encryption at rest, audit",
         control_plane.apiserver_steps,
         ONE_AT_A_TIME,
+    ),
+    Chapter(
+        "api-endpoint",
+        "keepalived: the control-plane endpoint on a host whose apiserver is ready",
+        control_plane.api_endpoint_steps,
     ),
     Chapter(
         "authorization", "Node,RBAC: apiserver-to-kubelet role, admin group binding", control_plane.authorization_steps

@@ -83,7 +83,7 @@ ROUTES_SCRIPT = "/usr/local/sbin/k8sfs-pod-routes"
 
 
 def pod_subnets(ctx: Context) -> dict[str, str]:
-    return {h.name: _core.node_pod_subnet(ctx.spec.pod_cidr, i) for i, h in enumerate(ctx.workers)}
+    return ctx.spec.pod_subnets()
 
 
 def pod_network_steps(ctx: Context) -> list[Step]:
@@ -99,7 +99,13 @@ def pod_network_steps(ctx: Context) -> list[Step]:
     for h in ctx.spec.hosts:
         others = {node: subnet for node, subnet in subnets.items() if node != h.name}
         routes = [f"ip route replace {quote(subnet)} via {quote(address[node])}" for node, subnet in others.items()]
-        script = manifests.render("pod-routes.sh", cluster=ctx.spec.cluster_name, routes="\n".join(routes))
+        script = manifests.render(
+            "pod-routes.sh",
+            cluster=ctx.spec.cluster_name,
+            routes="\n".join(routes),
+            wanted=" ".join(quote(s) for s in others.values()),
+            pod_cidr=quote(ctx.spec.pod_cidr),
+        )
         files = [File(ROUTES_SCRIPT, script, 0o755), File("/etc/systemd/system/k8sfs-pod-routes.service", unit)]
         description = f"routes to {', '.join(others.values()) or 'no other node'}"
         if h.worker:

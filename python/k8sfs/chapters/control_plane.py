@@ -9,7 +9,7 @@ import ipaddress
 from k8sfs import _core, manifests
 from k8sfs.chapters.context import Context
 from k8sfs.engine.service import service_step
-from k8sfs.engine.step import CLUSTER, File, Step
+from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, File, Step
 from k8sfs.spec import HostSpec
 
 PKI = "/etc/kubernetes/pki"
@@ -41,22 +41,45 @@ def kubectl_with(conf: str, *args: str) -> list[str]:
     return ["kubectl", "--kubeconfig", conf, *args]
 
 
+def local_kubectl(*args: str) -> list[str]:
+    """kubectl against this control-plane host's own kube-apiserver (not the endpoint)."""
+    return kubectl_with(ADMIN_CONF, "--server", "https://127.0.0.1:6443", *args)
+
+
+def etcd_options(ctx: Context, h: HostSpec) -> _core.EtcdOptions:
+    members = [_core.EtcdMember(e.name, e.address) for e in ctx.etcd_hosts]
+    o = _core.EtcdOptions()
+    o.version, o.members, o.cluster_token = ctx.version("etcd"), members, ctx.spec.cluster_name
+    o.self = next(m for m in members if m.name == h.name)
+    return o
+
+
 def etcd_steps(ctx: Context) -> list[Step]:
-    members = [_core.EtcdMember(h.name, h.address) for h in ctx.etcd_hosts]
     health = ["etcdctl", *_core.etcdctl_tls_args(), "endpoint", "health"]
     steps = []
-    for h, me in zip(ctx.etcd_hosts, members, strict=True):
-        o = _core.EtcdOptions()
-        o.version, o.self, o.members, o.cluster_token = ctx.version("etcd"), me, members, ctx.spec.cluster_name
+    for h in ctx.etcd_hosts:
+        o = etcd_options(ctx, h)
+        # The clients (etcdctl, etcdutl for snapshots and restores) are not what etcd runs.
+        steps.append(
+            Step(
+                "etcd-tools",
+                h.name,
+                "etcdctl and etcdutl",
+                uploads=[
+                    ctx.upload("etcdctl", "/usr/local/bin/etcdctl"),
+                    ctx.upload("etcdutl", "/usr/local/bin/etcdutl"),
+                ],
+            )
+        )
         steps.append(
             service_step(
                 "etcd",
                 h.name,
                 "etcd",
-                f"etcd {o.version}, TLS for clients and peers, {len(members)} member(s)",
+                f"etcd {o.version}, TLS for clients and peers, {len(o.members)} member(s)",
                 reads=_core.etcd_reads(o),
                 files=[File("/etc/systemd/system/etcd.service", _core.render_etcd_unit(o))],
-                uploads=[ctx.upload("etcd", "/usr/local/bin/etcd"), ctx.upload("etcdctl", "/usr/local/bin/etcdctl")],
+                uploads=[ctx.upload("etcd", "/usr/local/bin/etcd")],
                 prepare=[["install", "-d", "-m", "0700", o.data_dir]],
                 verify=health,
                 verify_timeout=60,
@@ -73,6 +96,45 @@ def apiserver_options(ctx: Context, h: HostSpec) -> _core.ApiserverOptions:
     o.service_cidr = ctx.spec.service_cidr
     o.dns_domain = ctx.spec.cluster_domain
     return o
+
+
+def endpoint_hooks(ctx: Context, h: HostSpec) -> list[Step]:
+    """With a control-plane endpoint, a running kube-apiserver's turn in a
+    rollout: first hand the endpoint to another control plane (stop
+    keepalived here, see the endpoint answer from elsewhere), then take part
+    again once this apiserver is back."""
+    vip = ctx.spec.control_plane_endpoint
+    if not vip or len(ctx.control_plane) < 2:
+        return []
+    elsewhere = [
+        "sh",
+        "-c",
+        f"! ip -4 -o addr show | grep -qw {vip} && kubectl --kubeconfig {ADMIN_CONF} "
+        f"--server https://{vip}:6443 --request-timeout=3s get --raw /readyz",
+    ]
+    active = ["systemctl", "is-active", "--quiet", "keepalived"]
+    return [
+        Step(
+            "hand-over-endpoint",
+            h.name,
+            f"{vip} moves to another control plane first",
+            phase=BEFORE,
+            target=h.name,
+            apply=[["systemctl", "stop", "keepalived"]],
+            verify=elsewhere,
+            verify_timeout=60,
+        ),
+        Step(
+            "rejoin-endpoint",
+            h.name,
+            f"this host may hold {vip} again",
+            phase=AFTER,
+            target=h.name,
+            check=active,
+            apply=[["systemctl", "start", "keepalived"]],
+            verify=active,
+        ),
+    ]
 
 
 def apiserver_steps(ctx: Context) -> list[Step]:
@@ -97,9 +159,64 @@ def apiserver_steps(ctx: Context) -> list[Step]:
                     ctx.upload("kubectl", "/usr/local/bin/kubectl"),
                 ],
                 prepare=[["install", "-d", "-m", "0700", "/var/log/kubernetes"]],
-                verify=kubectl_with(ADMIN_CONF, "get", "--raw", "/readyz"),
+                verify=local_kubectl("get", "--raw", "/readyz"),
                 verify_timeout=120,
                 data=["/var/log/kubernetes"],
+            )
+        )
+        steps.extend(endpoint_hooks(ctx, h))
+    return steps
+
+
+APISERVER_READY = "/usr/local/sbin/k8sfs-apiserver-ready"
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+
+
+def api_endpoint_steps(ctx: Context) -> list[Step]:
+    """With a control-plane endpoint: keepalived on every control-plane host,
+    holding the endpoint where the local kube-apiserver is ready."""
+    vip = ctx.spec.control_plane_endpoint
+    if not vip:
+        return []
+    planes = ctx.control_plane
+    router_id = _core.virtual_router_id_for(f"{ctx.spec.cluster_name}/{vip}")
+    check = manifests.render("apiserver-ready.sh", cluster=ctx.spec.cluster_name)
+    answers = [
+        "sh",
+        "-c",
+        f"kubectl --kubeconfig {ADMIN_CONF} --server https://{vip}:6443 --request-timeout=3s get --raw /readyz",
+    ]
+    steps = []
+    for i, h in enumerate(planes):
+        o = _core.KeepalivedOptions()
+        o.virtual_ip, o.self, o.virtual_router_id = vip, h.address, router_id
+        o.peers = [p.address for p in planes if p.name != h.name]
+        o.priority = max(1, 150 - 10 * i)  # the first control plane holds it when all are well
+        where = ctx.host_facts(h).interface_for(h.address)
+        if where:
+            o.interface, o.prefix_length = where
+        steps.append(
+            Step(
+                "install",
+                h.name,
+                "keepalived from the host's packages",
+                check=["sh", "-c", "command -v keepalived"],
+                apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "keepalived"]],
+                verify=["sh", "-c", "command -v keepalived"],
+            )
+        )
+        steps.append(
+            service_step(
+                "keepalived",
+                h.name,
+                "keepalived",
+                f"{vip} held here while this kube-apiserver is ready (VRRP priority {o.priority})",
+                files=[
+                    File(KEEPALIVED_CONF, _core.render_keepalived_config(o), 0o644),
+                    File(APISERVER_READY, check, 0o755),
+                ],
+                verify=answers,
+                verify_timeout=60,
             )
         )
     return steps

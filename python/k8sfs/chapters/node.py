@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from k8sfs import _core, manifests, quote
+from k8sfs import _core, join_command, manifests, quote
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.units import oneshot_unit
 from k8sfs.engine.service import service_step
-from k8sfs.engine.step import File, Guard, Step
+from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
 from k8sfs.spec import HostSpec
 
@@ -307,6 +307,57 @@ KUBELET_UNDO = [
 ]
 
 
+DRAINED = "k8sfs.io/drained"
+
+
+def drain_hooks(ctx: Context, h: HostSpec) -> list[Step]:
+    """A running node's turn when its kubelet binary changes (an upgrade):
+    cordon and drain it first (PodDisruptionBudgets are respected by the
+    eviction API), uncordon it once it is Ready again. The annotation marks
+    a node k8sfs drained, so an apply killed in between still uncordons it
+    and a node someone else cordoned is left alone."""
+    if not ctx.control_plane:
+        return []
+    from k8sfs.chapters.control_plane import ADMIN_CONF, kubectl_with
+
+    def k(*args: str) -> list[str]:
+        return kubectl_with(ADMIN_CONF, *args)
+
+    on = ctx.control_plane[0].name
+    marked = join_command(k("get", "node", h.name, "-o", "jsonpath={.metadata.annotations.k8sfs\\.io/drained}"))
+    not_drained = ["sh", "-c", f'test "$({marked})" != yes']
+    guards = ["/usr/local/bin/kubelet"]
+    return [
+        Step(
+            "drain",
+            on,
+            f"cordon and drain {h.name} first (PodDisruptionBudgets respected)",
+            phase=BEFORE,
+            target=h.name,
+            guards=guards,
+            apply=[
+                k("annotate", "--overwrite", "node", h.name, f"{DRAINED}=yes"),
+                k("drain", h.name, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s"),
+            ],
+        ),
+        Step(
+            "uncordon",
+            on,
+            f"{h.name} Ready again, then uncordoned",
+            phase=AFTER,
+            target=h.name,
+            guards=guards,
+            check=not_drained,
+            apply=[
+                k("wait", "--for=condition=Ready", f"node/{h.name}", "--timeout=180s"),
+                k("uncordon", h.name),
+                k("annotate", "node", h.name, f"{DRAINED}-"),
+            ],
+            verify=not_drained,
+        ),
+    ]
+
+
 def kubelet_steps(ctx: Context) -> list[Step]:
     runtime_unit = "containerd" if ctx.spec.runtime.name == "containerd" else "crio"
     steps = []
@@ -332,6 +383,7 @@ def kubelet_steps(ctx: Context) -> list[Step]:
                 undo=KUBELET_UNDO,
             )
         )
+        steps.extend(drain_hooks(ctx, h))
     return steps
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SCRIPT = r"""
@@ -13,6 +13,9 @@ printf 'arch=%s\n' "$(uname -m)"
 printf 'cgroup=%s\n' "$(stat -fc %T /sys/fs/cgroup)"
 printf 'containerd=%s\n' "$(containerd --version 2>/dev/null)"
 printf 'systemd=%s\n' "$(systemctl --version 2>/dev/null | head -1)"
+printf 'kubelet=%s\n' "$(/usr/local/bin/kubelet --version 2>/dev/null)"
+printf 'apiserver=%s\n' "$(/usr/local/bin/kube-apiserver --version 2>/dev/null)"
+ip -o -4 addr show 2>/dev/null | awk '{print "addr=" $2 " " $4}'
 """
 
 
@@ -23,6 +26,17 @@ class Facts:
     arch: str
     cgroup_v2: bool
     containerd_version: str  # "" when not installed
+    addresses: list[tuple[str, str]] = field(default_factory=list)  # (interface, address/prefix)
+    kubelet_version: str = ""  # what runs now (v1.33.7), "" when none is installed
+    apiserver_version: str = ""
+
+    def interface_for(self, address: str) -> tuple[str, int] | None:
+        """The interface that carries `address`, and its prefix length."""
+        for name, cidr in self.addresses:
+            ip, _, prefix = cidr.partition("/")
+            if ip == address:
+                return name, int(prefix or 32)
+        return None
 
     @property
     def os_family_words(self) -> str:
@@ -35,7 +49,8 @@ class Facts:
 
 
 def parse(output: str) -> Facts:
-    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line and not line.startswith("addr="))
+    addresses = [tuple(line[5:].split(" ", 1)) for line in output.splitlines() if line.startswith("addr=")]
     m = re.search(r"\s(v?\d+\.\d+\.\d+)", values.get("containerd", ""))
     return Facts(
         values.get("os_id", ""),
@@ -43,7 +58,15 @@ def parse(output: str) -> Facts:
         values.get("arch", ""),
         values.get("cgroup", "") == "cgroup2fs",
         m.group(1).lstrip("v") if m else "",
+        [(a[0], a[1]) for a in addresses if len(a) == 2],
+        _version(values.get("kubelet", "")),
+        _version(values.get("apiserver", "")),
     )
+
+
+def _version(text: str) -> str:
+    m = re.search(r"v\d+\.\d+\.\d+", text)
+    return m.group(0) if m else ""
 
 
 def gather(session: Any) -> Facts:

@@ -30,6 +30,7 @@ class StepPlan:
     service_running: bool | None = None  # its unit is active now (None: no unit)
     rolling: bool = False  # a hook whose host takes its turn in a rollout
     skipped: str = ""  # left out of this run (the reason); nothing was done
+    restart_due: list[str] = field(default_factory=list)  # plan: inputs an earlier step changes
     started: float = 0.0  # apply: when the step began and ended (epoch seconds)
     ended: float = 0.0
 
@@ -37,7 +38,14 @@ class StepPlan:
     def changed(self) -> bool:
         if self.skipped:
             return False
-        return bool(self.changes) or self.check_failed or self.interrupted or bool(self.carried_over) or self.rolling
+        return (
+            bool(self.changes)
+            or bool(self.restart_due)
+            or self.check_failed
+            or self.interrupted
+            or bool(self.carried_over)
+            or self.rolling
+        )
 
     @property
     def commands(self) -> list[str]:
@@ -46,6 +54,7 @@ class StepPlan:
     def reasons(self) -> list[str]:
         return (
             [f"{c.why} {c.path}" for c in self.changes]
+            + ([f"restart: {', '.join(self.restart_due)} changes"] if self.restart_due else [])
             + (["check failed"] if self.check_failed else [])
             + (["resuming an interrupted apply"] if self.interrupted else [])
             + ([f"left out last time ({self.carried_over})"] if self.carried_over else [])
@@ -80,12 +89,21 @@ def rollout_order(chapter: Chapter, plans: list[StepPlan]) -> RolloutOrder:
 
 
 def mark_rolling_hooks(chapter: Chapter, plans: list[StepPlan]) -> None:
-    """A hook runs when its host takes a turn (its service was running)."""
+    """A hook runs when its host takes a turn (its service was running), or
+    when an earlier turn owes it (an AFTER hook journaled as owed, or a hook
+    that was interrupted). Its own check only says whether it is done."""
     order = rollout_order(chapter, plans)
     turning = {h for batch in order.turns for h in batch}
+    changing: dict[str, set[str]] = {}
+    for sp in plans:
+        if sp.step.phase == MAIN:
+            changing.setdefault(sp.step.host, set()).update(c.path for c in sp.changes)
     for sp in plans:
         if sp.step.phase != MAIN:
-            sp.rolling = sp.step.rollout_host in turning
+            guarded = not sp.step.guards or bool(set(sp.step.guards) & changing.get(sp.step.rollout_host, set()))
+            sp.rolling = sp.step.rollout_host in turning and guarded
+            if not sp.rolling:
+                sp.check_failed = sp.check_failed and bool(sp.carried_over or sp.interrupted)
 
 
 @dataclass
@@ -96,6 +114,7 @@ class Plan:
     controller: list[str] = field(default_factory=list)  # what apply makes on the controller first
     applied: bool = False  # the result of apply (changes were made), not a plan
     busy: str = ""  # another apply holds the cluster's lock (who)
+    notes: list[str] = field(default_factory=list)  # what this run is (an upgrade, ...)
 
     @property
     def changes(self) -> int:
@@ -116,6 +135,7 @@ class Plan:
         out = []
         if self.busy:
             out.append(f"note: {self.busy}; this plan may change under it")
+        out.extend(f"note: {note}" for note in self.notes)
         if self.controller:
             out.append("== controller: " + ("made first" if self.applied else "apply makes these first"))
             out.extend(f"  {line}" for line in self.controller)
@@ -196,6 +216,8 @@ def _render_step(sp: StepPlan) -> list[str]:
         out.append(f"    {c.why:8} {c.path}")
         if c.diff:
             out.extend("      " + line for line in c.diff.rstrip("\n").splitlines())
+    if sp.restart_due:
+        out.append(f"    restart  {step.service} reads {', '.join(sp.restart_due)}, which an earlier step changes")
     if sp.check_failed and step.check:
         out.append(f"    check    {join_command(step.check)} fails")
     if sp.interrupted:

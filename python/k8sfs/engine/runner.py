@@ -248,6 +248,12 @@ class Runner:
                 plan.steps.append(found[step.key])
             elif skipped[step.key]:
                 plan.steps.append(StepPlan(step, skipped=skipped[step.key]))
+        # A service restarts when an earlier step changes a file it reads.
+        changed: dict[str, set[str]] = {}
+        for sp in plan.steps:
+            if sp.step.service and not sp.skipped:
+                sp.restart_due = sorted(set(sp.step.inputs) & changed.get(sp.step.host, set()))
+            changed.setdefault(sp.step.host, set()).update(c.path for c in sp.changes)
         for chapter in chapters:
             mark_rolling_hooks(chapter, plan.in_chapter(chapter))
         return plan
@@ -352,20 +358,23 @@ class Runner:
             done += self._run_hosts(order.fresh, mains(order.fresh), chapter.name)
         for batch in order.turns:
             self.progress(f"{chapter.name}: rollout turn: {', '.join(batch)}")
-            for phase_plans in (hooks(batch, BEFORE), mains(batch), hooks(batch, AFTER)):
+            after = hooks(batch, AFTER)
+            # Owed from here on: a kill mid-turn leaves them for the next apply.
+            for sp in (sp for sps in after.values() for sp in sps if sp.rolling):
+                self.journal.record(sp.step, SKIPPED, f"owed after {sp.step.rollout_host}'s turn")
+            for phase_plans in (hooks(batch, BEFORE), mains(batch), after):
                 done += self._run_hosts(list(phase_plans), phase_plans, chapter.name)
-        # After-hooks left undone by an earlier, interrupted turn (uncordon).
+        # After-hooks an earlier, interrupted turn owes (uncordon, rejoin the endpoint).
         turned = {h for batch in order.turns for h in batch}
-        leftover = [sp for sp in plans if sp.step.phase == AFTER and sp.step.rollout_host not in turned]
+        leftover = [sp for sp in plans if sp.step.phase == AFTER and sp.step.rollout_host not in turned and sp.changed]
         left = {h: [sp for sp in leftover if sp.step.host == h] for h in _by_host(sp.step for sp in leftover)}
         done += self._run_hosts(list(left), left, chapter.name)
-        # Hosts with nothing to do, and before-hooks of hosts that did not turn.
+        # Hosts with nothing to do, and hooks of hosts that did not turn.
         seen = {sp.step.key for sp in done}
         for sp in plans:
             if sp.step.key not in seen:
-                if sp.step.phase == BEFORE:
-                    sp.rolling = sp.interrupted = False
-                    sp.check_failed = False
+                if sp.step.phase != MAIN:
+                    sp.rolling = sp.interrupted = sp.check_failed = False
                     sp.carried_over = ""
                 self._apply_step(sp)
                 done.append(sp)

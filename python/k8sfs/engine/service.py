@@ -53,6 +53,7 @@ def service_step(
         verify=verify,
         verify_timeout=verify_timeout,
         service=unit,
+        inputs=inputs,
         data=list(data or []),
         undo=list(undo or []),
     )

@@ -95,6 +95,9 @@ class Step:
     # The systemd unit this step runs: a rollout restarts hosts where it is
     # active one at a time, and reset stops and disables it.
     service: str = ""
+    # The files the service reads: when an earlier step changes one, the plan
+    # knows this service will restart.
+    inputs: list[str] = field(default_factory=list)
     # Directories of state the step's service creates (reset removes them).
     data: list[str] = field(default_factory=list)
     # What reset runs on the host to undo what files do not show (routes).
@@ -106,6 +109,10 @@ class Step:
     # In a rolling chapter: MAIN, or a BEFORE/AFTER hook of host `target`.
     phase: str = MAIN
     target: str = ""
+    # A hook with guards runs in its host's turn only when the host's steps
+    # change one of these paths (drain for a new kubelet binary, not for a
+    # renewed certificate that a restart alone picks up).
+    guards: list[str] = field(default_factory=list)
     chapter: str = ""  # stamped by the engine
 
     @property

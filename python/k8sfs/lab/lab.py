@@ -24,6 +24,7 @@ Everything else in k8sfs reaches these hosts over SSH only.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -210,6 +211,26 @@ class Lab:
             notes.append(f"{', '.join(odd)}: lab hosts are reached as root on port 22")
         return notes
 
+    def fit_endpoint(self, endpoint: str, hosts: list[LabHost]) -> tuple[str, str]:
+        """The control-plane endpoint in this lab: the spec's when it lies in
+        the lab subnet and no host has it, else .9 of the subnet; and a note
+        when it moved."""
+        if not endpoint:
+            return "", ""
+        taken = {h.address for h in hosts} | {self.controller_address}
+        try:
+            inside = ipaddress.IPv4Address(endpoint) in self.network
+        except ValueError:
+            inside = False
+        if inside and endpoint not in taken:
+            return endpoint, ""
+        chosen = str(self.network.network_address + 9)
+        if chosen in taken:
+            raise LabError(
+                f"control_plane_endpoint: neither {endpoint} nor {chosen} is free in lab subnet {self.network}"
+            )
+        return chosen, f"control_plane_endpoint: {endpoint} is not free in the lab subnet; the lab gives it {chosen}"
+
     def check_spec(self, spec: ClusterSpec) -> None:
         """Refuses what the lab cannot run at all (before anything is made)."""
         if spec.runtime.name == "crio":
@@ -232,8 +253,13 @@ class Lab:
                 f"{', '.join(lab_hosts)}): k8sfs lab up --lab {self.name} --spec FILE adds hosts"
             )
         hosts = [dataclasses.replace(h, address=lab_hosts[h.name].address, user="root", port=22) for h in chosen.hosts]
+        endpoint, _note = self.fit_endpoint(chosen.control_plane_endpoint, self.hosts)
         fitted = dataclasses.replace(
-            chosen, hosts=hosts, host_profile="container", runtime=RuntimeOptions(chosen.runtime.name, "cgroupfs")
+            chosen,
+            hosts=hosts,
+            control_plane_endpoint=endpoint,
+            host_profile="container",
+            runtime=RuntimeOptions(chosen.runtime.name, "cgroupfs"),
         )
         return dataclasses.replace(fitted, **overrides) if overrides else fitted
 
@@ -306,7 +332,8 @@ class Lab:
         wanted = spec if spec is not None else (self.saved_spec() if state else self.default_spec())
         existing = self.hosts if state else []
         hosts, notes = place(self.name, self.network, self._wanted(wanted), existing)
-        notes = self.lab_notes(wanted) + notes
+        endpoint, moved = self.fit_endpoint(wanted.control_plane_endpoint, hosts)
+        notes = self.lab_notes(wanted) + notes + ([moved] if moved else [])
         for note in notes:
             self.progress(f"lab {self.name}: {note}")
         extra = [h.name for h in hosts if h.name not in {n for n, _a, _r in self._wanted(wanted)}]
@@ -321,7 +348,8 @@ class Lab:
         first_up = not state
         self.hosts = hosts
         if spec is not None or first_up:
-            self._spec_data = _spec_with_lab_addresses(wanted, hosts)
+            fitted = dataclasses.replace(wanted, control_plane_endpoint=endpoint)
+            self._spec_data = _spec_with_lab_addresses(fitted, hosts)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._save_state(complete=False if first_up else None)
@@ -393,6 +421,27 @@ class Lab:
             f"lab {self.name}: {', '.join(h.name for h in hosts)} "
             f"{'lost power' if kill else 'powered off'} (disks kept; k8sfs lab start)"
         )
+
+    def remove_host(self, name: str, spec: ClusterSpec | None = None) -> None:
+        """Takes a host out of the lab for good (powered off, its disk and
+        link removed) and, with `spec`, makes that the lab's spec."""
+        self._require_made()
+        host = self.host(name)
+        self.stop([name], kill=True)
+        for point in mounts_under(self.host_dir(host)):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+        network.remove_host_network(host)
+        shutil.rmtree(self.host_dir(host), ignore_errors=True)
+        self.hosts = [h for h in self.hosts if h.name != name]
+        if spec is not None:
+            self._spec_data = _spec_with_lab_addresses(spec, self.hosts)
+        for h in self.hosts:
+            if os.path.ismount(self.root_of(h)):
+                sshfiles.write_host_identity(h, self.root_of(h), self.hosts, self.controller_address, self.key_path)
+        sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
+        sshfiles.write_ssh_config(self.ssh_config_path, self.hosts, self.key_path, self.known_hosts_path)
+        self._save_state()
+        self.progress(f"lab {self.name}: {name} removed (its disk too)")
 
     def _require_made(self) -> None:
         state = self._load_state()

@@ -42,6 +42,8 @@ EXTRA_PACKAGES = [
     "less",
     "busybox-static",
     "sudo",
+    # The control-plane endpoint of a cluster with several control planes.
+    "keepalived",
     # Not needed by k8sfs itself; lets Ansible (bench/) run its modules here.
     "python3",
 ]
