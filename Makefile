@@ -3,8 +3,8 @@
 PYTHON ?= python3
 CPP_BUILD := build/cpp
 
-.PHONY: deps build artifacts cpp-test py-test lint format test demo bench clean lab-down
-C_SOURCES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.h' 'bindings/*.cpp' 'tests/cpp/*.cpp')
+.PHONY: deps build artifacts cpp-test cpp-sanitize py-test lint format test demo bench fuzz clean lab-down fuzz-short fuzz-spec
+C_SOURCES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.h' 'bindings/*.cpp' 'tests/cpp/*.cpp' 'tests/fuzz/*.cpp')
 PY_SOURCES = python tests/python bench scripts
 
 deps:
@@ -18,8 +18,12 @@ build: deps
 # the official releases when their site answers, else built from Go modules
 # (about 7-20 minutes cold on 2 cores; cached afterwards). K8SFS_ARTIFACT_SOURCE
 # = fetch | build forces one way.
+# The upgrade test and notebook 07 start from UPGRADE_FROM (the newest 1.33
+# whose staging modules the module proxy serves here).
+UPGRADE_FROM ?= v1.33.13
 artifacts: build
 	k8sfs artifacts get
+	k8sfs artifacts get --version $(UPGRADE_FROM)
 
 cpp-test: deps
 	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF >/dev/null
@@ -28,6 +32,37 @@ cpp-test: deps
 
 py-test: artifacts
 	$(PYTHON) -m pytest -v -rs tests/python
+
+# The Catch2 suite once more, built with AddressSanitizer and
+# UndefinedBehaviorSanitizer; any report fails it.
+cpp-sanitize: deps
+	cmake -S . -B build/sanitize -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF \
+	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
+	cmake --build build/sanitize
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build/sanitize --output-on-failure
+
+# libFuzzer (clang) on the parsers of text a user or a host controls:
+# ssh_config, known_hosts, PEM, kubeconfig, remote command output. Each
+# target runs FUZZ_SECONDS with its corpus in build/fuzz/corpus; a crash or
+# sanitizer report fails it (the input is kept in build/fuzz/).
+FUZZ_SECONDS ?= 60
+FUZZERS = fuzz_ssh_config fuzz_known_hosts fuzz_pem fuzz_kubeconfig fuzz_remote_output
+fuzz: deps
+	CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DK8SFS_BUILD_FUZZERS=ON -DK8SFS_BUILD_PYTHON=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+	  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+	cmake --build build/fuzz --target $(FUZZERS)
+	@for f in $(FUZZERS); do mkdir -p build/fuzz/corpus/$$f build/fuzz/findings; \
+	  build/fuzz/tests/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/findings/$$f- build/fuzz/corpus/$$f > build/fuzz/$$f.log 2>&1; status=$$?; \
+	  echo "$$f: $(FUZZ_SECONDS) s, $$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$f.log) executions, exit $$status"; \
+	  if [ $$status -ne 0 ]; then tail -40 build/fuzz/$$f.log; exit 1; fi; \
+	done
+
+# The spec loader under 10^5 generated specs (about 45 minutes here).
+fuzz-spec: build
+	$(PYTHON) bench/spec_fuzz.py --examples 100000
 
 # Style and types: ruff (lint and format), clang-format, mypy, and the
 # _core type stub matching the built extension.
@@ -45,7 +80,11 @@ format:
 
 # Everything: Catch2 unit tests through ctest, the style and type checks,
 # then pytest (unit tests and the integration tests on labs of their own).
-test: cpp-test lint py-test
+test: cpp-test cpp-sanitize lint fuzz-short py-test
+
+# The fuzz targets for a short while (the longer run is make fuzz).
+fuzz-short:
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 # The main job as far as it exists today.
 demo: build
@@ -55,6 +94,8 @@ bench: artifacts
 	$(PYTHON) bench/ssh_exec.py
 	$(PYTHON) bench/pki.py
 	$(PYTHON) bench/apply.py
+	$(PYTHON) bench/ha.py
+	$(PYTHON) bench/day_two.py --from $(UPGRADE_FROM)
 
 lab-down:
 	k8sfs lab down

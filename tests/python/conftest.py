@@ -20,6 +20,46 @@ TEST_SUBNET = os.environ.get("K8SFS_TEST_SUBNET", "192.168.77.0/24")
 IP_FORWARD_AT_START = Path("/proc/sys/net/ipv4/ip_forward").read_text()
 
 
+# Everything k8sfs printed during the run, for the secrets scan at the end
+# (test_zz_secrets.py), and what that scan found in state directories that
+# were purged before it ran.
+OUTPUTS: list[str] = []
+SECRET_FINDINGS: list[str] = []
+SECRET_PATTERNS = ("PRIVATE KEY-----", "client-key-data: LS0t", "eyJhbGciOi")
+
+
+def secrets_in(text: str, where: str, keys: list[str]) -> list[str]:
+    found = [f"{where}: {p!r}" for p in SECRET_PATTERNS if p in text]
+    found += [f"{where}: the secrets-at-rest key" for k in keys if k and k in text]
+    return found
+
+
+def scan_state(state_dir: Path) -> list[str]:
+    """Secrets in what k8sfs writes beside a cluster's state (logs, journal,
+    timeline, lock); the PKI and the key files themselves are meant to hold them."""
+    state_dir = Path(state_dir)
+    keys = [p.read_text().strip() for p in state_dir.glob("secrets/*") if p.is_file()]
+    found = []
+    for path in [
+        *state_dir.glob("logs/*.log"),
+        *state_dir.glob("*.jsonl"),
+        *state_dir.glob("*.json"),
+        state_dir / "lock",
+    ]:
+        if path.is_file():
+            found += secrets_in(path.read_text(errors="replace"), str(path), keys)
+    return found
+
+
+def purge_lab(name: str) -> None:
+    """Takes a test's own lab down with its cluster state, scanning that state for secrets first."""
+    from k8sfs.lab import Lab
+
+    lab = Lab(name=name, progress=print)
+    SECRET_FINDINGS.extend(scan_state(lab.cluster_state_dir))
+    lab.down(purge=True)
+
+
 def run_k8sfs(
     *args: str, check: bool = True, timeout: float = 600, env: dict | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess:
@@ -32,6 +72,8 @@ def run_k8sfs(
         env={**os.environ, **(env or {})},
         input=input,
     )
+    if args and args[0] not in ("kubectl", "exec"):  # those print what kubectl or the host printed
+        OUTPUTS.append(f"k8sfs {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
     if check and proc.returncode != 0:
         raise AssertionError(f"k8sfs {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -12,13 +12,13 @@ import time
 
 import pytest
 
-from conftest import artifacts_missing, measured, require_lab_and_artifacts, run_k8sfs, wait_for
+from conftest import artifacts_missing, measured, purge_lab, require_lab_and_artifacts, run_k8sfs, wait_for
 
 pytestmark = pytest.mark.lab
 
 NAME, SUBNET = "k8sfsd", "192.168.89.0/24"
 LAB = ["--lab", NAME]
-OLD = "v1.33.7"
+OLD = "v1.33.13"
 
 WORKLOAD = """
 apiVersion: apps/v1
@@ -117,7 +117,7 @@ def lab():
         run_k8sfs("apply", *LAB)
         yield Lab(name=NAME, progress=print)
     finally:
-        Lab(name=NAME, progress=print).down(purge=True)
+        purge_lab(NAME)
 
 
 def test_a_new_worker_joins_and_only_routes_change_elsewhere(lab):
@@ -208,7 +208,7 @@ def old_cluster(tmp_path_factory):
         run_k8sfs("apply", *args)
         yield args, Lab(name=UPGRADE_LAB, progress=print)
     finally:
-        Lab(name=UPGRADE_LAB, progress=print).down(purge=True)
+        purge_lab(UPGRADE_LAB)
 
 
 def test_an_upgrade_goes_control_plane_first_then_drains_each_worker_while_the_service_answers(old_cluster, tmp_path):

@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from conftest import require_lab_and_artifacts, run_k8sfs
+from conftest import purge_lab, require_lab_and_artifacts, run_k8sfs
 
 pytestmark = pytest.mark.lab
 
@@ -68,13 +68,12 @@ def four_workers(tmp_path_factory):
     data["pki"]["key_type"] = "rsa-2048"
     data["cluster_name"] = "four"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
-    from k8sfs.lab import Lab
 
     try:
         up = run_k8sfs("lab", "up", *LAB, "--subnet", SUBNET, "--spec", str(spec))
         yield spec, up
     finally:
-        Lab(name=NAME, progress=print).down(purge=True)
+        purge_lab(NAME)
 
 
 def test_a_spec_with_four_workers_and_rsa_keys_reaches_the_smoke_test(four_workers):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import measured, require_lab_and_artifacts, run_k8sfs, wait_for
+from conftest import measured, purge_lab, require_lab_and_artifacts, run_k8sfs, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -30,13 +30,12 @@ def lab():
     require_lab_and_artifacts()
     from k8sfs.lab import Lab
 
-    the_lab = Lab(name=NAME, subnet=SUBNET, progress=lambda m: print(f"[lab] {m}"))
     try:
         run_k8sfs("lab", "up", *LAB, "--subnet", SUBNET)
         run_k8sfs("apply", *LAB)
         yield Lab(name=NAME, progress=lambda m: print(f"[lab] {m}"))
     finally:
-        the_lab.down(purge=True)
+        purge_lab(NAME)
 
 
 def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess:

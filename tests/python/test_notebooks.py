@@ -25,6 +25,7 @@ def test_there_is_one_notebook_per_chapter_group():
         "04-control-plane.ipynb",
         "05-cluster-services.ipynb",
         "06-high-availability.ipynb",
+        "07-day-two.ipynb",
     ]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -38,6 +39,14 @@ def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
     monkeypatch.setenv("K8SFS_LAB_SUBNET", TEST_SUBNET)
     monkeypatch.setenv("K8SFS_HA_LAB", "k8sfsn6")  # notebook 06 makes (and removes) a lab of its own
     monkeypatch.setenv("K8SFS_HA_SUBNET", "192.168.86.0/24")
+    monkeypatch.setenv("K8SFS_DAY2_LAB", "k8sfsn7")  # notebook 07 too, at v1.33.13
+    monkeypatch.setenv("K8SFS_DAY2_SUBNET", "192.168.91.0/24")
+    if path.stem == "07-day-two":
+        from conftest import artifacts_missing
+
+        missing = artifacts_missing("v1.33.13")
+        if missing:
+            pytest.skip(f"{', '.join(missing)} for v1.33.13 not in the artifact cache; `make test` builds them")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]

@@ -185,16 +185,20 @@ void SshConfig::parse_into(std::string_view text, const std::string& source, con
       for (const auto& arg : args) {
         std::string pattern = expand_path(arg, home_, "", "", "", 0);
         if (pattern.empty() || pattern[0] != '/') pattern = include_dir + "/" + pattern;
-        glob_t found{};
-        if (::glob(pattern.c_str(), 0, nullptr, &found) == 0) {
-          for (std::size_t i = 0; i < found.gl_pathc; ++i) {
-            std::ifstream in(found.gl_pathv[i]);
+        // Freed however the included files' parsing ends (an error in one of
+        // them throws; libFuzzer found the leak).
+        struct Matches {
+          glob_t found{};
+          ~Matches() { ::globfree(&found); }
+        } matches;
+        if (::glob(pattern.c_str(), 0, nullptr, &matches.found) == 0) {
+          for (std::size_t i = 0; i < matches.found.gl_pathc; ++i) {
+            std::ifstream in(matches.found.gl_pathv[i]);
             std::stringstream buffer;
             buffer << in.rdbuf();
-            parse_into(buffer.str(), found.gl_pathv[i], include_dir, depth + 1);
+            parse_into(buffer.str(), matches.found.gl_pathv[i], include_dir, depth + 1);
           }
         }
-        ::globfree(&found);
       }
     } else {
       if (args.empty()) throw ConfigError(fmt::format("{}: {} needs a value", where, tokens[0]));
