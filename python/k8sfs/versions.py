@@ -24,8 +24,10 @@ _ETCD = {
     33: "v3.5.21",
     34: "v3.6.5",
 }
-# cri-tools releases track Kubernetes minors; v1.35.0 was not served here, so 1.35/1.36 use v1.34.0.
-_CRICTL = {21: "v1.21.0", 27: "v1.27.0", 34: "v1.34.0", 37: "v1.37.0"}
+# crictl speaks CRI v1, which every runtime k8sfs configures serves (containerd
+# 1.6+, CRI-O 1.21+), so one crictl serves many minors. The module proxy here
+# serves only v1.34.0 and v1.37.0 of sigs.k8s.io/cri-tools (checked 2026-11-27).
+_CRICTL = {21: "v1.34.0", 37: "v1.37.0"}
 # CoreDNS as kubeadm pins it per minor.
 _COREDNS = {
     21: "v1.8.0",

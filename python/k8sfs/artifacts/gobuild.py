@@ -150,12 +150,21 @@ def build_module(
     ldflags: str = "-s -w",
     progress: Progress = print,
     pin_staging: bool = False,
+    upstream_sums: bool = False,
+    tags: list[str] | None = None,
+    cgo: bool = False,
 ) -> dict[str, Path]:
     """Build `packages` of module@version through a small wrapper module.
 
     With `pin_staging` (k8s.io/kubernetes), every module that the upstream
-    go.mod points at ./staging is replaced by its v0.<minor>.<patch> release."""
+    go.mod points at ./staging is replaced by its v0.<minor>.<patch> release.
+    With `upstream_sums`, the wrapper's go.sum starts as the module's own
+    go.sum (verified by the go command with the module itself), so every
+    dependency is checked against the hashes its maintainers pinned, also
+    those the checksum database has no entry for; nothing is unverified."""
     env = _go_env()
+    if cgo:
+        env["CGO_ENABLED"] = "1"
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = work_dir / "build.log"
@@ -167,10 +176,38 @@ def build_module(
         lines += ["replace (", *(f"\t{mod} => {mod} v0.{minor_patch}" for mod in staging_replaces(upstream)), ")", ""]
     (work_dir / "go.mod").write_text("\n".join(lines))
     (work_dir / "go.sum").unlink(missing_ok=True)
+    if upstream_sums:
+        shutil.copyfile(Path(info["Dir"]) / "go.sum", work_dir / "go.sum")
     progress(f"resolving modules for {module} {version}")
     # @version on each package: a bare `go get pkg` would upgrade to the newest release.
     _go(["get", *(f"{p}@{version}" for p in packages)], work_dir, env, log)
-    return _build(packages, version, out_dir, work_dir, env, log, ldflags, progress)
+    return _build(packages, version, out_dir, work_dir, env, log, ldflags, progress, tags or [])
+
+
+def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
+    """CRI-O with cgo for seccomp (libseccomp-dev), the Go OpenPGP code
+    instead of gpgme, and no btrfs, ostree, SELinux or AppArmor: what a
+    Debian host without those needs. Its own go.sum seeds the wrapper's."""
+    ldflags = f"-s -w -X 'github.com/cri-o/cri-o/internal/version.Version={version.lstrip('v')}'"
+    tags = [
+        "containers_image_ostree_stub",
+        "containers_image_openpgp",
+        "seccomp",
+        "exclude_graphdriver_btrfs",
+        "btrfs_noversion",
+    ]
+    return build_module(
+        "github.com/cri-o/cri-o",
+        version,
+        ["github.com/cri-o/cri-o/cmd/crio"],
+        out_dir,
+        work_dir,
+        ldflags,
+        progress,
+        upstream_sums=True,
+        tags=tags,
+        cgo=True,
+    )
 
 
 def build_critools(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
@@ -195,6 +232,7 @@ def _build(
     log: Path,
     ldflags: str,
     progress: Progress,
+    tags: list[str],
 ) -> dict[str, Path]:
     built: dict[str, Path] = {}
     for pkg in packages:
@@ -202,7 +240,8 @@ def _build(
         start = time.monotonic()
         progress(f"building {name} {version}")
         tmp = work_dir / f".{name}.tmp"
-        _go(["build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), pkg], work_dir, env, log)
+        tag_args = ["-tags", ",".join(tags)] if tags else []
+        _go(["build", "-trimpath", *tag_args, "-ldflags", ldflags, "-o", str(tmp), pkg], work_dir, env, log)
         dest = out_dir / name
         shutil.move(tmp, dest)  # same filesystem: the cache never holds half a binary
         dest.chmod(0o755)
