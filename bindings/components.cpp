@@ -86,7 +86,8 @@ void bind_components(py::module_& m) {
           "cgroup_driver", [](const c::CrioOptions& o) { return c::to_string(o.cgroup_driver); },
           [](c::CrioOptions& o, const std::string& d) { o.cgroup_driver = c::parse_cgroup_driver(d); })
       .def_readwrite("pause_image", &c::CrioOptions::pause_image)
-      .def_readwrite("cni_plugin_dir", &c::CrioOptions::cni_plugin_dir);
+      .def_readwrite("cni_plugin_dir", &c::CrioOptions::cni_plugin_dir)
+      .def_readwrite("runtime_path", &c::CrioOptions::runtime_path);
   m.def("render_crio_config", &c::render_crio_config, py::arg("options"));
 
   py::class_<c::PackageRepository>(m, "PackageRepository")

@@ -12,6 +12,8 @@ apt_packages=(
   # build
   build-essential cmake ninja-build pkg-config dpkg-dev
   libssl-dev zlib1g-dev libfmt-dev nlohmann-json3-dev catch2
+  # CRI-O is built with cgo for seccomp
+  libseccomp-dev
   # lab: hosts as systemd-nspawn containers on a bridge
   debootstrap systemd-container iproute2 iptables openssh-client
   # tests and benchmarks: OpenSSH's sftp client, the openssl CLI

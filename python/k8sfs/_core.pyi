@@ -580,6 +580,7 @@ class CrioOptions:
     cgroup_driver: str
     cni_plugin_dir: str
     pause_image: str
+    runtime_path: str
     def __init__(self) -> None:
         ...
 class PackageRepository:

@@ -41,6 +41,11 @@ _COREDNS = {
 }
 
 
+def crio_version(kubernetes_version: str) -> str:
+    """CRI-O's minor follows Kubernetes' (its release policy); the .0 of that minor."""
+    return f"v1.{minor(kubernetes_version)}.0"
+
+
 def minor(version: str) -> int:
     """The minor of a version k8sfs renders (the C++ core's KubeVersion decides which)."""
     return _core.KubeVersion.parse(version).minor

@@ -149,6 +149,23 @@ def test_crio_config_and_repositories():
         core.crio_repository("arch", "v1.34.4")
 
 
+def test_crio_with_its_own_runtime_path_makes_it_the_default_runtime():
+    o = core.CrioOptions()
+    o.pause_image = "k8sfs.local/pause:1.0"
+    assert "default_runtime" not in core.render_crio_config(o)  # CRI-O's own default (crun from PATH)
+    o.runtime_path = "/usr/local/sbin/k8sfs-oci-runtime"
+    runtime = tomllib.loads(core.render_crio_config(o))["crio"]["runtime"]
+    assert runtime["default_runtime"] == "k8sfs"
+    assert runtime["runtimes"]["k8sfs"] == {
+        "runtime_path": "/usr/local/sbin/k8sfs-oci-runtime",
+        "runtime_type": "oci",
+        "runtime_root": "/run/k8sfs-oci",
+    }
+    o.runtime_path = '/x"\n[crio.api]'
+    with pytest.raises(ValueError, match="cannot be written into crio.conf"):
+        core.render_crio_config(o)
+
+
 def test_crictl_config():
     config = yaml.safe_load(core.render_crictl_config(core.runtime_socket("crio")))
     assert config == {

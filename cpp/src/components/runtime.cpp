@@ -45,18 +45,33 @@ std::string render_containerd_config(const ContainerdOptions& o) {
 }
 
 std::string render_crio_config(const CrioOptions& o) {
+  if (o.runtime_path.find_first_of("\"\\\n") != std::string::npos) {
+    throw RenderError("CRI-O runtime path '" + o.runtime_path + "' cannot be written into crio.conf");
+  }
+  std::string runtime;
+  if (!o.runtime_path.empty()) {
+    runtime = fmt::format(
+        "default_runtime = \"k8sfs\"\n"
+        "\n"
+        "[crio.runtime.runtimes.k8sfs]\n"
+        "runtime_path = \"{}\"\n"
+        "runtime_type = \"oci\"\n"
+        "runtime_root = \"/run/k8sfs-oci\"\n",
+        o.runtime_path);
+  }
   return fmt::format(
       "# Written by k8sfs.\n"
       "[crio.runtime]\n"
       "cgroup_manager = \"{}\"\n"
       "conmon_cgroup = \"pod\"\n"
+      "{}"
       "\n"
       "[crio.image]\n"
       "pause_image = \"{}\"\n"
       "\n"
       "[crio.network]\n"
       "plugin_dirs = [\"{}\"]\n",
-      to_string(o.cgroup_driver), o.pause_image, o.cni_plugin_dir);
+      to_string(o.cgroup_driver), runtime, o.pause_image, o.cni_plugin_dir);
 }
 
 OsFamily parse_os_family(const std::string& text) {

@@ -30,6 +30,7 @@ MODULES = {
     "etcd": "go.etcd.io/etcd/server/v3",
     "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
     "etcdutl": "go.etcd.io/etcd/etcdutl/v3",
+    "crio": "github.com/cri-o/cri-o",
     "coredns": "github.com/coredns/coredns",
 }
 
@@ -40,6 +41,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out["crictl"] = versions.crictl_version(kubernetes_version)
     out["etcd"] = out["etcdctl"] = out["etcdutl"] = versions.etcd_version(kubernetes_version)
     out["coredns"] = versions.coredns_version(kubernetes_version)
+    out["crio"] = versions.crio_version(kubernetes_version)
     return out
 
 
@@ -70,6 +72,9 @@ def build(
                 ),
             )
         )
+    if "crio" in missing:
+        v = wanted["crio"]
+        groups.append((["crio"], functools.partial(gobuild.build_crio, v, staging, work / f"cri-o-{v}", progress)))
     if "crictl" in missing:
         v = wanted["crictl"]
         groups.append(

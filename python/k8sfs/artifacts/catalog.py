@@ -60,6 +60,11 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
             sha256_name=tarball,
             member=f"etcd-{version}-{os_name}-{arch}/{name}",
         )
+    if name == "crio":
+        tarball = f"https://storage.googleapis.com/cri-o/artifacts/cri-o.{arch}.{version}.tar.gz"
+        return Release(
+            tarball, tarball + ".sha256sum", sha256_name=f"cri-o.{arch}.{version}.tar.gz", member="cri-o/bin/crio"
+        )
     if name == "coredns":
         bare = version.lstrip("v")
         url = f"https://github.com/coredns/coredns/releases/download/{version}/coredns_{bare}_{os_name}_{arch}.tgz"
@@ -68,4 +73,4 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
 
 
 def known_names() -> list[str]:
-    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "etcdutl", "coredns"]
+    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "etcdutl", "coredns", "crio"]

@@ -129,9 +129,13 @@ def _image_names(ctx: Context) -> list[str]:
 def _images_present_check(runtime: str, names: list[str]) -> list[str]:
     if runtime == "containerd":
         listing = "ctr -n k8s.io images ls -q"
-    else:
-        listing = 'crictl images -o json | grep -o \'"[^"]*:[^"]*"\' | tr -d \'"\''
-    return ["sh", "-c", " && ".join(f"{listing} | grep -qxF {quote(n)}" for n in names)]
+        return ["sh", "-c", " && ".join(f"{listing} | grep -qxF {quote(n)}" for n in names)]
+    # CRI-O's images are in containers-storage; skopeo reads it (crictl comes in a later chapter).
+    return [
+        "sh",
+        "-c",
+        " && ".join(f"skopeo inspect --raw {quote('containers-storage:' + n)} >/dev/null" for n in names),
+    ]
 
 
 # Containers first, while the runtime still answers; then its state (a bind
@@ -193,29 +197,70 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     return [install, configure, images]
 
 
+OCI_WRAPPER = "/usr/local/sbin/k8sfs-oci-runtime"
+CRIO_CONFIG = "/etc/crio/crio.conf.d/10-k8sfs.conf"
+# Containers first, while CRI-O still answers; then its state (a bind mount
+# in the lab, so the directory's contents only).
+CRIO_UNDO = [
+    [
+        "sh",
+        "-c",
+        "command -v crictl >/dev/null && crictl rmp -af >/dev/null 2>&1; systemctl stop crio 2>/dev/null; "
+        "find /var/lib/containers -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null; true",
+    ],
+]
+
+
 def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
+    """CRI-O from the artifact cache (built from its Go module, or fetched),
+    conmon and crun from the host's packages, and the containers
+    configuration it reads written by k8sfs: nothing is pulled."""
     facts = ctx.host_facts(h)
-    repo = _core.crio_repository(facts.os_family_words or "debian", ctx.spec.kubernetes_version)
+    cluster = ctx.spec.cluster_name
     options = _core.CrioOptions()
     options.cgroup_driver = ctx.spec.runtime.cgroup_driver
     options.pause_image = PAUSE_IMAGE
+    options.cni_plugin_dir = "/usr/lib/cni" if "debian" in facts.os_family_words.split() else "/opt/cni/bin"
+    files = [
+        File("/etc/containers/policy.json", manifests.render("containers-policy.json", cluster=cluster)),
+        File("/etc/containers/registries.conf", manifests.render("registries.conf", cluster=cluster)),
+        File(
+            "/etc/systemd/system/crio.service",
+            manifests.render(
+                "crio.service", cluster=cluster, version=ctx.version("crio"), binary="/usr/local/bin/crio"
+            ),
+        ),
+    ]
+    if ctx.container_hosts:
+        options.runtime_path = OCI_WRAPPER
+        files.append(
+            File(
+                OCI_WRAPPER,
+                manifests.render("oci-runtime-container-host.py", cluster=cluster, runtime="/usr/bin/crun"),
+                0o755,
+            )
+        )
+    files.append(File(CRIO_CONFIG, _core.render_crio_config(options)))
+    packages = ["conmon", "crun", "skopeo"]
+    have = " && ".join(f"command -v {p}" for p in packages)
     install = Step(
         "install",
         h.name,
-        "CRI-O from pkgs.k8s.io (minor matched to Kubernetes)",
-        files=[File(repo.path, repo.content)],
-        check=["sh", "-c", "command -v crio"],
-        apply=[*repo.setup, *repo.install],
-        verify=["sh", "-c", "command -v crio"],
+        f"{', '.join(packages)} from the host's packages",
+        check=["sh", "-c", have],
+        apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]],
+        verify=["sh", "-c", have],
     )
     configure = service_step(
         "crio",
         h.name,
         "crio",
-        f"cgroup_manager {options.cgroup_driver}, pause_image {PAUSE_IMAGE}",
-        files=[File("/etc/crio/crio.conf.d/10-k8sfs.conf", _core.render_crio_config(options))],
-        verify=["systemctl", "is-active", "--quiet", "crio"],
-        data=["/var/lib/containers"],
+        f"CRI-O {ctx.version('crio')}: {options.cgroup_driver} cgroups, pause_image {PAUSE_IMAGE}",
+        files=files,
+        uploads=[ctx.upload("crio", "/usr/local/bin/crio")],
+        verify=["sh", "-c", "systemctl is-active --quiet crio && test -S /var/run/crio/crio.sock"],
+        data=["/etc/crio", "/etc/containers"],
+        undo=CRIO_UNDO,
     )
     uploads = ctx.image_uploads(IMAGE_DIR)
     images = Step(

@@ -231,14 +231,6 @@ class Lab:
             )
         return chosen, f"control_plane_endpoint: {endpoint} is not free in the lab subnet; the lab gives it {chosen}"
 
-    def check_spec(self, spec: ClusterSpec) -> None:
-        """Refuses what the lab cannot run at all (before anything is made)."""
-        if spec.runtime.name == "crio":
-            raise LabError(
-                "runtime crio: the lab cannot run CRI-O yet (it is not built from its Go module here); "
-                "use runtime containerd in the lab"
-            )
-
     def cluster_spec(self, spec: ClusterSpec | None = None, **overrides: Any) -> ClusterSpec:
         """The cluster on this lab's hosts: `spec` (or the lab's own), with the
         lab's addresses and host profile, and `overrides` on top."""
@@ -327,8 +319,6 @@ class Lab:
         elif not state and self._leftovers():
             self.progress(f"lab {self.name}: removing the leftovers of an earlier run")
             self.down(quiet=True)
-        if spec is not None:
-            self.check_spec(spec)
         wanted = spec if spec is not None else (self.saved_spec() if state else self.default_spec())
         existing = self.hosts if state else []
         hosts, notes = place(self.name, self.network, self._wanted(wanted), existing)
@@ -460,7 +450,7 @@ class Lab:
         """The host's root filesystem: the cached image under its own upper
         directory (its disk, kept until `down`)."""
         hdir = self.host_dir(host)
-        for sub in ("upper", "work", "root", "containerd"):
+        for sub in ("upper", "work", "root", "containerd", "containers"):
             (hdir / sub).mkdir(parents=True, exist_ok=True)
         merged = self.root_of(host)
         if not os.path.ismount(merged):
@@ -498,7 +488,9 @@ class Lab:
             f"--network-namespace-path=/run/netns/{host.netns}",
             "--console=read-only",
             "--bind=/dev/kmsg",
+            # The runtimes' storage on a real filesystem, not the overlay (both need that).
             f"--bind={hdir / 'containerd'}:/var/lib/containerd",
+            f"--bind={hdir / 'containers'}:/var/lib/containers",
         ]
         for controller in CGROUP_CONTROLLERS:
             if Path(f"/sys/fs/cgroup/{controller}").is_dir():

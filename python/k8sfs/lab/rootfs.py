@@ -44,6 +44,10 @@ EXTRA_PACKAGES = [
     "sudo",
     # The control-plane endpoint of a cluster with several control planes.
     "keepalived",
+    # CRI-O's companions (CRI-O itself is built from its Go module).
+    "conmon",
+    "crun",
+    "skopeo",
     # Not needed by k8sfs itself; lets Ansible (bench/) run its modules here.
     "python3",
 ]

@@ -27,6 +27,9 @@ struct CrioOptions {
   CgroupDriver cgroup_driver = CgroupDriver::Systemd;
   std::string pause_image;
   std::string cni_plugin_dir = "/opt/cni/bin";
+  // The OCI runtime CRI-O runs containers with; empty: its default (crun
+  // from PATH). The lab points it at a wrapper (see node.py).
+  std::string runtime_path;
 };
 std::string render_crio_config(const CrioOptions& options);  // /etc/crio/crio.conf.d/10-k8sfs.conf
 
