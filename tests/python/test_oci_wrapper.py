@@ -28,13 +28,22 @@ def test_a_lower_oom_score_adj_is_raised_to_the_hosts_own(tmp_path):
     bundle.mkdir()
     (bundle / "config.json").write_text(json.dumps({"process": {"oomScoreAdj": -998, "args": ["/pause"]}}))
     own = int(Path("/proc/self/oom_score_adj").read_text())
-    run = subprocess.run([sys.executable, str(wrapper(tmp_path)), "--root", "/run/x", "create", "--bundle",
-                          str(bundle), "sandbox-1"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(wrapper(tmp_path)), "--root", "/run/x", "create", "--bundle", str(bundle), "sandbox-1"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     spec = json.loads((bundle / "config.json").read_text())
     assert spec["process"]["oomScoreAdj"] == max(own, -998) and spec["process"]["args"] == ["/pause"]
-    assert (tmp_path / "seen").read_text().split() == ["--root", "/run/x", "create", "--bundle", str(bundle),
-                                                        "sandbox-1"]
+    assert (tmp_path / "seen").read_text().split() == [
+        "--root",
+        "/run/x",
+        "create",
+        "--bundle",
+        str(bundle),
+        "sandbox-1",
+    ]
 
 
 def test_other_commands_and_higher_values_pass_untouched(tmp_path):
