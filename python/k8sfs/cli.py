@@ -196,7 +196,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         # Everything the chapters use (kubeadm too), from where the spec says.
         artifacts.obtain(
-            spec.kubernetes_version, source=spec.artifacts.source, mirror=spec.artifacts.mirror, progress=say
+            spec.kubernetes_version,
+            source=spec.artifacts.source,
+            mirror=spec.artifacts.mirror,
+            progress=say,
+            runtime=spec.runtime.name,
         )
         lab.up(spec)
         say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")

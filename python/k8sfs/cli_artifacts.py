@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from k8sfs import artifacts, versions
+from k8sfs.spec import RUNTIMES
 from k8sfs.table import render_table
 
 EPILOG = """\
@@ -46,7 +47,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    built = artifacts.build(args.version, args.names or None, artifacts.ArtifactCache(args.cache), _progress)
+    built = artifacts.build(
+        args.version, args.names or None, artifacts.ArtifactCache(args.cache), _progress, args.runtime
+    )
     print(
         render_table(
             ["NAME", "VERSION", "SHA256", "SOURCE"], [[a.name, a.version, a.sha256[:16], a.source] for a in built]
@@ -59,7 +62,13 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     started = time.monotonic()
     got = artifacts.obtain(
-        args.version, args.names or None, artifacts.ArtifactCache(args.cache), args.source, args.mirror, _progress
+        args.version,
+        args.names or None,
+        artifacts.ArtifactCache(args.cache),
+        args.source,
+        args.mirror,
+        _progress,
+        args.runtime,
     )
     print(
         render_table(
@@ -73,7 +82,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     cache = artifacts.ArtifactCache(args.cache)
     wanted = artifacts.versions_for(args.version)
-    for name in args.names or list(wanted):
+    for name in args.names or artifacts.names_for(args.runtime):
         if name not in wanted:
             raise artifacts.ArtifactError(f"unknown artifact {name!r}; known: {', '.join(wanted)}")
         if cache.lookup(name, wanted[name]) is None:
@@ -110,7 +119,13 @@ def add_parser(sub: Any) -> None:
         )
         q.add_argument("--cache", metavar="DIR", help="artifact cache (default: $K8SFS_CACHE/artifacts)")
         if with_names:
-            q.add_argument("names", nargs="*", metavar="NAME", help="default: all of them")
+            q.add_argument("names", nargs="*", metavar="NAME", help="default: what a cluster on --runtime needs")
+            q.add_argument(
+                "--runtime",
+                choices=RUNTIMES,
+                default="containerd",
+                help="with crio, CRI-O's crio and pinns are in the default set too (default: %(default)s)",
+            )
 
     q = actions.add_parser(
         "get",

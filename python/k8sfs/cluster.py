@@ -331,7 +331,7 @@ class Cluster:
         plan = self.runner.plan(self.steps(chosen, ctx), chosen, left_out, unreachable)
         plan.controller = controller
         plan.busy = self.lock.describe_holder()
-        plan.notes = [change.describe()] if change else []
+        plan.notes = ([change.describe()] if change else []) + facts_mod.clock_warnings(self._facts)
         return plan
 
     def apply(
@@ -354,6 +354,8 @@ class Cluster:
             if change:
                 chosen = upgrade.ordered(chosen)
                 self.progress(change.describe())
+            for warning in facts_mod.clock_warnings(self._facts):
+                self.progress(f"warning: {warning}")
             started = time.time()
             ctx = self.prepare_controller()
             done = self.runner.apply(self.steps(chosen, ctx), chosen, left_out)

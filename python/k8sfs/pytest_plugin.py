@@ -65,7 +65,11 @@ def k8sfs_cluster(request: pytest.FixtureRequest) -> Iterator[LabCluster]:
     spec = load_spec(spec_file) if spec_file else None
     wanted = spec or lab.saved_spec()
     artifacts.obtain(
-        wanted.kubernetes_version, source=wanted.artifacts.source, mirror=wanted.artifacts.mirror, progress=say
+        wanted.kubernetes_version,
+        source=wanted.artifacts.source,
+        mirror=wanted.artifacts.mirror,
+        progress=say,
+        runtime=wanted.runtime.name,
     )
     try:
         lab.up(spec)

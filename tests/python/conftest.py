@@ -79,20 +79,20 @@ def run_k8sfs(
     return proc
 
 
-def artifacts_missing(version: str | None = None) -> list[str]:
-    from k8sfs.artifacts import ArtifactCache, versions_for
+def artifacts_missing(version: str | None = None, runtime: str = "containerd") -> list[str]:
+    from k8sfs.artifacts import ArtifactCache, names_for, versions_for
     from k8sfs.versions import LAB_KUBERNETES_VERSION
 
     wanted = versions_for(version or LAB_KUBERNETES_VERSION)
-    return [n for n in wanted if ArtifactCache().lookup(n, wanted[n]) is None]
+    return [n for n in names_for(runtime) if ArtifactCache().lookup(n, wanted[n]) is None]
 
 
-def require_lab_and_artifacts() -> None:
+def require_lab_and_artifacts(runtime: str = "containerd") -> None:
     """Skips (saying why) where a lab cannot run or the binaries are not built."""
     reason = lab_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    missing = artifacts_missing()
+    missing = artifacts_missing(runtime=runtime)
     if missing:
         pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them (k8sfs artifacts build)")
 

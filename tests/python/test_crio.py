@@ -19,7 +19,7 @@ LAB = ["--lab", NAME]
 
 @pytest.fixture(scope="module")
 def lab():
-    require_lab_and_artifacts()
+    require_lab_and_artifacts(runtime="crio")
     from k8sfs.lab import Lab
 
     try:

@@ -93,3 +93,24 @@ def test_plan_render_shows_diffs_and_commands_but_never_secrets():
     html = plan._repr_html_()
     assert "<table>" in html and "KEY" not in html and "would change" in html
     assert Plan(chapters[1:2], [quiet]).render().endswith("no changes")
+
+
+def test_before_writing_parents_are_made_and_stale_upload_temporaries_go(tmp_path):
+    from k8sfs.engine.runner import PREPARE_PATHS
+
+    (tmp_path / ".config.yaml.k8sfs-3f2a").write_text("half an upload a kill left behind")
+    (tmp_path / ".other.conf.k8sfs-9d1c").write_text("another file's, not being written now")
+    target = tmp_path / "new dir" / "it's.conf"
+    subprocess.run(["sh", "-c", PREPARE_PATHS, "sh", str(tmp_path / "config.yaml"), str(target)], check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.conf.k8sfs-9d1c", "new dir"]
+    assert target.parent.is_dir()
+
+
+def test_a_host_clock_days_off_is_warned_about():
+    from k8sfs.engine.facts import clock_warnings, parse
+
+    # What the facts script prints on a host whose clock is two days ahead.
+    ahead = parse(f"os_id=debian\nclock={int(__import__('time').time()) + 2 * 86400}\n")
+    close = parse(f"os_id=debian\nclock={int(__import__('time').time()) + 3}\n")
+    warnings = clock_warnings({"node-1": ahead, "node-2": close})
+    assert len(warnings) == 1 and warnings[0].startswith("node-1: its clock is 2.0 days ahead of this machine's")

@@ -87,6 +87,8 @@ def test_every_template_says_who_wrote_it_and_for_which_cluster():
     for name in manifests.names():
         if name == "cluster-admins.yaml":  # appended to the RBAC manifest, whose header names the cluster
             continue
+        if name.endswith(".json"):  # JSON holds no comments (and containers' policy.json refuses extra keys)
+            continue
         head = manifests.template(name).splitlines()[:3]
         assert any("Written by k8sfs for cluster {{ cluster }}" in line for line in head), (name, head)
 

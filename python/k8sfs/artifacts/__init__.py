@@ -18,6 +18,7 @@ __all__ = [
     "ArtifactCache",
     "ArtifactError",
     "build",
+    "names_for",
     "obtain",
     "release_site_answers",
     "sha256_file",
@@ -31,6 +32,7 @@ MODULES = {
     "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
     "etcdutl": "go.etcd.io/etcd/etcdutl/v3",
     "crio": "github.com/cri-o/cri-o",
+    "pinns": "github.com/cri-o/cri-o",
     "coredns": "github.com/coredns/coredns",
 }
 
@@ -41,8 +43,20 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out["crictl"] = versions.crictl_version(kubernetes_version)
     out["etcd"] = out["etcdctl"] = out["etcdutl"] = versions.etcd_version(kubernetes_version)
     out["coredns"] = versions.coredns_version(kubernetes_version)
-    out["crio"] = versions.crio_version(kubernetes_version)
+    out["crio"] = out["pinns"] = versions.crio_version(kubernetes_version)
     return out
+
+
+# Binaries only one container runtime uses; the others are on every host.
+# (containerd and runc come from the host's packages.)
+RUNTIME_ONLY = {"crio": ("crio", "pinns")}
+
+
+def names_for(runtime: str = "containerd") -> list[str]:
+    """What a cluster on `runtime` needs: the default set of get and build,
+    so a containerd cluster never waits on (or fails at) building CRI-O."""
+    other = {n for r, ns in RUNTIME_ONLY.items() if r != runtime for n in ns}
+    return [n for n in catalog.known_names() if n not in other]
 
 
 def build(
@@ -50,11 +64,12 @@ def build(
     names: Iterable[str] | None = None,
     cache: ArtifactCache | None = None,
     progress: Callable[[str], None] = print,
+    runtime: str = "containerd",
 ) -> list[Artifact]:
     """Build what is not cached yet from Go modules; cached ones are kept."""
     cache = cache or ArtifactCache()
     wanted = versions_for(kubernetes_version)
-    names = list(names) if names else list(wanted)
+    names = list(names) if names else names_for(runtime)
     for n in names:
         if n not in wanted:
             raise ArtifactError(f"unknown artifact {n!r}; known: {', '.join(wanted)}")
@@ -72,9 +87,10 @@ def build(
                 ),
             )
         )
-    if "crio" in missing:
+    crio: list[str] = [n for n in ("crio", "pinns") if n in missing]
+    if crio:
         v = wanted["crio"]
-        groups.append((["crio"], functools.partial(gobuild.build_crio, v, staging, work / f"cri-o-{v}", progress)))
+        groups.append((crio, functools.partial(gobuild.build_crio, v, staging, work / f"cri-o-{v}", progress)))
     if "crictl" in missing:
         v = wanted["crictl"]
         groups.append(
@@ -96,7 +112,8 @@ def build(
         for n in group_names:
             source = f"build {MODULES.get(n, 'k8s.io/kubernetes')}@{wanted[n]}"
             cache.add(n, wanted[n], built[n], source)
-            built[n].unlink()
+        for path in built.values():  # a group may build more than was missing
+            path.unlink(missing_ok=True)
     return [cache.require(n, wanted[n]) for n in names]
 
 
@@ -118,6 +135,7 @@ def obtain(
     source: str = "auto",
     mirror: str = "",
     progress: Callable[[str], None] = print,
+    runtime: str = "containerd",
 ) -> list[Artifact]:
     """What is not cached yet, from where `source` says: `fetch` the official
     releases (checked against their published sha256), `build` from Go
@@ -125,7 +143,7 @@ def obtain(
     download whose digest does not match is refused, never replaced by a build."""
     cache = cache or ArtifactCache()
     wanted = versions_for(kubernetes_version)
-    names = list(names) if names else list(wanted)
+    names = list(names) if names else names_for(runtime)
     missing = [n for n in names if n in wanted and cache.lookup(n, wanted[n]) is None]
     if missing and source == "auto":
         why = release_site_answers(missing[0], wanted[missing[0]], mirror)
@@ -141,4 +159,4 @@ def obtain(
         return [cache.require(n, wanted[n]) for n in names]
     if source not in ("auto", "fetch", "build"):
         raise ArtifactError(f"artifact source {source!r}: use auto, fetch or build")
-    return build(kubernetes_version, names, cache, progress)
+    return build(kubernetes_version, names, cache, progress, runtime)

@@ -60,10 +60,10 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
             sha256_name=tarball,
             member=f"etcd-{version}-{os_name}-{arch}/{name}",
         )
-    if name == "crio":
+    if name in ("crio", "pinns"):
         tarball = f"https://storage.googleapis.com/cri-o/artifacts/cri-o.{arch}.{version}.tar.gz"
         return Release(
-            tarball, tarball + ".sha256sum", sha256_name=f"cri-o.{arch}.{version}.tar.gz", member="cri-o/bin/crio"
+            tarball, tarball + ".sha256sum", sha256_name=f"cri-o.{arch}.{version}.tar.gz", member=f"cri-o/bin/{name}"
         )
     if name == "coredns":
         bare = version.lstrip("v")
@@ -73,4 +73,4 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
 
 
 def known_names() -> list[str]:
-    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "etcdutl", "coredns", "crio"]
+    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "etcdutl", "coredns", "crio", "pinns"]

@@ -187,7 +187,9 @@ def build_module(
 def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
     """CRI-O with cgo for seccomp (libseccomp-dev), the Go OpenPGP code
     instead of gpgme, and no btrfs, ostree, SELinux or AppArmor: what a
-    Debian host without those needs. Its own go.sum seeds the wrapper's."""
+    Debian host without those needs. Its own go.sum seeds the wrapper's.
+    Also pinns, the small static C program in the same module that CRI-O
+    runs to pin a pod's namespaces, built with the system's compiler."""
     ldflags = f"-s -w -X 'github.com/cri-o/cri-o/internal/version.Version={version.lstrip('v')}'"
     tags = [
         "containers_image_ostree_stub",
@@ -196,7 +198,7 @@ def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress =
         "exclude_graphdriver_btrfs",
         "btrfs_noversion",
     ]
-    return build_module(
+    built = build_module(
         "github.com/cri-o/cri-o",
         version,
         ["github.com/cri-o/cri-o/cmd/crio"],
@@ -208,6 +210,24 @@ def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress =
         tags=tags,
         cgo=True,
     )
+    info = json.loads(
+        _go(
+            ["mod", "download", "-json", f"github.com/cri-o/cri-o@{version}"],
+            work_dir,
+            _go_env(),
+            work_dir / "build.log",
+        )
+    )
+    sources = sorted(str(p) for p in (Path(info["Dir"]) / "pinns" / "src").glob("*.c"))
+    cc = shutil.which("cc") or "cc"
+    progress(f"building pinns {version}")
+    proc = subprocess.run(
+        [cc, "-std=c99", "-Os", "-static", "-s", "-o", str(out_dir / "pinns"), *sources], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise BuildError(f"building pinns failed: {proc.stderr.strip()[-800:]}")
+    built["pinns"] = out_dir / "pinns"
+    return built
 
 
 def build_critools(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:

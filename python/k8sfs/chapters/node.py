@@ -222,7 +222,8 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
     options.pause_image = PAUSE_IMAGE
     options.cni_plugin_dir = "/usr/lib/cni" if "debian" in facts.os_family_words.split() else "/opt/cni/bin"
     files = [
-        File("/etc/containers/policy.json", manifests.render("containers-policy.json", cluster=cluster)),
+        # Nothing is pulled (k8sfs imports its images): any pull is refused.
+        File("/etc/containers/policy.json", manifests.render("containers-policy.json")),
         File("/etc/containers/registries.conf", manifests.render("registries.conf", cluster=cluster)),
         File(
             "/etc/systemd/system/crio.service",
@@ -257,7 +258,7 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         "crio",
         f"CRI-O {ctx.version('crio')}: {options.cgroup_driver} cgroups, pause_image {PAUSE_IMAGE}",
         files=files,
-        uploads=[ctx.upload("crio", "/usr/local/bin/crio")],
+        uploads=[ctx.upload("crio", "/usr/local/bin/crio"), ctx.upload("pinns", "/usr/local/bin/pinns")],
         verify=["sh", "-c", "systemctl is-active --quiet crio && test -S /var/run/crio/crio.sock"],
         data=["/etc/crio", "/etc/containers"],
         undo=CRIO_UNDO,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ printf 'containerd=%s\n' "$(containerd --version 2>/dev/null)"
 printf 'systemd=%s\n' "$(systemctl --version 2>/dev/null | head -1)"
 printf 'kubelet=%s\n' "$(/usr/local/bin/kubelet --version 2>/dev/null)"
 printf 'apiserver=%s\n' "$(/usr/local/bin/kube-apiserver --version 2>/dev/null)"
+printf 'clock=%s\n' "$(date +%s)"
 ip -o -4 addr show 2>/dev/null | awk '{print "addr=" $2 " " $4}'
 """
 
@@ -29,6 +31,7 @@ class Facts:
     addresses: list[tuple[str, str]] = field(default_factory=list)  # (interface, address/prefix)
     kubelet_version: str = ""  # what runs now (v1.33.7), "" when none is installed
     apiserver_version: str = ""
+    clock_offset: float = 0.0  # the host's clock minus the controller's, seconds (~1 s of it is the round trip)
 
     def interface_for(self, address: str) -> tuple[str, int] | None:
         """The interface that carries `address`, and its prefix length."""
@@ -61,7 +64,29 @@ def parse(output: str) -> Facts:
         [(a[0], a[1]) for a in addresses if len(a) == 2],
         _version(values.get("kubelet", "")),
         _version(values.get("apiserver", "")),
+        float(values["clock"]) - time.time() if values.get("clock", "").isdigit() else 0.0,
     )
+
+
+CLOCK_TOLERANCE = 300  # seconds; TLS checks notBefore/notAfter against the local clock
+
+
+def clock_warnings(facts: dict[str, Facts]) -> list[str]:
+    """Hosts whose clocks are off enough that certificates k8sfs issues now
+    (valid from now) would be refused there, or theirs here."""
+    out = []
+    for host, f in sorted(facts.items()):
+        if abs(f.clock_offset) > CLOCK_TOLERANCE:
+            way = "ahead of" if f.clock_offset > 0 else "behind"
+            days = abs(f.clock_offset) / 86400
+            span = f"{days:.1f} days" if days >= 1 else f"{abs(f.clock_offset) / 60:.0f} minutes"
+            out.append(
+                f"{host}: its clock is {span} {way} this machine's; TLS between it and the others checks "
+                "certificate validity against each side's clock, so new certificates "
+                + ("may be refused as not yet valid elsewhere" if f.clock_offset > 0 else "are not yet valid there")
+                + ": set its time (NTP) before applying"
+            )
+    return out
 
 
 def _version(text: str) -> str:

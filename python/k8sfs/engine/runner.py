@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +27,9 @@ from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step, Upload
 Connect = Callable[[str], Any]  # host name -> k8sfs.Session
 Progress = Callable[[str], None]
 MAX_DIFF_BYTES = 256 * 1024
+# Before files are written: their directories exist, and no ".NAME.k8sfs-*"
+# (the SFTP layer's temporary name) is left from an interrupted upload.
+PREPARE_PATHS = 'for p; do d=${p%/*}; mkdir -p "${d:-/}" && rm -f "${d}/.${p##*/}.k8sfs-"*; done'
 
 
 def _sha256(data: bytes) -> str:
@@ -277,9 +279,10 @@ class Runner:
         self.progress(f"{host}: {label}: " + ", ".join(sp.reasons()))
         self.journal.record(step, STARTED)
         changed_paths = {c.path for c in sp.changes}
-        parents = sorted({posixpath.dirname(p) for p in changed_paths})
-        if parents:
-            self.run(host, label, ["mkdir", "-p", *parents])
+        if changed_paths:
+            # Parents made; and the temporary file of an upload a killed apply
+            # left behind removed (the host lock means no other writer).
+            self.run(host, label, ["sh", "-c", PREPARE_PATHS, "sh", *sorted(changed_paths)])
         session = self.session(host)
         for f in step.files:
             if f.path in changed_paths:
