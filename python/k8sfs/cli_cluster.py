@@ -265,6 +265,43 @@ def cmd_picture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_cis(args: argparse.Namespace) -> int:
+    from k8sfs import verify_cis
+    from k8sfs.cli_target import progress
+
+    with open_cluster(args, "verify cis") as cluster:
+        reports = verify_cis.run(cluster, progress=progress)
+    print(verify_cis.render(reports))
+    if args.json:
+        Path(args.json).write_text(verify_cis.to_json(reports))
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 1 if any(r.error for r in reports) else 0
+
+
+def cmd_spec_from_vagrant(args: argparse.Namespace) -> int:
+    from k8sfs import vagrant
+    from k8sfs.cli_target import progress
+
+    target = Path(args.output)
+    if target.exists() and not args.force:
+        raise ValueError(f"{target} exists; add --force to overwrite it")
+    base = spec_from_args(argparse.Namespace(kubernetes_version=args.kubernetes_version, runtime=args.runtime))
+    spec = vagrant.spec_from_vagrant(
+        Path(args.dir).absolute(), subnet=args.subnet, vagrant=args.vagrant, progress=progress, base=base
+    )
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_spec(spec)
+    target.write_text(out.getvalue())
+    print(
+        f"wrote {target} ({len(spec.hosts)} hosts, ssh settings in {spec.ssh_config}); next: k8sfs plan --spec {target}"
+    )
+    return 0
+
+
 def cmd_spec_schema(args: argparse.Namespace) -> int:
     from importlib import resources
 
@@ -376,6 +413,43 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_picture)
     p = sub.add_parser("spec-schema", help="print the spec's JSON Schema (for editors)")
     p.set_defaults(func=cmd_spec_schema)
+    p = sub.add_parser("verify", help="check the cluster against upstream's tools (cis)")
+    verify_actions = p.add_subparsers(dest="verify_command", metavar="ACTION")
+    verify_actions.required = True
+    q = verify_actions.add_parser(
+        "cis",
+        help="the CIS Kubernetes Benchmark with kube-bench on every host, offline",
+        description="Builds kube-bench and its check definitions from its Go module (cached), "
+        "copies them to /opt/k8sfs/kube-bench on each host, runs the benchmark for the "
+        "Kubernetes minor with the targets of the host's roles (master, controlplane, etcd, "
+        "node) and k8sfs's file paths, and prints PASS/FAIL/WARN per section and each FAIL. "
+        "docs/security.md explains every FAIL k8sfs leaves. Changes nothing else on the hosts.",
+    )
+    add_target_options(q)
+    q.add_argument("--json", metavar="FILE", help="also write every check's result here")
+    q.set_defaults(func=cmd_verify_cis)
+    p = sub.add_parser("spec", help="write a spec from other tools (from-vagrant)")
+    spec_actions = p.add_subparsers(dest="spec_command", metavar="ACTION")
+    spec_actions.required = True
+    q = spec_actions.add_parser(
+        "from-vagrant",
+        help="a spec for running Vagrant machines (vagrant ssh-config), host keys recorded and shown",
+        description="Runs `vagrant ssh-config` in DIR, writes DIR/.k8sfs/ssh_config with Vagrant's "
+        "user, port and key but host keys checked against DIR/.k8sfs/known_hosts, connects to "
+        "each machine once to record its key (shown; compare it with the console if you doubt "
+        "it) and to find its address inside --subnet, and writes a spec: k8s-master (any name "
+        "with 'master' or 'control') is the control plane with etcd, the others are workers.",
+    )
+    q.add_argument("dir", nargs="?", default=".", help="the Vagrantfile's directory (default: .)")
+    q.add_argument("-o", "--output", default="cluster.yaml", help="the spec to write (default: %(default)s)")
+    q.add_argument("--force", action="store_true", help="overwrite an existing spec")
+    q.add_argument(
+        "--subnet", default="192.168.50.0/24", help="the cluster network the addresses are in (default: %(default)s)"
+    )
+    q.add_argument("--vagrant", default="vagrant", metavar="CMD", help="the vagrant command (default: %(default)s)")
+    q.add_argument("--version", dest="kubernetes_version", metavar="V", help="Kubernetes version, e.g. v1.21.6")
+    q.add_argument("--runtime", choices=["containerd", "crio"], help="container runtime")
+    q.set_defaults(func=cmd_spec_from_vagrant)
     p = sub.add_parser("kubectl", help="the cluster's kubectl with the admin kubeconfig (k8sfs kubectl -- get nodes)")
     add_target_options(p)
     p.add_argument("command", nargs="*", metavar="-- ARGS", help="kubectl arguments")

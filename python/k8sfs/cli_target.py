@@ -164,6 +164,8 @@ def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
 
     def connect(name: str) -> k8sfs.Session:
         h = spec.host(name)
+        if spec.ssh_config:  # the config says how to reach it (HostName, key, known_hosts)
+            return k8sfs.Session(h.name, user=h.user, port=h.port, ssh_config=spec.ssh_config)
         return k8sfs.Session(h.name, hostname=h.address, user=h.user, port=h.port)
 
     return Cluster(spec, connect, state_dir=state, progress=progress, command=command)

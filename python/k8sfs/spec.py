@@ -19,6 +19,15 @@ KEY_TYPES = ("ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 CLUSTER_NAME = HOST_NAME  # DNS-1123 label, as kubeadm and kubectl expect
 DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# A login name as useradd accepts it (no shell or option characters).
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# A certificate SAN: an IP address or a DNS name, possibly with one leading wildcard label.
+SAN_NAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# An http(s) URL without whitespace, quotes or shell characters (it lands in
+# kubeconfigs and on command lines).
+URL = re.compile(
+    r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?(/[A-Za-z0-9._~%/-]*)?"
+)
 
 
 class SpecError(ValueError):
@@ -142,6 +151,11 @@ class ClusterSpec:
     # lab): no swapoff (swap is the machine's), a cgroup root per node, the
     # runtime may not lower OOM scores, kubelet never evicts.
     host_profile: str = "machine"
+    # An OpenSSH config file k8sfs reads for each host by its name (HostName,
+    # User, Port, IdentityFile, UserKnownHostsFile): how to reach a host,
+    # while `address` stays its address in the cluster. `k8sfs spec
+    # from-vagrant` writes one. Empty: ~/.ssh/config, and the address.
+    ssh_config: str = ""
 
     @property
     def kubelet_cgroup_driver(self) -> str:
@@ -250,7 +264,7 @@ def _host(data: Any, path: str) -> HostSpec:
         if key not in data:
             raise SpecError(f"{path}.{key}: missing")
     name = _expect(data["name"], str, f"{path}.name", "a host name")
-    if not HOST_NAME.match(name):
+    if not HOST_NAME.fullmatch(name):
         raise SpecError(f"{path}.name: {name!r} is not a lower-case host name (letters, digits, '-')")
     address = _expect(data["address"], str, f"{path}.address", "an IP address")
     try:
@@ -262,6 +276,8 @@ def _host(data: Any, path: str) -> HostSpec:
         if role not in ROLES:
             raise SpecError(f"{path}.roles[{i}]: {role!r} is not a role ({', '.join(ROLES)})")
     user = _expect(data.get("user", "root"), str, f"{path}.user", "a user name")
+    if not USER_NAME.fullmatch(user):
+        raise SpecError(f"{path}.user: {user!r} is not a login name (lower-case letters, digits, '_', '-')")
     port = _expect(data.get("port", 22), int, f"{path}.port", "a port number")
     if not 0 < port < 65536:
         raise SpecError(f"{path}.port: {port} is not a port number")
@@ -294,13 +310,25 @@ def _pki(data: Any, path: str) -> PkiOptions:
         sans = _expect(data["apiserver_extra_sans"], list, f"{path}.apiserver_extra_sans", "a list of names")
         for i, san in enumerate(sans):
             _expect(san, str, f"{path}.apiserver_extra_sans[{i}]", "a DNS name or IP address")
+            if not SAN_NAME.fullmatch(san) and not _is_ip(san):
+                raise SpecError(f"{path}.apiserver_extra_sans[{i}]: {san!r} is not a DNS name or IP address")
         opts.apiserver_extra_sans = list(sans)
     if "api_server_url" in data:
         url = _expect(data["api_server_url"], str, f"{path}.api_server_url", "an https:// URL")
         if url and not url.startswith("https://"):
             raise SpecError(f"{path}.api_server_url: {url!r} must start with https://")
+        if url and not URL.fullmatch(url):
+            raise SpecError(f"{path}.api_server_url: {url!r} is not a URL like https://api.example:6443")
         opts.api_server_url = url
     return opts
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _choice(value: Any, allowed: tuple[str, ...], path: str) -> str:
@@ -327,13 +355,13 @@ def spec_from_dict(data: Any) -> ClusterSpec:
     for key in ("cluster_name", "cluster_domain"):
         if key in data:
             setattr(spec, key, _expect(data[key], str, key, "a name"))
-    if not CLUSTER_NAME.match(spec.cluster_name):
+    if not CLUSTER_NAME.fullmatch(spec.cluster_name):
         # It lands in kubeconfigs, etcd's cluster token and file names.
         raise SpecError(
             f"cluster_name: {spec.cluster_name!r} is not a name of lower-case letters, digits and '-' "
             "(at most 63, starting and ending with a letter or digit)"
         )
-    if not DOMAIN.match(spec.cluster_domain):
+    if not DOMAIN.fullmatch(spec.cluster_domain):
         raise SpecError(f"cluster_domain: {spec.cluster_domain!r} is not a DNS domain like cluster.local")
     if "kubernetes_version" in data:
         version = _expect(data["kubernetes_version"], str, "kubernetes_version", "a version like v1.34.4")
@@ -364,6 +392,8 @@ def spec_from_dict(data: Any) -> ClusterSpec:
             mirror = _expect(a["mirror"], str, "artifacts.mirror", "an http(s):// URL")
             if mirror and not re.match(r"https?://", mirror):
                 raise SpecError(f"artifacts.mirror: {mirror!r} must start with http:// or https://")
+            if mirror and not URL.fullmatch(mirror):
+                raise SpecError(f"artifacts.mirror: {mirror!r} is not a URL like https://mirror.example/k8s")
             spec.artifacts.mirror = mirror
     if "control_plane_endpoint" in data:
         endpoint = _expect(data["control_plane_endpoint"], str, "control_plane_endpoint", "an IP address")
@@ -375,6 +405,8 @@ def spec_from_dict(data: Any) -> ClusterSpec:
         spec.control_plane_endpoint = endpoint
     if "host_profile" in data:
         spec.host_profile = _choice(data["host_profile"], HOST_PROFILES, "host_profile")
+    if "ssh_config" in data:
+        spec.ssh_config = _expect(data["ssh_config"], str, "ssh_config", "a file path")
     _cross_checks(spec)
     return spec
 
@@ -462,10 +494,13 @@ def load_spec(path: str | Path | None) -> ClusterSpec:
     except (ValueError, Exception) as e:  # yaml.YAMLError and json.JSONDecodeError
         raise SpecError(f"{path}: not valid YAML/JSON: {e}") from None
     try:
-        return spec_from_dict(data or {})
+        spec = spec_from_dict(data or {})
     except SpecError as e:
         at = locate(text, str(e).split(": ", 1)[0])
         raise SpecError(f"{path}:{at}: {e}" if at else f"{path}: {e}") from None
+    if spec.ssh_config:  # relative to the spec, wherever k8sfs runs from
+        spec.ssh_config = str(path.parent.absolute() / Path(spec.ssh_config).expanduser())
+    return spec
 
 
 def locate(text: str, key_path: str) -> int | None:

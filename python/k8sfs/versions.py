@@ -12,10 +12,13 @@ from __future__ import annotations
 from k8sfs import _core
 
 LAB_KUBERNETES_VERSION = "v1.34.4"
+# The CIS benchmark checker `k8sfs verify cis` runs (its cis-1.11 definitions cover 1.31-1.34).
+KUBE_BENCH_VERSION = "v0.14.0"
 
-# etcd as kubeadm pins it per minor (cmd/kubeadm/app/constants), nearest lower wins.
+# etcd as kubeadm pins it per minor (cmd/kubeadm/app/constants), nearest lower
+# wins; for 1.21 the walkthrough's 3.5.1 instead of kubeadm's 3.4.13.
 _ETCD = {
-    21: "v3.4.13",
+    21: "v3.5.1",
     22: "v3.5.0",
     26: "v3.5.6",
     27: "v3.5.7",

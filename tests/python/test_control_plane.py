@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_LAB, TEST_SUBNET
+from conftest import TEST_LAB, TEST_SUBNET, artifacts_missing
 from k8sfs.cluster import Cluster
 
 pytestmark = pytest.mark.lab
@@ -31,11 +31,7 @@ def k8sfs(*args: str, check: bool = True, timeout: float = 600) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def cluster(lab, kubectl):
-    from k8sfs.artifacts import ArtifactCache, versions_for
-    from k8sfs.versions import LAB_KUBERNETES_VERSION
-
-    wanted = versions_for(LAB_KUBERNETES_VERSION)
-    missing = [n for n in wanted if ArtifactCache().lookup(n, wanted[n]) is None]
+    missing = artifacts_missing()
     if missing:
         pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them")
     k8sfs("apply", *LAB_ARGS)

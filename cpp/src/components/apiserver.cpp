@@ -20,7 +20,7 @@ std::vector<std::string> apiserver_flags(const ApiserverOptions& o) {
       "--advertise-address=" + o.advertise_address,
       "--allow-privileged=true",
       "--audit-log-maxage=30",
-      "--audit-log-maxbackup=3",
+      "--audit-log-maxbackup=10",  // CIS 1.2.18
       "--audit-log-maxsize=100",
       "--audit-log-path=" + o.audit_log,
       "--audit-policy-file=" + o.audit_policy,
@@ -28,6 +28,10 @@ std::vector<std::string> apiserver_flags(const ApiserverOptions& o) {
       "--bind-address=0.0.0.0",
       "--client-ca-file=" + p + "/ca.crt",
       "--enable-admission-plugins=NodeRestriction",
+      // Webhooks and aggregated APIs are called at their endpoints (pod IPs,
+      // which the control plane routes to), not their ClusterIP: no
+      // kube-proxy runs on a control-plane host.
+      "--enable-aggregator-routing=true",
       "--encryption-provider-config=" + o.encryption_config,
       "--etcd-cafile=" + p + "/etcd/ca.crt",
       "--etcd-certfile=" + p + "/apiserver-etcd-client.crt",
@@ -38,6 +42,7 @@ std::vector<std::string> apiserver_flags(const ApiserverOptions& o) {
       "--kubelet-client-certificate=" + p + "/apiserver-kubelet-client.crt",
       "--kubelet-client-key=" + p + "/apiserver-kubelet-client.key",
       "--kubelet-preferred-address-types=InternalIP,Hostname",
+      "--profiling=false",  // CIS 1.2.15
       "--proxy-client-cert-file=" + p + "/front-proxy-client.crt",
       "--proxy-client-key-file=" + p + "/front-proxy-client.key",
       "--requestheader-allowed-names=front-proxy-client",
@@ -46,6 +51,7 @@ std::vector<std::string> apiserver_flags(const ApiserverOptions& o) {
       "--requestheader-group-headers=X-Remote-Group",
       "--requestheader-username-headers=X-Remote-User",
       "--secure-port=6443",
+      "--service-account-extend-token-expiration=false",  // CIS 1.2.30: tokens live as long as they say
       "--service-account-issuer=" + service_account_issuer(o.dns_domain),
       "--service-account-key-file=" + p + "/sa.pub",
       "--service-account-signing-key-file=" + p + "/sa.key",

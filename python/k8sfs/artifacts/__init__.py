@@ -34,6 +34,8 @@ MODULES = {
     "crio": "github.com/cri-o/cri-o",
     "pinns": "github.com/cri-o/cri-o",
     "coredns": "github.com/coredns/coredns",
+    "kube-bench": "github.com/aquasecurity/kube-bench",
+    "kube-bench-cfg": "github.com/aquasecurity/kube-bench",
 }
 
 
@@ -44,19 +46,22 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out["etcd"] = out["etcdctl"] = out["etcdutl"] = versions.etcd_version(kubernetes_version)
     out["coredns"] = versions.coredns_version(kubernetes_version)
     out["crio"] = out["pinns"] = versions.crio_version(kubernetes_version)
+    out["kube-bench"] = out["kube-bench-cfg"] = versions.KUBE_BENCH_VERSION
     return out
 
 
 # Binaries only one container runtime uses; the others are on every host.
 # (containerd and runc come from the host's packages.)
 RUNTIME_ONLY = {"crio": ("crio", "pinns")}
+# What `k8sfs verify` runs; built when it is asked for, never by default.
+VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg")
 
 
 def names_for(runtime: str = "containerd") -> list[str]:
     """What a cluster on `runtime` needs: the default set of get and build,
     so a containerd cluster never waits on (or fails at) building CRI-O."""
     other = {n for r, ns in RUNTIME_ONLY.items() if r != runtime for n in ns}
-    return [n for n in catalog.known_names() if n not in other]
+    return [n for n in catalog.known_names() if n not in other and n not in VERIFY_TOOLS]
 
 
 def build(
@@ -91,6 +96,12 @@ def build(
     if crio:
         v = wanted["crio"]
         groups.append((crio, functools.partial(gobuild.build_crio, v, staging, work / f"cri-o-{v}", progress)))
+    bench = [n for n in VERIFY_TOOLS if n in missing]
+    if bench:
+        v = wanted["kube-bench"]
+        groups.append(
+            (bench, functools.partial(gobuild.build_kube_bench, v, staging, work / f"kube-bench-{v}", progress))
+        )
     if "crictl" in missing:
         v = wanted["crictl"]
         groups.append(

@@ -65,6 +65,15 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         return Release(
             tarball, tarball + ".sha256sum", sha256_name=f"cri-o.{arch}.{version}.tar.gz", member=f"cri-o/bin/{name}"
         )
+    if name == "kube-bench":
+        bare = version.lstrip("v")
+        base = f"https://github.com/aquasecurity/kube-bench/releases/download/{version}"
+        tarball = f"kube-bench_{bare}_{os_name}_{arch}.tar.gz"
+        return Release(
+            f"{base}/{tarball}", f"{base}/kube-bench_{bare}_checksums.txt", sha256_name=tarball, member="kube-bench"
+        )
+    if name == "kube-bench-cfg":
+        raise KeyError("kube-bench-cfg (the cfg/ of kube-bench's module) is built, not fetched: k8sfs artifacts build")
     if name == "coredns":
         bare = version.lstrip("v")
         url = f"https://github.com/coredns/coredns/releases/download/{version}/coredns_{bare}_{os_name}_{arch}.tgz"
@@ -73,4 +82,15 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
 
 
 def known_names() -> list[str]:
-    return [*KUBERNETES, "crictl", "etcd", "etcdctl", "etcdutl", "coredns", "crio", "pinns"]
+    return [
+        *KUBERNETES,
+        "crictl",
+        "etcd",
+        "etcdctl",
+        "etcdutl",
+        "coredns",
+        "crio",
+        "pinns",
+        "kube-bench",
+        "kube-bench-cfg",
+    ]

@@ -31,7 +31,9 @@ class File:
 
     path: str
     content: bytes | str | None  # str is encoded as UTF-8
-    mode: int = 0o644
+    # Only root reads what k8sfs writes (units, configs, manifests; CIS
+    # 1.1.x, 4.1.x); a step that needs more says so (scripts: 0o755).
+    mode: int = 0o600
     owner: str = "root:root"
     secret: bool = False  # plans never show its content
     pending: str = ""
