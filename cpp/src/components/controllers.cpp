@@ -75,8 +75,7 @@ std::string render_scheduler_unit(const SchedulerOptions& o, const std::string& 
                                 "--authorization-kubeconfig=" + o.kubeconfig, "--bind-address=127.0.0.1",
                                 // The config's enableProfiling decides; the flag is for
                                 // checkers that read the command line (CIS 1.4.1).
-                                "--profiling=false",
-                                "--v=2"});
+                                "--profiling=false", "--v=2"});
 }
 
 }  // namespace k8sfs::components
