@@ -78,6 +78,24 @@ def check_facts(spec: ClusterSpec, facts: dict) -> None:
             )
 
 
+def check_etcd_growth(spec: ClusterSpec, facts: dict, journal: dict[str, dict]) -> None:
+    """An etcd host that never ran etcd, next to members that did: etcd
+    would start it as a new cluster of its own (k8sfs starts members with
+    --initial-cluster-state=new). Adding members to a running etcd
+    (etcdctl member add, then state existing) is not done yet: refuse."""
+    etcd = [h for h in spec.hosts if h.etcd and h.name in facts]
+    running = [h.name for h in etcd if facts[h.name].etcd_data]
+    for h in etcd:
+        never = f"{h.name}/etcd/etcd" not in journal and not facts[h.name].etcd_data
+        if running and never:
+            raise HostFactsError(
+                f"{h.name}: would be a new etcd member of the cluster that runs on {', '.join(running)}; "
+                "k8sfs does not add members to a running etcd yet (etcdctl member add, then start it with "
+                "--initial-cluster-state=existing). Build every control plane from the start, or take the "
+                "etcd role off this host."
+            )
+
+
 @dataclass
 class CommandResult:
     """What a command gave: exit code, output; shown as a block in Jupyter."""
@@ -213,6 +231,7 @@ class Cluster:
                     else:
                         self._facts[host] = found
         check_facts(self.spec, self._facts)
+        check_etcd_growth(self.spec, self._facts, self.runner.journal.last())
         return {h: self._unreachable[h] for h in hosts if h in self._unreachable}
 
     # ----- the controller's part ------------------------------------------------

@@ -114,3 +114,24 @@ def test_a_host_clock_days_off_is_warned_about():
     close = parse(f"os_id=debian\nclock={int(__import__('time').time()) + 3}\n")
     warnings = clock_warnings({"node-1": ahead, "node-2": close})
     assert len(warnings) == 1 and warnings[0].startswith("node-1: its clock is 2.0 days ahead of this machine's")
+
+
+def test_an_etcd_host_that_would_join_a_running_etcd_is_refused():
+    import pytest
+
+    from k8sfs.cluster import HostFactsError, check_etcd_growth
+    from k8sfs.engine.facts import parse
+    from k8sfs.spec import ClusterSpec, sized_hosts
+
+    spec = ClusterSpec(hosts=sized_hosts(3, 1), control_plane_endpoint="192.168.50.9")
+    ran, fresh = parse("os_id=debian\netcd_data=yes\n"), parse("os_id=debian\netcd_data=\n")
+    one_ran = {"k8s-master-1": ran, "k8s-master-2": fresh, "k8s-master-3": fresh, "node-1": fresh}
+    journal_one = {"k8s-master-1/etcd/etcd": {"status": "applied"}}
+    with pytest.raises(HostFactsError, match=r"^k8s-master-2: would be a new etcd member .* runs on k8s-master-1"):
+        check_etcd_growth(spec, one_ran, journal_one)
+    # A fresh cluster, a resumed bootstrap (every member started before), a
+    # cluster whose disks are gone (lab down; the journal stays): no refusal.
+    check_etcd_growth(spec, dict.fromkeys(one_ran, fresh), {})
+    started_all = {f"k8s-master-{i}/etcd/etcd": {"status": "started"} for i in (1, 2, 3)}
+    check_etcd_growth(spec, one_ran, started_all)
+    check_etcd_growth(spec, dict.fromkeys(one_ran, fresh), started_all)

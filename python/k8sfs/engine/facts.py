@@ -17,6 +17,7 @@ printf 'systemd=%s\n' "$(systemctl --version 2>/dev/null | head -1)"
 printf 'kubelet=%s\n' "$(/usr/local/bin/kubelet --version 2>/dev/null)"
 printf 'apiserver=%s\n' "$(/usr/local/bin/kube-apiserver --version 2>/dev/null)"
 printf 'clock=%s\n' "$(date +%s)"
+printf 'etcd_data=%s\n' "$(test -d /var/lib/etcd/member && echo yes)"
 ip -o -4 addr show 2>/dev/null | awk '{print "addr=" $2 " " $4}'
 """
 
@@ -32,6 +33,7 @@ class Facts:
     kubelet_version: str = ""  # what runs now (v1.33.7), "" when none is installed
     apiserver_version: str = ""
     clock_offset: float = 0.0  # the host's clock minus the controller's, seconds (~1 s of it is the round trip)
+    etcd_data: bool = False  # an etcd member's data dir (/var/lib/etcd/member) exists
 
     def interface_for(self, address: str) -> tuple[str, int] | None:
         """The interface that carries `address`, and its prefix length."""
@@ -65,6 +67,7 @@ def parse(output: str) -> Facts:
         _version(values.get("kubelet", "")),
         _version(values.get("apiserver", "")),
         float(values["clock"]) - time.time() if values.get("clock", "").isdigit() else 0.0,
+        values.get("etcd_data") == "yes",
     )
 
 
