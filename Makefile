@@ -3,7 +3,7 @@
 PYTHON ?= python3
 CPP_BUILD := build/cpp
 
-.PHONY: deps build artifacts cpp-test cpp-sanitize py-test lint format test demo bench fuzz clean lab-down fuzz-short fuzz-spec
+.PHONY: test-versions deps build artifacts cpp-test cpp-sanitize py-test lint format test demo bench fuzz clean lab-down fuzz-short fuzz-spec
 C_SOURCES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.h' 'bindings/*.cpp' 'tests/cpp/*.cpp' 'tests/fuzz/*.cpp')
 PY_SOURCES = python tests/python bench scripts
 
@@ -82,6 +82,11 @@ format:
 # Everything: Catch2 unit tests through ctest, the style and type checks,
 # then pytest (unit tests and the integration tests on labs of their own).
 test: cpp-test cpp-sanitize lint fuzz-short py-test
+
+# Every version and runtime k8sfs claims, each a lab cluster from scratch
+# through the smoke test (scripts/version-matrix.py; builds what is missing).
+test-versions: build
+	$(PYTHON) scripts/version-matrix.py
 
 # The fuzz targets for a short while (the longer run is make fuzz).
 fuzz-short:

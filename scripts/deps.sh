@@ -16,8 +16,8 @@ apt_packages=(
   libseccomp-dev
   # lab: hosts as systemd-nspawn containers on a bridge
   debootstrap systemd-container iproute2 iptables openssh-client
-  # tests and benchmarks: OpenSSH's sftp client, the openssl CLI
-  openssl
+  # tests and benchmarks: OpenSSH's sftp client, the openssl CLI, parallel-ssh
+  openssl pssh
   # the lab's container images: a static busybox (k8sfs images)
   busybox-static
   # pictures: Graphviz draws the topology and the PKI tree
