@@ -101,6 +101,12 @@ def _container_host_step(ctx: Context, h: HostSpec) -> Step:
         files=[
             File(CONTAINER_HOST_SCRIPT, script, 0o755),
             File("/etc/systemd/system/k8sfs-container-host.service", unit),
+            # The cgroup root can go while the host runs (seen with CRI-O
+            # removing pods): kubelet makes sure of it on every start.
+            File(
+                "/etc/systemd/system/kubelet.service.d/10-k8sfs-container-host.conf",
+                f"# Written by k8sfs.\n[Service]\nExecStartPre={CONTAINER_HOST_SCRIPT}\n",
+            ),
         ],
         verify=["test", "-d", f"/sys/fs/cgroup/memory{root}"],
         undo=[
@@ -232,15 +238,22 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
             ),
         ),
     ]
-    if ctx.container_hosts:
-        options.runtime_path = OCI_WRAPPER
-        files.append(
-            File(
-                OCI_WRAPPER,
-                manifests.render("oci-runtime-container-host.py", cluster=cluster, runtime="/usr/bin/crun"),
-                0o755,
-            )
+    # Always behind k8sfs's wrapper: it adapts the spec version for older crun,
+    # and on container hosts clamps oom_score_adj and drops hugetlb limits it
+    # cannot apply (see the wrapper).
+    options.runtime_path = OCI_WRAPPER
+    files.append(
+        File(
+            OCI_WRAPPER,
+            manifests.render(
+                "oci-runtime-wrapper.py",
+                cluster=cluster,
+                runtime="/usr/bin/crun",
+                container_host=str(bool(ctx.container_hosts)),
+            ),
+            0o755,
         )
+    )
     files.append(File(CRIO_CONFIG, _core.render_crio_config(options)))
     packages = ["conmon", "crun", "skopeo"]
     have = " && ".join(f"command -v {p}" for p in packages)

@@ -445,6 +445,23 @@ class Lab:
             if shutil.which(tool) is None:
                 raise LabError(f"{tool} is not installed (make deps installs the lab's packages)")
         network.check_subnet_free(self.network, self.bridge)
+        self._raise_inotify_limits()
+
+    # Every lab host's systemd, kubelet and runtime take inotify instances
+    # from the one root user they share with this machine; 128 (the kernel's
+    # default) runs out with two labs up ("too many open files" in kubelet).
+    # kind asks for the same on its nodes' machine.
+    INOTIFY_LIMITS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watches": 524288}
+
+    def _raise_inotify_limits(self) -> None:
+        for key, wanted in self.INOTIFY_LIMITS.items():
+            path = Path("/proc/sys") / key
+            try:
+                if int(path.read_text()) < wanted:
+                    path.write_text(str(wanted))
+                    self.progress(f"lab {self.name}: raised {key.replace('/', '.')} to {wanted} on this machine")
+            except (OSError, ValueError) as error:
+                self.progress(f"lab {self.name}: could not raise {key.replace('/', '.')}: {error}")
 
     def _ensure_root(self, host: LabHost, image: Path) -> Path:
         """The host's root filesystem: the cached image under its own upper
