@@ -34,6 +34,7 @@ def lab():
 
     try:
         run_k8sfs("lab", "up", *LAB, "--subnet", SUBNET)
+        run_k8sfs("apply", *LAB, timeout=900)  # each test starts from a working cluster
         yield Lab(name=NAME, progress=print)
     finally:
         purge_lab(NAME)
@@ -75,6 +76,7 @@ def test_apply_killed_at_ten_random_points_ends_as_an_uninterrupted_apply_would(
     print(f"kill -9 points: seed {seed} (K8SFS_FAULT_SEED={seed} repeats this run)")
     measured("kill -9 of apply: seed", str(seed))
     rng = random.Random(seed)
+    run_k8sfs("reset", *LAB, "--yes")  # from scratch: every kill lands in real work
     kills, resets, points = 0, 0, []
     while kills < 10:
         proc = start_apply()
@@ -115,8 +117,8 @@ def test_sshd_dying_mid_chapter_fails_naming_the_host_and_step_and_apply_then_co
         60,
         0.1,
     )
-    with lab.session("node-2") as node:  # sshd dies, and this connection with it
-        node.exec(["sh", "-c", "systemctl stop ssh.socket ssh; pkill -9 -x sshd"], timeout=10)
+    # sshd dies (from inside the host, not over SSH, which would die with it)
+    on_hosts_via_nsenter(lab, "node-2", "systemctl stop ssh.socket ssh; pkill -9 -x sshd; true")
     started = time.monotonic()
     try:
         out, err = proc.communicate(timeout=300)

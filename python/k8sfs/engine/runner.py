@@ -265,6 +265,9 @@ class Runner:
         sp.started = time.time()
         try:
             self._do_step(sp)
+        except SSHError as error:  # the transport failed mid-step: say which step
+            why = str(error).removeprefix(f"{sp.step.host}: ")
+            raise StepError(sp.step.host, sp.step.label, why) from error
         finally:
             sp.ended = time.time()
 
