@@ -37,7 +37,9 @@ std::optional<std::string> read_optional(const fs::path& path) {
   return data.str();
 }
 
-void write_atomic(const fs::path& path, const std::string& content, int mode) {
+// Writes content to <path>.k8sfs-tmp, complete and on disk; returns that
+// name. On any failure (a full disk) the temp file is gone and path untouched.
+fs::path stage(const fs::path& path, const std::string& content, int mode) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   if (ec) throw PkiError(fmt::format("creating {}: {}", path.parent_path().string(), ec.message()));
@@ -59,11 +61,25 @@ void write_atomic(const fs::path& path, const std::string& content, int mode) {
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     throw PkiError(fmt::format("writing {}: {}", path.string(), std::strerror(err)));
   }
+  return tmp;
+}
+
+// Renames a staged file into place (needs no space, so it does not fail for a full disk).
+void commit(const fs::path& tmp, const fs::path& path) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    throw PkiError(fmt::format("writing {}: {}", path.string(), std::strerror(err)));
+  }
+}
+
+void write_atomic(const fs::path& path, const std::string& content, int mode) {
+  commit(stage(path, content, mode), path);
 }
 
 std::string subject_text(const std::string& cn, const std::vector<std::string>& orgs) {
@@ -279,9 +295,20 @@ struct Signer {
   PrivateKey key;
 };
 
+// Both files staged before either is renamed into place: a full disk leaves
+// neither, never a key without its certificate (which, for a CA, k8sfs would
+// refuse to replace).
 void write_pair(const fs::path& base, const Material& m, const PrivateKey& key, const std::string& public_text) {
-  write_atomic(base / m.key_path(), key.to_pem(), 0600);
-  write_atomic(base / m.certificate_path(), public_text, 0644);
+  const fs::path key_tmp = stage(base / m.key_path(), key.to_pem(), 0600);
+  fs::path cert_tmp;
+  try {
+    cert_tmp = stage(base / m.certificate_path(), public_text, 0644);
+  } catch (...) {
+    ::unlink(key_tmp.c_str());
+    throw;
+  }
+  commit(key_tmp, base / m.key_path());
+  commit(cert_tmp, base / m.certificate_path());
 }
 
 void issue(const fs::path& base, const Material& m, const PrivateKey& key, const Signer& ca,
