@@ -26,6 +26,7 @@ def test_there_is_one_notebook_per_chapter_group():
         "05-cluster-services.ipynb",
         "06-high-availability.ipynb",
         "07-day-two.ipynb",
+        "08-verify.ipynb",
     ]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
