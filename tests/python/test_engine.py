@@ -135,3 +135,15 @@ def test_an_etcd_host_that_would_join_a_running_etcd_is_refused():
     started_all = {f"k8s-master-{i}/etcd/etcd": {"status": "started"} for i in (1, 2, 3)}
     check_etcd_growth(spec, one_ran, started_all)
     check_etcd_growth(spec, dict.fromkeys(one_ran, fresh), started_all)
+
+
+def test_the_same_hook_for_two_hosts_of_a_rollout_are_two_steps():
+    from k8sfs.engine.step import AFTER, BEFORE
+
+    one = Step("drain", "k8s-master", phase=BEFORE, target="node-1")
+    two = Step("drain", "k8s-master", phase=BEFORE, target="node-2")
+    after = Step("uncordon", "k8s-master", phase=AFTER, target="node-1")
+    for s in (one, two, after):
+        s.chapter = "kubelet"
+    assert len({one.key, two.key, after.key}) == 3
+    assert one.label == two.label == "kubelet/drain"  # shown with its target: drain [before node-1]

@@ -25,7 +25,13 @@ class Journal:
     def record(self, step: Step, status: str, why: str = "") -> None:
         if self.path is None:
             return
-        entry = {"time": time.time(), "host": step.host, "chapter": step.chapter, "step": step.name, "status": status}
+        entry = {
+            "time": time.time(),
+            "host": step.host,
+            "chapter": step.chapter,
+            "step": step.journal_name,
+            "status": status,
+        }
         if why:
             entry["why"] = why
         self.path.parent.mkdir(parents=True, exist_ok=True)

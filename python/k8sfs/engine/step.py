@@ -118,8 +118,14 @@ class Step:
     chapter: str = ""  # stamped by the engine
 
     @property
+    def journal_name(self) -> str:
+        """The name in keys and the journal: a hook carries its target, as
+        one host runs the same hook for each host of a rollout (drain@node-1)."""
+        return f"{self.name}@{self.target}" if self.target else self.name
+
+    @property
     def key(self) -> str:
-        return f"{self.host}/{self.chapter}/{self.name}"
+        return f"{self.host}/{self.chapter}/{self.journal_name}"
 
     @property
     def label(self) -> str:
