@@ -33,7 +33,7 @@ cpp-test: deps
 	ctest --test-dir $(CPP_BUILD) --output-on-failure
 
 py-test: artifacts
-	$(PYTHON) -m pytest -v -rs tests/python
+	$(PYTHON) -m pytest -v -rs --durations=20 tests/python
 
 # The Catch2 suite once more, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; any report fails it.

@@ -48,6 +48,10 @@ def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
         missing = artifacts_missing("v1.33.13")
         if missing:
             pytest.skip(f"{', '.join(missing)} for v1.33.13 not in the artifact cache; `make test` builds them")
+    from conftest import purge_lab
+
+    for own in ("k8sfsn6", "k8sfsn7"):  # a lab an earlier, failed run left: these notebooks start afresh
+        purge_lab(own)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
