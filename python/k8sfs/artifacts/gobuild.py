@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from k8sfs.artifacts import openapi
+
 # Commands built from k8s.io/kubernetes. kubeadm is only a reference for tests.
 KUBERNETES_COMMANDS: tuple[str, ...] = (
     "kube-apiserver",
@@ -139,6 +141,7 @@ def build_kubernetes(
         _version_ldflags(version),
         progress,
         pin_staging=True,
+        prepare=openapi.prepare(version, _go, progress),
     )
 
 
@@ -172,8 +175,12 @@ def build_module(
     upstream_sums: bool = False,
     tags: list[str] | None = None,
     cgo: bool = False,
+    prepare: Callable[[Path, dict[str, str], Path], str] | None = None,
 ) -> dict[str, Path]:
     """Build `packages` of module@version through a small wrapper module.
+
+    `prepare(work_dir, env, log)` runs once the modules are resolved; what it
+    returns is appended to the wrapper's go.mod (a `replace`).
 
     With `pin_staging` (k8s.io/kubernetes), every module that the upstream
     go.mod points at ./staging is replaced by its v0.<minor>.<patch> release.
@@ -207,6 +214,11 @@ def build_module(
     progress(f"resolving modules for {module} {version}")
     # @version on each package: a bare `go get pkg` would upgrade to the newest release.
     _go(["get", *(f"{p}@{version}" for p in packages)], work_dir, env, log)
+    if prepare:
+        extra = prepare(work_dir, env, log)
+        if extra:
+            with open(work_dir / "go.mod", "a") as gomod:
+                gomod.write("\n" + extra)
     return _build(packages, version, out_dir, work_dir, env, log, ldflags, progress, tags or [])
 
 
