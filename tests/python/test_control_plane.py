@@ -177,6 +177,26 @@ def test_plan_after_apply_shows_no_changes_and_reapply_touches_nothing(cluster):
     assert "0 of" in again.stderr
 
 
+def test_the_cis_benchmark_finds_only_the_fail_k8sfs_explains(cluster, tmp_path):
+    """kube-bench (cis-1.11) on every host: the checks a user expects by
+    default pass, and the only FAIL is the one docs/security.md explains
+    (etcd runs as root: 1.1.12). The first run, before k8sfs's CIS
+    defaults, had 14 FAILs on the control plane and 2 on each worker."""
+    out = tmp_path / "cis.json"
+    k8sfs("verify", "cis", *LAB_ARGS, "--json", str(out), timeout=900)
+    reports = json.loads(out.read_text())
+    status = {(r["host"], c["number"]): c["status"] for r in reports for c in r["checks"]}
+    assert not [r["error"] for r in reports if r["error"]]
+    fails = sorted(k for k, s in status.items() if s == "FAIL")
+    assert fails == [("k8s-master", "1.1.12")], fails
+    must_pass = {
+        "k8s-master": ["1.1.1", "1.1.3", "1.1.5", "1.1.7", "1.2.15", "1.2.18", "1.2.30", "1.3.2", "1.4.1", "2.1"],
+        "node-1": ["4.1.1", "4.1.9", "4.2.1", "4.2.2", "4.2.3"],
+    }
+    for host, numbers in must_pass.items():
+        assert {n: status.get((host, n)) for n in numbers} == dict.fromkeys(numbers, "PASS"), host
+
+
 def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(cluster, lab):
     with lab.session("node-1") as node:
         before = node.exec(["systemctl", "show", "-p", "ExecMainPID", "--value", "kubelet"]).stdout.strip()
@@ -261,23 +281,3 @@ def test_reset_removes_kubernetes_and_keeps_ssh(cluster, lab):
         assert node.exec(["test", "-e", "/sys/class/net/cni0"]).exit_code != 0
     status = k8sfs("status", *LAB_ARGS)
     assert "pending" in status.stdout
-
-
-def test_the_cis_benchmark_finds_only_the_fail_k8sfs_explains(cluster, tmp_path):
-    """kube-bench (cis-1.11) on every host: the checks a user expects by
-    default pass, and the only FAIL is the one docs/security.md explains
-    (etcd runs as root: 1.1.12). The first run, before k8sfs's CIS
-    defaults, had 14 FAILs on the control plane and 2 on each worker."""
-    out = tmp_path / "cis.json"
-    k8sfs("verify", "cis", *LAB_ARGS, "--json", str(out), timeout=900)
-    reports = json.loads(out.read_text())
-    status = {(r["host"], c["number"]): c["status"] for r in reports for c in r["checks"]}
-    assert not [r["error"] for r in reports if r["error"]]
-    fails = sorted(k for k, s in status.items() if s == "FAIL")
-    assert fails == [("k8s-master", "1.1.12")], fails
-    must_pass = {
-        "k8s-master": ["1.1.1", "1.1.3", "1.1.5", "1.1.7", "1.2.15", "1.2.18", "1.2.30", "1.3.2", "1.4.1", "2.1"],
-        "node-1": ["4.1.1", "4.1.9", "4.2.1", "4.2.2", "4.2.3"],
-    }
-    for host, numbers in must_pass.items():
-        assert {n: status.get((host, n)) for n in numbers} == dict.fromkeys(numbers, "PASS"), host
