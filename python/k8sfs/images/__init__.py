@@ -175,9 +175,16 @@ def _planned(cache: Path, coredns: tuple[Path, str, str] | None) -> list[tuple[s
     return images
 
 
+def _stamp(cache: Path, coredns: tuple[Path, str, str] | None) -> Path:
+    """Where the inputs of one set of images are recorded: one per CoreDNS
+    version, so clusters of different versions on one controller do not
+    take each other's images for stale."""
+    return cache / "images" / f"inputs-{coredns[1] if coredns else 'no-coredns'}.sha256"
+
+
 def current_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image] | None:
     """The built images when they match their inputs; None when a build is due. Reads only."""
-    stamp = cache / "images" / "inputs.sha256"
+    stamp = _stamp(cache, coredns)
     wanted = _inputs_digest(f"{coredns[1]}:{coredns[2]}".encode() if coredns else b"")
     paths = [path for _name, path in _planned(cache, coredns)]
     if stamp.exists() and stamp.read_text() == wanted and all(p.exists() for p in paths):
@@ -197,7 +204,7 @@ def ensure_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> 
     current = current_images(cache, coredns)
     if current is not None:
         return current
-    stamp = cache / "images" / "inputs.sha256"
+    stamp = _stamp(cache, coredns)
     wanted = _inputs_digest(f"{coredns[1]}:{coredns[2]}".encode() if coredns else b"")
     images = [pause_image(cache), busybox_image(cache)]
     if coredns:
