@@ -11,6 +11,8 @@ PYTHON="${PYTHON:-python3}"
 apt_packages=(
   # build
   build-essential cmake ninja-build pkg-config dpkg-dev
+  # the Makefile compiles through ccache when it is there (fresh clones rebuild fast)
+  ccache
   libssl-dev zlib1g-dev libfmt-dev nlohmann-json3-dev catch2
   # CRI-O is built with cgo for seccomp
   libseccomp-dev

@@ -71,6 +71,7 @@ def on_hosts(lab, host: str, argv, timeout: float = 120):
         return s.exec(argv, timeout=timeout)
 
 
+@pytest.mark.long  # ten applies killed and resumed; make test keeps one (test_control_plane.py)
 def test_apply_killed_at_ten_random_points_ends_as_an_uninterrupted_apply_would(lab):
     seed = int(os.environ.get("K8SFS_FAULT_SEED", str(time.time_ns() % 1_000_000)))
     print(f"kill -9 points: seed {seed} (K8SFS_FAULT_SEED={seed} repeats this run)")

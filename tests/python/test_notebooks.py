@@ -34,7 +34,17 @@ def test_there_is_one_notebook_per_chapter_group():
         assert sum(c.cell_type == "markdown" for c in nb.cells) >= 2
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+# 06 and 07 build labs of their own (five hosts; an upgrade from v1.33)
+# and repeat what test_high_availability.py and test_day_two.py prove: they
+# run in make test-long.
+OWN_LABS = {"06-high-availability", "07-day-two"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.long) if p.stem in OWN_LABS else p for p in NOTEBOOKS],
+    ids=[p.stem for p in NOTEBOOKS],
+)
 def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
     monkeypatch.setenv("K8SFS_LAB", TEST_LAB)
     monkeypatch.setenv("K8SFS_LAB_SUBNET", TEST_SUBNET)
