@@ -133,7 +133,7 @@ def lab():
         the_lab.up()
         yield the_lab
     finally:
-        the_lab.down()
+        the_lab.down(purge=True)  # the tests' cluster state (CA, journal) goes too
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def etcd_lab():
         lab.up()
         yield lab
     finally:
-        lab.down()
+        lab.down(purge=True)
 
 
 def test_three_etcd_members_form_one_healthy_cluster(etcd_lab):
