@@ -278,6 +278,29 @@ def cmd_verify_cis(args: argparse.Namespace) -> int:
     return 1 if any(r.error for r in reports) else 0
 
 
+def cmd_verify_conformance(args: argparse.Namespace) -> int:
+    from k8sfs import verify_conformance as conformance
+    from k8sfs.cli_target import progress
+
+    focus = conformance.slice_focus() if args.slice else args.focus
+    with open_cluster(args, "verify conformance") as cluster:
+        report = conformance.run(
+            cluster,
+            focus=focus,
+            skip=args.skip,
+            timeout=args.timeout,
+            junit=Path(args.junit) if args.junit else None,
+            progress=progress,
+        )
+    print(conformance.render(report))
+    if args.json:
+        Path(args.json).write_text(conformance.to_json(report))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if report.interrupted:
+        return 130
+    return 1 if report.count("failed") or report.exit_code or not report.results else 0
+
+
 def cmd_spec_from_vagrant(args: argparse.Namespace) -> int:
     from k8sfs import vagrant
     from k8sfs.cli_target import progress
@@ -413,7 +436,7 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_picture)
     p = sub.add_parser("spec-schema", help="print the spec's JSON Schema (for editors)")
     p.set_defaults(func=cmd_spec_schema)
-    p = sub.add_parser("verify", help="check the cluster against upstream's tools (cis)")
+    p = sub.add_parser("verify", help="check the cluster with upstream's tools (cis, conformance)")
     verify_actions = p.add_subparsers(dest="verify_command", metavar="ACTION")
     verify_actions.required = True
     q = verify_actions.add_parser(
@@ -428,6 +451,25 @@ def add_parsers(sub: Any) -> None:
     add_target_options(q)
     q.add_argument("--json", metavar="FILE", help="also write every check's result here")
     q.set_defaults(func=cmd_verify_cis)
+    q = verify_actions.add_parser(
+        "conformance",
+        help="Kubernetes' own [Conformance] e2e specs, offline",
+        description="Builds e2e.test and agnhost from the k8s.io/kubernetes module at the cluster's "
+        "version (cached; about 25 minutes the first time on 2 cores), makes the images the suite "
+        "runs (agnhost, busybox, pause) under the names it asks for and imports them on every worker, "
+        "then runs e2e.test from this machine with the admin kubeconfig. Shows each spec as it ends, "
+        "writes a JUnit file, prints passed/failed/skipped with each failure's first line, and "
+        "deletes the test namespaces even when interrupted. Specs that need an image made nowhere "
+        "here (httpd, nginx, ...) fail on ErrImageNeverPull; docs/conformance.md lists them.",
+    )
+    add_target_options(q)
+    q.add_argument("--focus", default=r"\[Conformance\]", help="regular expression of the specs to run")
+    q.add_argument("--skip", default="", metavar="RE", help="regular expression of specs to leave out")
+    q.add_argument("--slice", action="store_true", help="the fixed slice make test runs (a few minutes)")
+    q.add_argument("--timeout", default="24h", help="Ginkgo's limit for the whole run (default 24h)")
+    q.add_argument("--junit", metavar="FILE", help="the JUnit file (default: in the cluster's state dir)")
+    q.add_argument("--json", metavar="FILE", help="also write each spec's result here")
+    q.set_defaults(func=cmd_verify_conformance)
     p = sub.add_parser("spec", help="write a spec from other tools (from-vagrant)")
     spec_actions = p.add_subparsers(dest="spec_command", metavar="ACTION")
     spec_actions.required = True

@@ -47,6 +47,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out["coredns"] = versions.coredns_version(kubernetes_version)
     out["crio"] = out["pinns"] = versions.crio_version(kubernetes_version)
     out["kube-bench"] = out["kube-bench-cfg"] = versions.KUBE_BENCH_VERSION
+    out["e2e.test"] = out["agnhost"] = out["e2e-images"] = kubernetes_version
     return out
 
 
@@ -54,7 +55,9 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
 # (containerd and runc come from the host's packages.)
 RUNTIME_ONLY = {"crio": ("crio", "pinns")}
 # What `k8sfs verify` runs; built when it is asked for, never by default.
-VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg")
+# e2e-images: the image names the version's suite uses (its manifest.go).
+CONFORMANCE_TOOLS = ("e2e.test", "agnhost", "e2e-images")
+VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg", *CONFORMANCE_TOOLS)
 
 
 def names_for(runtime: str = "containerd") -> list[str]:
@@ -96,7 +99,21 @@ def build(
     if crio:
         v = wanted["crio"]
         groups.append((crio, functools.partial(gobuild.build_crio, v, staging, work / f"cri-o-{v}", progress)))
-    bench = [n for n in VERIFY_TOOLS if n in missing]
+    e2e = [n for n in CONFORMANCE_TOOLS if n in missing]
+    if e2e:
+        groups.append(
+            (
+                e2e,
+                functools.partial(
+                    gobuild.build_kubernetes_tests,
+                    kubernetes_version,
+                    staging,
+                    work / f"kubernetes-tests-{kubernetes_version}",
+                    progress,
+                ),
+            )
+        )
+    bench: list[str] = [n for n in ("kube-bench", "kube-bench-cfg") if n in missing]
     if bench:
         v = wanted["kube-bench"]
         groups.append(

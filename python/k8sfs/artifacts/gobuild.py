@@ -145,6 +145,59 @@ def build_kubernetes(
     )
 
 
+def build_kubernetes_tests(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
+    """What `k8sfs verify conformance` runs, from k8s.io/kubernetes@version:
+    e2e.test (the e2e package's test binary, as `go test -c` makes it) and
+    agnhost (the suite's many-purpose test server, put into an image)."""
+    ldflags = _version_ldflags(version)
+    built = build_module(
+        "k8s.io/kubernetes",
+        version,
+        ["k8s.io/kubernetes/test/images/agnhost"],
+        out_dir,
+        work_dir,
+        ldflags,
+        progress,
+        pin_staging=True,
+        prepare=openapi.prepare(version, _go, progress),
+    )
+    env, log = _go_env(), work_dir / "build.log"
+    # -t: the requirements of the package's tests too (ginkgo, gomega, ...).
+    _go(["get", "-t", f"k8s.io/kubernetes/test/e2e@{version}"], work_dir, env, log)
+    start = time.monotonic()
+    progress(f"building e2e.test {version} (go test -c; the largest binary here)")
+    tmp = work_dir / ".e2e.test.tmp"
+    argv = ["test", "-c", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "k8s.io/kubernetes/test/e2e"]
+    _go(argv, work_dir, env, log)
+    dest = out_dir / "e2e.test"
+    shutil.move(tmp, dest)
+    dest.chmod(0o755)
+    built["e2e.test"] = dest
+    progress(f"built e2e.test in {time.monotonic() - start:.0f} s")
+    # The image names this version's suite uses, from its own table.
+    info = json.loads(_go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"], work_dir, env, log))
+    table = e2e_image_names((Path(info["Dir"]) / "test/utils/image/manifest.go").read_text())
+    (out_dir / "e2e-images").write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    built["e2e-images"] = out_dir / "e2e-images"
+    return built
+
+
+def e2e_image_names(manifest_go: str) -> dict[str, str]:
+    """test/utils/image/manifest.go's default registries and image configs
+    as {"Agnhost": "registry.k8s.io/e2e-test-images/agnhost:2.56", ...}."""
+    registries = {
+        name[0].lower() + name[1:]: value
+        for name, value in re.findall(r'^\s*(\w+Registry):\s*"([^"]+)"', manifest_go, re.M)
+    }
+    out = {}
+    pattern = r'configs\[(\w+)\]\s*=\s*Config\{(?:list\.)?(\w+),\s*"([^"]+)",\s*"([^"]+)"\}'
+    for key, registry, name, tag in re.findall(pattern, manifest_go):
+        registry = registry[0].lower() + registry[1:]
+        if registry in registries:
+            out[key] = f"{registries[registry]}/{name}:{tag}"
+    return out
+
+
 # Modules the checksum database has no entry for, pinned here instead: the
 # go.sum lines (module zip, go.mod) k8sfs verifies them against, taken from
 # the module proxy once and reviewed in this file like any other change.

@@ -132,7 +132,14 @@ def _image_names(ctx: Context) -> list[str]:
     return [img.name for img in ctx.images]
 
 
-def _images_present_check(runtime: str, names: list[str]) -> list[str]:
+def image_import_command(runtime: str, archive: str, name: str) -> list[str]:
+    """Loads a docker-archive on the host into the runtime's image store."""
+    if runtime == "containerd":
+        return ["ctr", "-n", "k8s.io", "images", "import", archive]
+    return ["skopeo", "copy", f"docker-archive:{archive}", f"containers-storage:{name}"]
+
+
+def images_present_check(runtime: str, names: list[str]) -> list[str]:
     if runtime == "containerd":
         listing = "ctr -n k8s.io images ls -q"
         return ["sh", "-c", " && ".join(f"{listing} | grep -qxF {quote(n)}" for n in names)]
@@ -196,9 +203,9 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
         h.name,
         f"{', '.join(_image_names(ctx))} imported (nothing is pulled)",
         uploads=uploads,
-        check=_images_present_check("containerd", _image_names(ctx)),
-        apply=[["ctr", "-n", "k8s.io", "images", "import", u.path] for u in uploads],
-        verify=_images_present_check("containerd", _image_names(ctx)),
+        check=images_present_check("containerd", _image_names(ctx)),
+        apply=[image_import_command("containerd", u.path, n) for u, n in zip(uploads, _image_names(ctx), strict=True)],
+        verify=images_present_check("containerd", _image_names(ctx)),
     )
     return [install, configure, images]
 
@@ -282,12 +289,9 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         h.name,
         "k8sfs's pause and test images, copied into containers-storage",
         uploads=uploads,
-        check=_images_present_check("crio", _image_names(ctx)),
-        apply=[
-            ["skopeo", "copy", f"docker-archive:{u.path}", f"containers-storage:{name}"]
-            for u, name in zip(uploads, _image_names(ctx), strict=True)
-        ],
-        verify=_images_present_check("crio", _image_names(ctx)),
+        check=images_present_check("crio", _image_names(ctx)),
+        apply=[image_import_command("crio", u.path, n) for u, n in zip(uploads, _image_names(ctx), strict=True)],
+        verify=images_present_check("crio", _image_names(ctx)),
     )
     return [install, configure, images]
 

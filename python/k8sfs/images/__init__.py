@@ -112,28 +112,31 @@ def _build_pause_binary(work: Path) -> bytes:
     return (work / "pause").read_bytes()
 
 
-def pause_image(cache: Path) -> Image:
-    path = cache / "images" / "pause.tar"
+def pause_image(cache: Path, name: str = PAUSE_IMAGE, file: str = "pause.tar") -> Image:
     binary = _build_pause_binary(cache / "build" / "pause")
 
     def fill(tar):
         _add_file(tar, "pause", binary)
 
-    return write_archive(path, PAUSE_IMAGE, _layer(fill), {"config": {"Entrypoint": ["/pause"], "User": "65535:65535"}})
+    config = {"config": {"Entrypoint": ["/pause"], "User": "65535:65535"}}
+    return write_archive(cache / "images" / file, name, _layer(fill), config)
 
 
-def busybox_image(cache: Path, busybox: Path = BUSYBOX) -> Image:
+def add_busybox(tar: tarfile.TarFile, busybox: Path = BUSYBOX) -> None:
+    """/bin/busybox and a link per applet, /tmp, /etc, /root and /var/www."""
     if not busybox.exists():
         raise ImageError(f"{busybox} is missing: install Debian's busybox-static (make deps does)")
-    binary = busybox.read_bytes()
     applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for d in ("bin", "tmp", "etc", "root", "var", "var/www"):
+        _add_dir(tar, d, 0o1777 if d == "tmp" else 0o755)
+    _add_file(tar, "bin/busybox", busybox.read_bytes())
+    for applet in sorted(set(applets) - {"busybox"}):
+        _add_link(tar, f"bin/{applet}", "busybox")
 
+
+def busybox_image(cache: Path, busybox: Path = BUSYBOX, name: str = TEST_IMAGE, file: str = "busybox.tar") -> Image:
     def fill(tar):
-        for d in ("bin", "tmp", "etc", "root", "var", "var/www"):
-            _add_dir(tar, d, 0o1777 if d == "tmp" else 0o755)
-        _add_file(tar, "bin/busybox", binary)
-        for applet in sorted(set(applets) - {"busybox"}):
-            _add_link(tar, f"bin/{applet}", "busybox")
+        add_busybox(tar, busybox)
         _add_file(
             tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644
         )
@@ -141,7 +144,7 @@ def busybox_image(cache: Path, busybox: Path = BUSYBOX) -> Image:
         _add_file(tar, "var/www/index.html", b"hello from k8sfs\n", 0o644)
 
     config = {"config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"}}
-    return write_archive(cache / "images" / "busybox.tar", TEST_IMAGE, _layer(fill), config)
+    return write_archive(cache / "images" / file, name, _layer(fill), config)
 
 
 def coredns_image_name(version: str) -> str:

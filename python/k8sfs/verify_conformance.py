@@ -1,0 +1,258 @@
+"""`k8sfs verify conformance`: Kubernetes' own [Conformance] e2e specs, run
+from the controller against the cluster, offline.
+
+e2e.test, agnhost and the suite's image table are artifacts built from the
+k8s.io/kubernetes module at the cluster's version; the images the suite
+runs are made on the controller (images/conformance.py) and imported on
+every worker under the names the suite asks for, so nothing is pulled.
+e2e.test runs on the controller with the admin kubeconfig; its JUnit file
+is the record, and the summary lists each failure with its first line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from k8sfs.artifacts import CONFORMANCE_TOOLS, build
+from k8sfs.chapters.node import IMAGE_DIR, image_import_command, images_present_check
+
+if TYPE_CHECKING:
+    from k8sfs.cluster import Cluster
+    from k8sfs.images import Image
+
+Progress = Callable[[str], None]
+
+CONFORMANCE = r"\[Conformance\]"
+# The slice make test runs: a few minutes across four SIGs, on images k8sfs
+# makes (agnhost, busybox, pause). The webhook spec is the one that found
+# the missing route from kube-apiserver to a Service.
+SLICE = (
+    "[sig-api-machinery] ResourceQuota should create a ResourceQuota and ensure its status is promptly calculated.",
+    "[sig-api-machinery] AdmissionWebhook [Privileged:ClusterAdmin] should mutate pod and apply defaults after "
+    "mutation",
+    "[sig-apps] ReplicaSet should serve a basic image on each replica with a public image",
+    "[sig-apps] Job should run a job to completion when tasks sometimes fail and are locally restarted",
+    "[sig-node] Secrets should be consumable via the environment",
+    "[sig-node] Pods should get a host IP",
+    "[sig-network] Services should serve a basic endpoint from pods",
+    "[sig-network] DNS should provide DNS for services",
+)
+
+
+def slice_focus() -> str:
+    """A --focus that selects exactly the SLICE specs."""
+    return "^(" + "|".join(re.escape(name) for name in SLICE) + ")"
+
+
+@dataclass
+class SpecResult:
+    name: str
+    status: str  # passed, failed, skipped
+    seconds: float
+    message: str = ""  # the first line of the failure
+
+
+@dataclass
+class Report:
+    version: str
+    focus: str
+    skip: str
+    results: list[SpecResult] = field(default_factory=list)
+    seconds: float = 0.0
+    junit: str = ""
+    exit_code: int = 0
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+_SUITE_NODE = re.compile(r"^\[(?:Synchronized)?(?:Before|After)Suite\]|^\[(?:Report)(?:Before|After)Suite\]")
+
+
+def parse_junit(xml: str) -> list[SpecResult]:
+    """The suite's JUnit file (junit_01.xml in --report-dir): one <testcase>
+    per spec of the binary. A spec the focus left out is "skipped" with no
+    reason and is not counted; one skipped while running says why. Suite
+    nodes ([SynchronizedBeforeSuite], ...) count only when they fail."""
+    root = ElementTree.fromstring(xml)
+    out = []
+    for case in root.iter("testcase"):
+        name = re.sub(r"^\[It\]\s+", "", case.get("name", ""))
+        seconds = float(case.get("time") or 0)
+        failed = case.find("failure")
+        if failed is None:
+            failed = case.find("error")
+        skipped = case.find("skipped")
+        if failed is not None:
+            text = (failed.get("message") or failed.text or "").strip()
+            first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+            out.append(SpecResult(name, "failed", seconds, first[:300]))
+        elif _SUITE_NODE.match(name):
+            continue
+        elif skipped is not None:
+            reason = (skipped.get("message") or "").removeprefix("skipped").removeprefix(" - ").strip()
+            if reason and reason != "pending":
+                out.append(SpecResult(name, "skipped", seconds, reason[:300]))
+        else:
+            out.append(SpecResult(name, "passed", seconds))
+    return out
+
+
+def _workers(cluster: Cluster) -> list[str]:
+    return [h.name for h in cluster.spec.hosts if h.worker]
+
+
+def import_images(cluster: Cluster, images: list[Image], progress: Progress) -> None:
+    """Each image onto every worker, into the runtime, unless it is there."""
+    runtime = cluster.spec.runtime.name
+    for host in _workers(cluster):
+        session = cluster.runner.session(host)
+        for image in images:
+            if session.exec(images_present_check(runtime, [image.name]), sudo=True).exit_code == 0:
+                continue
+            progress(f"conformance: {host}: importing {image.name}")
+            remote = f"{IMAGE_DIR}/{image.path.name}"
+            session.exec(["mkdir", "-p", IMAGE_DIR], sudo=True, check=True)
+            session.put(str(image.path), remote, mode=0o644, sudo=True)
+            session.exec(image_import_command(runtime, remote, image.name), sudo=True, check=True, timeout=300)
+
+
+def prepare(cluster: Cluster, progress: Progress = print) -> Path:
+    """Builds (once) e2e.test, agnhost and the images; imports the images
+    on the workers. Returns e2e.test's path."""
+    from k8sfs.images.conformance import conformance_images
+
+    version = cluster.spec.kubernetes_version
+    if cluster.spec.kubernetes_minor < 25:
+        raise ValueError(
+            f"verify conformance runs e2e.test built with Ginkgo v2 (Kubernetes 1.25 and newer); "
+            f"this cluster is {version}"
+        )
+    got = {a.name: a for a in build(version, list(CONFORMANCE_TOOLS), progress=progress)}
+    names = json.loads(got["e2e-images"].path.read_text())
+    images = conformance_images(cluster.cache.root.parent, got["agnhost"].path, names)
+    import_images(cluster, images, progress)
+    return got["e2e.test"].path
+
+
+def delete_test_namespaces(cluster: Cluster) -> None:
+    """The namespaces e2e.test made (label e2e-run), left by an interrupted run."""
+    cluster.kubectl("delete", "namespace", "-l", "e2e-run", "--wait=false", "--ignore-not-found", timeout=60)
+
+
+# Ginkgo v2's verbose output marks the end of each spec with one of these.
+_SPEC_DONE = re.compile(r"^(?:•|S \[SKIPPED\]|• \[(?:FAILED|PANICKED|TIMEDOUT|SKIPPED)\])")
+_SPEC_START = re.compile(r"^\[It\]\s+(.*)$|^(\[sig-[^\]]+\].*)$")
+
+
+def run(
+    cluster: Cluster,
+    focus: str = CONFORMANCE,
+    skip: str = "",
+    timeout: str = "24h",
+    junit: Path | None = None,
+    progress: Progress = print,
+) -> Report:
+    e2e = prepare(cluster, progress)
+    admin = cluster.pki_dir / "admin.conf"
+    if not admin.exists():
+        raise ValueError(f"{admin} does not exist yet: run k8sfs apply first")
+    reports = cluster.state_dir / "conformance"
+    shutil.rmtree(reports, ignore_errors=True)  # a report is of one run
+    reports.mkdir(parents=True)
+    report = Report(cluster.spec.kubernetes_version, focus, skip, junit=str(junit or reports / "junit_01.xml"))
+    base = [str(e2e), f"--kubeconfig={admin}", "--provider=skeleton", f"--ginkgo.focus={focus}"]
+    if skip:
+        base.append(f"--ginkgo.skip={skip}")
+    listing = subprocess.run(
+        [*base, "--ginkgo.dry-run", "--ginkgo.v", "--ginkgo.no-color"], capture_output=True, text=True, timeout=300
+    )
+    total = sum(1 for line in listing.stdout.splitlines() if _SPEC_DONE.match(line) and "SKIPPED" not in line)
+    progress(f"conformance: {total} specs to run (focus {focus!r}{', skip ' + repr(skip) if skip else ''})")
+    # --report-dir: the suite writes its own, shorter JUnit file there (junit_01.xml).
+    argv = [*base, f"--ginkgo.timeout={timeout}", "--ginkgo.v", "--ginkgo.no-color", f"--report-dir={reports}"]
+    log = reports / "e2e.log"
+    started = time.monotonic()
+    done = 0
+    current = ""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        with open(log, "w") as out:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                stripped = line.rstrip("\n")
+                start = _SPEC_START.match(stripped)
+                if start and not current:
+                    current = (start.group(1) or start.group(2)).strip()
+                if _SPEC_DONE.match(stripped):
+                    done += 1
+                    elapsed = time.monotonic() - started
+                    verdict = "failed" if "FAILED" in stripped or "TIMEDOUT" in stripped else "done"
+                    progress(f"conformance: {done}/{total} ({elapsed:.0f} s) {verdict}: {current[:110]}")
+                    current = ""
+        report.exit_code = proc.wait()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        os.killpg(proc.pid, signal.SIGINT)  # Ginkgo runs its cleanup on SIGINT
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        report.exit_code = proc.returncode
+    finally:
+        delete_test_namespaces(cluster)
+    report.seconds = time.monotonic() - started
+    written = reports / "junit_01.xml"
+    if written.exists():
+        report.results = parse_junit(written.read_text())
+        if junit:
+            shutil.copyfile(written, junit)
+    return report
+
+
+def render(report: Report) -> str:
+    from k8sfs.table import render_table
+
+    passed, failed, skipped = report.count("passed"), report.count("failed"), report.count("skipped")
+    rows: list[list[object]] = [[report.version, passed, failed, skipped, f"{report.seconds:.0f} s"]]
+    out = [render_table(["VERSION", "PASSED", "FAILED", "SKIPPED", "TIME"], rows)]
+    failures = [r for r in report.results if r.status == "failed"]
+    if failures:
+        out.append("\nFAILED:")
+        for r in failures:
+            out.append(f"  {r.name}")
+            out.append(f"      {r.message}")
+    if report.interrupted:
+        out.append("\ninterrupted: the specs that did not run are not counted")
+    out.append(f"\nJUnit: {report.junit}")
+    return "\n".join(out)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(
+        {
+            "version": report.version,
+            "focus": report.focus,
+            "skip": report.skip,
+            "seconds": round(report.seconds, 1),
+            "junit": report.junit,
+            "exit_code": report.exit_code,
+            "interrupted": report.interrupted,
+            "results": [r.__dict__ for r in report.results],
+        },
+        indent=2,
+    )
