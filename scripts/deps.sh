@@ -20,6 +20,8 @@ apt_packages=(
   debootstrap systemd-container iproute2 iptables openssh-client
   # tests and benchmarks: OpenSSH's sftp client, the openssl CLI, parallel-ssh
   openssl pssh
+  # verify conformance: the tools inside the suite's agnhost and dnsutils images
+  netcat-openbsd curl bind9-dnsutils bash iproute2
   # the lab's container images: a static busybox (k8sfs images)
   busybox-static
   # pictures: Graphviz draws the topology and the PKI tree

@@ -50,9 +50,16 @@ SLICE = (
 )
 
 
+def go_literal(text: str) -> str:
+    """`text` as a literal in a Go (RE2) regular expression, escaping only
+    what is special there, so the focus stays readable in the progress."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
 def slice_focus() -> str:
-    """A --focus that selects exactly the SLICE specs."""
-    return "^(" + "|".join(re.escape(name) for name in SLICE) + ")"
+    """A --focus that selects exactly the SLICE specs. Not anchored: Ginkgo
+    matches against a text that starts before the spec's own words."""
+    return "|".join(go_literal(name) for name in SLICE)
 
 
 @dataclass
@@ -119,14 +126,15 @@ def import_images(cluster: Cluster, images: list[Image], progress: Progress) -> 
     runtime = cluster.spec.runtime.name
     for host in _workers(cluster):
         session = cluster.runner.session(host)
+        session.exec(["mkdir", "-p", IMAGE_DIR], sudo=True, check=True)
         for image in images:
-            if session.exec(images_present_check(runtime, [image.name]), sudo=True).exit_code == 0:
-                continue
-            progress(f"conformance: {host}: importing {image.name}")
             remote = f"{IMAGE_DIR}/{image.path.name}"
-            session.exec(["mkdir", "-p", IMAGE_DIR], sudo=True, check=True)
-            session.put(str(image.path), remote, mode=0o644, sudo=True)
-            session.exec(image_import_command(runtime, remote, image.name), sudo=True, check=True, timeout=300)
+            # The archive kept on the host says which build the runtime has.
+            sent = session.put(str(image.path), remote, mode=0o644, sudo=True)
+            present = session.exec(images_present_check(runtime, [image.name]), sudo=True).exit_code == 0
+            if sent.changed or not present:
+                progress(f"conformance: {host}: importing {image.name}")
+                session.exec(image_import_command(runtime, remote, image.name), sudo=True, check=True, timeout=300)
 
 
 def prepare(cluster: Cluster, progress: Progress = print) -> Path:
@@ -152,9 +160,45 @@ def delete_test_namespaces(cluster: Cluster) -> None:
     cluster.kubectl("delete", "namespace", "-l", "e2e-run", "--wait=false", "--ignore-not-found", timeout=60)
 
 
-# Ginkgo v2's verbose output marks the end of each spec with one of these.
-_SPEC_DONE = re.compile(r"^(?:•|S \[SKIPPED\]|• \[(?:FAILED|PANICKED|TIMEDOUT|SKIPPED)\])")
-_SPEC_START = re.compile(r"^\[It\]\s+(.*)$|^(\[sig-[^\]]+\].*)$")
+class ProgressReader:
+    """Follows Ginkgo v2's verbose output: a spec starts with its full text
+    on the line after a separator and ends with a line starting "•"
+    ("• [12.3 seconds]", "• [FAILED] [...]")."""
+
+    SEPARATOR = "------------------------------"
+    SUITE_NODES = ("[ReportBeforeSuite]", "[SynchronizedBeforeSuite]", "[ReportAfterSuite]", "[SynchronizedAfterSuite]")
+
+    def __init__(self) -> None:
+        self.current = ""
+        self.done = 0
+        self._after_separator = False
+
+    def feed(self, line: str) -> str | None:
+        """The verdict ("passed", "failed") when `line` ends a spec."""
+        if line == self.SEPARATOR:
+            self._after_separator = True
+            return None
+        after, self._after_separator = self._after_separator, False
+        if line.startswith("•"):
+            self.done += 1
+            return "failed" if re.match(r"^• \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED)\]", line) else "passed"
+        if after and line.startswith("[") and not line.startswith(self.SUITE_NODES):
+            self.current = re.sub(r" \[[^\]]*, [^\]]*\]$", "", line)  # the labels Ginkgo appends
+        return None
+
+
+def _stop(proc: subprocess.Popen, log: Path) -> int:
+    """SIGINT to e2e.test (Ginkgo then runs the running spec's cleanup),
+    reading its output meanwhile: a full pipe would block it forever."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=120)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        os.killpg(proc.pid, signal.SIGKILL)
+        rest, _ = proc.communicate()
+    with open(log, "a") as out:
+        out.write(rest or "")
+    return proc.returncode
 
 
 def run(
@@ -173,46 +217,47 @@ def run(
     shutil.rmtree(reports, ignore_errors=True)  # a report is of one run
     reports.mkdir(parents=True)
     report = Report(cluster.spec.kubernetes_version, focus, skip, junit=str(junit or reports / "junit_01.xml"))
-    base = [str(e2e), f"--kubeconfig={admin}", "--provider=skeleton", f"--ginkgo.focus={focus}"]
+    kubectl = cluster.cache.require("kubectl", cluster.spec.kubernetes_version).path
+    base = [
+        str(e2e),
+        f"--kubeconfig={admin}",
+        f"--kubectl-path={kubectl}",  # the cluster's own, not whatever kubectl is on PATH
+        "--provider=skeleton",
+        f"--ginkgo.focus={focus}",
+    ]
     if skip:
         base.append(f"--ginkgo.skip={skip}")
-    listing = subprocess.run(
-        [*base, "--ginkgo.dry-run", "--ginkgo.v", "--ginkgo.no-color"], capture_output=True, text=True, timeout=300
-    )
-    total = sum(1 for line in listing.stdout.splitlines() if _SPEC_DONE.match(line) and "SKIPPED" not in line)
-    progress(f"conformance: {total} specs to run (focus {focus!r}{', skip ' + repr(skip) if skip else ''})")
+    dry_run = [*base, "--ginkgo.dry-run", "--ginkgo.no-color"]
+    listing = subprocess.run(dry_run, capture_output=True, text=True, timeout=300)
+    planned = re.search(r"Will run (\d+) of (\d+) specs", listing.stdout)
+    if listing.returncode != 0 or not planned:
+        tail = "\n".join((listing.stdout + listing.stderr).strip().splitlines()[-8:])
+        raise ValueError(f"e2e.test could not list the specs (exit {listing.returncode}):\n{tail}")
+    total = int(planned.group(1))
+    what = "the make test slice" if focus == slice_focus() else f"focus {focus!r}"
+    what += f", skip {skip!r}" if skip else ""
+    progress(f"conformance: {total} of {planned.group(2)} specs to run ({what})")
     # --report-dir: the suite writes its own, shorter JUnit file there (junit_01.xml).
     argv = [*base, f"--ginkgo.timeout={timeout}", "--ginkgo.v", "--ginkgo.no-color", f"--report-dir={reports}"]
     log = reports / "e2e.log"
+    progress(f"conformance: e2e.test's output goes to {log}")
     started = time.monotonic()
-    done = 0
-    current = ""
+    reader = ProgressReader()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         with open(log, "w") as out:
             assert proc.stdout is not None
             for line in proc.stdout:
                 out.write(line)
-                stripped = line.rstrip("\n")
-                start = _SPEC_START.match(stripped)
-                if start and not current:
-                    current = (start.group(1) or start.group(2)).strip()
-                if _SPEC_DONE.match(stripped):
-                    done += 1
+                verdict = reader.feed(line.rstrip("\n"))
+                if verdict:
                     elapsed = time.monotonic() - started
-                    verdict = "failed" if "FAILED" in stripped or "TIMEDOUT" in stripped else "done"
-                    progress(f"conformance: {done}/{total} ({elapsed:.0f} s) {verdict}: {current[:110]}")
-                    current = ""
+                    progress(f"conformance: {reader.done}/{total} ({elapsed:.0f} s) {verdict}: {reader.current[:120]}")
         report.exit_code = proc.wait()
     except KeyboardInterrupt:
         report.interrupted = True
-        os.killpg(proc.pid, signal.SIGINT)  # Ginkgo runs its cleanup on SIGINT
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        report.exit_code = proc.returncode
+        progress("conformance: interrupted; e2e.test cleans up the running spec (up to 2 minutes; ^C again stops it)")
+        report.exit_code = _stop(proc, log)
     finally:
         delete_test_namespaces(cluster)
     report.seconds = time.monotonic() - started

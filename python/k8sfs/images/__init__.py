@@ -122,15 +122,16 @@ def pause_image(cache: Path, name: str = PAUSE_IMAGE, file: str = "pause.tar") -
     return write_archive(cache / "images" / file, name, _layer(fill), config)
 
 
-def add_busybox(tar: tarfile.TarFile, busybox: Path = BUSYBOX) -> None:
-    """/bin/busybox and a link per applet, /tmp, /etc, /root and /var/www."""
+def add_busybox(tar: tarfile.TarFile, busybox: Path = BUSYBOX, leave_out: frozenset[str] = frozenset()) -> None:
+    """/bin/busybox and a link per applet (but those in `leave_out`), /tmp,
+    /etc, /root and /var/www."""
     if not busybox.exists():
         raise ImageError(f"{busybox} is missing: install Debian's busybox-static (make deps does)")
     applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
     for d in ("bin", "tmp", "etc", "root", "var", "var/www"):
         _add_dir(tar, d, 0o1777 if d == "tmp" else 0o755)
     _add_file(tar, "bin/busybox", busybox.read_bytes())
-    for applet in sorted(set(applets) - {"busybox"}):
+    for applet in sorted(set(applets) - {"busybox"} - leave_out):
         _add_link(tar, f"bin/{applet}", "busybox")
 
 

@@ -5,33 +5,90 @@
 - agnhost: the suite's many-purpose test server, built from the same
   k8s.io/kubernetes version, laid out as upstream's Dockerfile lays it
   out (/agnhost, /agnhost-2, /uploads, /localhost.crt and .key, the user
-  1000 and the group 50000), with Debian's busybox for the shell tools.
-- busybox: Debian's busybox-static under the suite's busybox name.
+  1000 and the group 50000). Its tools are the ones tests call: Debian's
+  OpenBSD netcat, curl, dig, bash (also as /bin/sh) and ip, each with the
+  shared libraries it links, copied from this machine, over busybox.
+- busybox: Debian's busybox-static under the suite's busybox name, with
+  bash as /bin/sh: busybox 1.35's sh drops environment variables whose
+  names are not shell identifiers (data-1), which Kubernetes allows and
+  the suite's newer busybox keeps.
+- jessie-dnsutils: what the DNS tests' second prober needs (sh, dig,
+  nslookup), from the same parts: busybox, bash and Debian's dig.
 - pause: k8sfs's pause under the suite's pause name.
 
 How they differ from upstream's is in docs/conformance.md; the tests that
-need an image made nowhere here (httpd, nginx, ...) are listed by the run.
+need an image made nowhere here (httpd, nginx, ...) are listed there.
 """
 
 from __future__ import annotations
 
+import subprocess
+import tarfile
 from pathlib import Path
 
 from k8sfs.images import (
     BUSYBOX,
     Image,
+    ImageError,
     _add_dir,
     _add_file,
     _add_link,
     _layer,
     add_busybox,
-    busybox_image,
     pause_image,
     write_archive,
 )
 
 # The suite's image keys (manifest.go's configs[...]) that k8sfs makes.
-MADE = ("Agnhost", "BusyBox", "Pause")
+MADE = ("Agnhost", "BusyBox", "JessieDnsutils", "Pause")
+
+
+# Debian programs the suite's tests run inside agnhost: (on this machine,
+# in the image). Packages: netcat-openbsd, curl, bind9-dnsutils, bash,
+# iproute2 (scripts/deps.sh installs them).
+AGNHOST_TOOLS = (
+    ("/usr/bin/nc.openbsd", "usr/bin/nc"),
+    ("/usr/bin/curl", "usr/bin/curl"),
+    ("/usr/bin/dig", "usr/bin/dig"),
+    ("/usr/bin/bash", "bin/bash"),
+    ("/usr/sbin/ip", "usr/sbin/ip"),
+)
+PATH = "PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/"
+
+
+def shared_libraries(program: Path) -> list[str]:
+    """The files `program` loads at start (ldd: its libraries and the
+    dynamic loader), by the path it loads them from."""
+    out = subprocess.run(["ldd", str(program)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise ImageError(f"ldd {program} failed: {out.stderr.strip() or out.stdout.strip()}")
+    paths = []
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) > parts.index("=>") + 1 and parts[parts.index("=>") + 1].startswith("/"):
+            paths.append(parts[parts.index("=>") + 1])
+        elif parts and parts[0].startswith("/"):
+            paths.append(parts[0])
+    return paths
+
+
+def add_programs(tar: tarfile.TarFile, programs: tuple[tuple[str, str], ...]) -> None:
+    """Each (host path, image path) program with the libraries it links,
+    at the paths its loader looks in (the file's contents, not links)."""
+    files: dict[str, Path] = {}
+    for source, dest in programs:
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"{source} is missing: make deps installs the Debian package that has it")
+        files[dest] = path
+        for lib in shared_libraries(path):
+            files.setdefault(lib.lstrip("/"), Path(lib))
+    present = set(tar.getnames())
+    wanted = {str(parent) for dest in files for parent in Path(dest).parents if str(parent) != "."}
+    for d in sorted(wanted - present):  # parents sort before their children
+        _add_dir(tar, d)
+    for dest in sorted(files):
+        _add_file(tar, dest, files[dest].resolve().read_bytes())
 
 
 def _localhost_pair(work: Path) -> tuple[bytes, bytes]:
@@ -66,7 +123,11 @@ def agnhost_image(cache: Path, agnhost: Path, name: str, busybox: Path = BUSYBOX
     binary = agnhost.read_bytes()
 
     def fill(tar):
-        add_busybox(tar, busybox)
+        # bash is /bin/sh: Debian's busybox sh runs its own applets before
+        # PATH (nc would be busybox's, without the -v -t the tests pass).
+        add_busybox(tar, busybox, leave_out=frozenset({"sh"}))
+        add_programs(tar, AGNHOST_TOOLS)
+        _add_link(tar, "bin/sh", "bash")
         _add_file(tar, "agnhost", binary)
         _add_link(tar, "agnhost-2", "agnhost")
         _add_dir(tar, "uploads", 0o777)
@@ -93,7 +154,7 @@ def agnhost_image(cache: Path, agnhost: Path, name: str, busybox: Path = BUSYBOX
         "config": {
             "Entrypoint": ["/agnhost"],
             "Cmd": ["pause"],
-            "Env": ["PATH=/bin:/"],
+            "Env": [PATH],
             "ExposedPorts": ports,
             "WorkingDir": "/",
         }
@@ -101,11 +162,36 @@ def agnhost_image(cache: Path, agnhost: Path, name: str, busybox: Path = BUSYBOX
     return write_archive(cache / "images" / "e2e-agnhost.tar", name, _layer(fill), config)
 
 
+def suite_busybox_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
+    def fill(tar):
+        add_busybox(tar, busybox, leave_out=frozenset({"sh"}))
+        add_programs(tar, (("/usr/bin/bash", "bin/bash"),))
+        _add_link(tar, "bin/sh", "bash")
+        _add_file(
+            tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644
+        )
+        _add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n", 0o644)
+
+    config = {"config": {"Cmd": ["/bin/sh"], "Env": [PATH], "WorkingDir": "/"}}
+    return write_archive(cache / "images" / "e2e-busybox.tar", name, _layer(fill), config)
+
+
+def dnsutils_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
+    def fill(tar):
+        add_busybox(tar, busybox)
+        add_programs(tar, (("/usr/bin/dig", "usr/bin/dig"), ("/usr/bin/bash", "bin/bash")))
+        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
+        _add_file(tar, "etc/group", b"root:x:0:\n", 0o644)
+
+    config = {"config": {"Cmd": ["/bin/sh"], "Env": [PATH], "WorkingDir": "/"}}
+    return write_archive(cache / "images" / "e2e-jessie-dnsutils.tar", name, _layer(fill), config)
+
+
 def conformance_images(cache: Path, agnhost: Path, names: dict[str, str]) -> list[Image]:
-    """agnhost, busybox and pause under the suite's names (`names` is the
-    e2e-images table)."""
+    """The MADE images under the suite's names (`names` is the e2e-images table)."""
     return [
         agnhost_image(cache, agnhost, names["Agnhost"]),
-        busybox_image(cache, name=names["BusyBox"], file="e2e-busybox.tar"),
+        suite_busybox_image(cache, names["BusyBox"]),
+        dnsutils_image(cache, names["JessieDnsutils"]),
         pause_image(cache, name=names["Pause"], file="e2e-pause.tar"),
     ]
