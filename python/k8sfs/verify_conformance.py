@@ -155,9 +155,17 @@ def prepare(cluster: Cluster, progress: Progress = print) -> Path:
     return got["e2e.test"].path
 
 
-def delete_test_namespaces(cluster: Cluster) -> None:
-    """The namespaces e2e.test made (label e2e-run), left by an interrupted run."""
-    cluster.kubectl("delete", "namespace", "-l", "e2e-run", "--wait=false", "--ignore-not-found", timeout=60)
+def delete_test_namespaces(cluster: Cluster, progress: Progress = print) -> None:
+    """Deletes the namespaces e2e.test made (label e2e-run) and waits until
+    they are gone: the suite deletes its own without waiting, and an
+    interrupted spec leaves its namespace behind."""
+    left = cluster.kubectl("get", "namespaces", "-l", "e2e-run", "-o", "name", timeout=60).stdout.split()
+    if not left:
+        return
+    progress(f"conformance: deleting the test namespaces ({len(left)}) and waiting until they are gone")
+    done = cluster.kubectl("delete", "namespace", "-l", "e2e-run", "--ignore-not-found", "--timeout=180s", timeout=200)
+    if not done.ok:
+        progress(f"conformance: test namespaces still there: {done.stderr.strip()[-300:]}")
 
 
 class ProgressReader:
@@ -259,7 +267,7 @@ def run(
         progress("conformance: interrupted; e2e.test cleans up the running spec (up to 2 minutes; ^C again stops it)")
         report.exit_code = _stop(proc, log)
     finally:
-        delete_test_namespaces(cluster)
+        delete_test_namespaces(cluster, progress)
     report.seconds = time.monotonic() - started
     written = reports / "junit_01.xml"
     if written.exists():

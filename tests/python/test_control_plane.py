@@ -197,6 +197,31 @@ def test_the_cis_benchmark_finds_only_the_fail_k8sfs_explains(cluster, tmp_path)
         assert {n: status.get((host, n)) for n in numbers} == dict.fromkeys(numbers, "PASS"), host
 
 
+@pytest.mark.timeout(900)
+def test_the_conformance_slice_passes_and_leaves_no_test_namespace(cluster, kubectl, tmp_path):
+    """Upstream's own [Conformance] specs (e2e.test, built at the cluster's
+    version) across sig-api-machinery, apps, node and network, on the
+    images k8sfs makes: each spec the slice names ran and passed."""
+    from k8sfs.artifacts import CONFORMANCE_TOOLS, ArtifactCache, versions_for
+    from k8sfs.verify_conformance import SLICE
+
+    wanted = versions_for(cluster.spec.kubernetes_version)
+    missing = [n for n in CONFORMANCE_TOOLS if ArtifactCache().lookup(n, wanted[n]) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them (make artifacts)")
+    out, junit = tmp_path / "conformance.json", tmp_path / "junit.xml"
+    k8sfs("verify", "conformance", *LAB_ARGS, "--slice", "--json", str(out), "--junit", str(junit), timeout=840)
+    report = json.loads(out.read_text())
+    ran = {r["name"]: r for r in report["results"]}
+    assert len(ran) == len(SLICE), sorted(ran)
+    for name in SLICE:
+        [(full, result)] = [(full, r) for full, r in ran.items() if full.startswith(name)]
+        assert result["status"] == "passed", (full, result["message"])
+    assert junit.read_text().count("<testcase") >= len(SLICE)
+    left = run_kubectl(kubectl, cluster.pki_dir / "admin.conf", "get", "namespaces", "-l", "e2e-run", "-o", "name")
+    assert left.returncode == 0 and left.stdout.strip() == ""
+
+
 def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(cluster, lab):
     with lab.session("node-1") as node:
         before = node.exec(["systemctl", "show", "-p", "ExecMainPID", "--value", "kubelet"]).stdout.strip()

@@ -147,8 +147,9 @@ def build_kubernetes(
 
 def build_kubernetes_tests(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
     """What `k8sfs verify conformance` runs, from k8s.io/kubernetes@version:
-    e2e.test (the e2e package's test binary, as `go test -c` makes it) and
-    agnhost (the suite's many-purpose test server, put into an image)."""
+    e2e.test (the e2e package's test binary, as `go test -c` makes it),
+    agnhost (the suite's many-purpose test server, put into an image) and
+    e2e-images (the image names the suite uses, as JSON)."""
     ldflags = _version_ldflags(version)
     built = build_module(
         "k8s.io/kubernetes",
