@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import tarfile
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -114,7 +115,11 @@ def test_the_agnhost_image_has_what_the_suite_expects_in_it(tmp_path):
     assert layer.extractfile("agnhost").read() == binary.read_bytes()
     assert members["agnhost-2"].issym() and members["agnhost-2"].linkname == "agnhost"
     assert members["uploads"].isdir()
-    for applet in ("sh", "nc", "wget", "nslookup"):  # the shell tools tests call
+    # bash is the shell (busybox's sh would run its own nc), Debian's
+    # OpenBSD netcat is nc, and busybox has the rest.
+    assert members["bin/sh"].linkname == "bash" and members["bin/bash"].isfile()
+    assert layer.extractfile("usr/bin/nc").read() == Path("/usr/bin/nc.openbsd").read_bytes()
+    for applet in ("wget", "nslookup"):
         assert members[f"bin/{applet}"].linkname == "busybox"
     passwd = layer.extractfile("etc/passwd").read().decode()
     group = layer.extractfile("etc/group").read().decode()
