@@ -35,8 +35,8 @@ Progress = Callable[[str], None]
 
 CONFORMANCE = r"\[Conformance\]"
 # The slice make test runs: a few minutes across four SIGs, on images k8sfs
-# makes (agnhost, busybox, pause). The webhook spec is the one that found
-# the missing route from kube-apiserver to a Service.
+# makes (agnhost, busybox, jessie-dnsutils, pause). The webhook spec is the
+# one that found the missing route from kube-apiserver to a Service.
 SLICE = (
     "[sig-api-machinery] ResourceQuota should create a ResourceQuota and ensure its status is promptly calculated.",
     "[sig-api-machinery] AdmissionWebhook [Privileged:ClusterAdmin] should mutate pod and apply defaults after "
@@ -122,7 +122,8 @@ def _workers(cluster: Cluster) -> list[str]:
 
 
 def import_images(cluster: Cluster, images: list[Image], progress: Progress) -> None:
-    """Each image onto every worker, into the runtime, unless it is there."""
+    """Each image onto every worker and into its runtime, unless the same
+    archive was imported there before."""
     runtime = cluster.spec.runtime.name
     for host in _workers(cluster):
         session = cluster.runner.session(host)
@@ -217,10 +218,10 @@ def run(
     junit: Path | None = None,
     progress: Progress = print,
 ) -> Report:
-    e2e = prepare(cluster, progress)
     admin = cluster.pki_dir / "admin.conf"
     if not admin.exists():
         raise ValueError(f"{admin} does not exist yet: run k8sfs apply first")
+    e2e = prepare(cluster, progress)
     reports = cluster.state_dir / "conformance"
     shutil.rmtree(reports, ignore_errors=True)  # a report is of one run
     reports.mkdir(parents=True)

@@ -39,10 +39,6 @@ from k8sfs.images import (
     write_archive,
 )
 
-# The suite's image keys (manifest.go's configs[...]) that k8sfs makes.
-MADE = ("Agnhost", "BusyBox", "JessieDnsutils", "Pause")
-
-
 # Debian programs the suite's tests run inside agnhost: (on this machine,
 # in the image). Packages: netcat-openbsd, curl, bind9-dnsutils, bash,
 # iproute2 (scripts/deps.sh installs them).
@@ -188,7 +184,8 @@ def dnsutils_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
 
 
 def conformance_images(cache: Path, agnhost: Path, names: dict[str, str]) -> list[Image]:
-    """The MADE images under the suite's names (`names` is the e2e-images table)."""
+    """agnhost, busybox, jessie-dnsutils and pause under the suite's names
+    (`names` is the e2e-images table: manifest.go's configs keys)."""
     return [
         agnhost_image(cache, agnhost, names["Agnhost"]),
         suite_busybox_image(cache, names["BusyBox"]),
