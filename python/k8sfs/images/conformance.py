@@ -22,6 +22,7 @@ need an image made nowhere here (httpd, nginx, ...) are listed there.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -39,8 +40,8 @@ from k8sfs.images import (
     write_archive,
 )
 
-# Debian programs the suite's tests run inside agnhost: (on this machine,
-# in the image). Packages: netcat-openbsd, curl, bind9-dnsutils, bash,
+# Debian programs the suite's tests run inside agnhost, as (path on this
+# machine, path in the image). Packages: netcat-openbsd, curl, bind9-dnsutils, bash,
 # iproute2 (scripts/deps.sh installs them).
 AGNHOST_TOOLS = (
     ("/usr/bin/nc.openbsd", "usr/bin/nc"),
@@ -108,8 +109,9 @@ def _localhost_pair(work: Path) -> tuple[bytes, bytes]:
             ca=ca,
             ca_key=ca_key,
         )
-        key.write_text(leaf_key.to_pem())
-        key.chmod(0o600)
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 from the start
+        with os.fdopen(fd, "w") as out:
+            out.write(leaf_key.to_pem())
         cert.write_text(leaf.to_pem())
     return cert.read_bytes(), key.read_bytes()
 
