@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +19,9 @@ TEST_SUBNET = os.environ.get("K8SFS_TEST_SUBNET", "192.168.77.0/24")
 # The machine's forwarding setting before any test made a lab (a test's
 # "before" must be read before the thing under test runs).
 IP_FORWARD_AT_START = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+# State of spec clusters (`--spec`) goes to a directory of the run's own,
+# never into ./k8sfs-state of the checkout the tests run from.
+SPEC_STATE = Path(os.environ.setdefault("K8SFS_STATE", tempfile.mkdtemp(prefix="k8sfs-test-state-")))
 
 
 # Everything k8sfs printed during the run, for the secrets scan at the end

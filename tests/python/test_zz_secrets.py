@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import OUTPUTS, SECRET_FINDINGS, scan_state, secrets_in
+from conftest import OUTPUTS, SECRET_FINDINGS, SPEC_STATE, scan_state, secrets_in
 
 
 def test_no_secrets_in_anything_k8sfs_printed_or_logged():
     states = [p for p in Path("/var/lib/k8sfs/clusters").glob("*") if p.is_dir()]
-    states += [p for p in Path("k8sfs-state").glob("*") if p.is_dir()]
+    states += [p for p in SPEC_STATE.glob("*") if p.is_dir()]
     keys = [k.read_text().strip() for s in states for k in s.glob("secrets/*") if k.is_file()]
     findings = list(SECRET_FINDINGS)
     for state in states:
