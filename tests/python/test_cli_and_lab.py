@@ -156,3 +156,37 @@ def test_down_removes_everything_and_cleans_a_crashed_run():
     assert _lab_traces(name) == []
     Lab(name=name, subnet=subnet, progress=lambda m: None).down()  # safe twice
     assert _lab_traces(name) == []
+
+
+def test_another_lab_going_down_leaves_this_labs_hosts_whole(lab):
+    """Lab hosts started from one process (a test run, a notebook kernel)
+    once shared their systemd cgroup tree, so a lab going down removed the
+    cgroups of units still running in another: units then failed at step
+    CGROUP. Each host's systemd now has a tree of its own."""
+    from k8sfs.lab import Lab
+    from k8sfs.lab.processes import container_inits
+
+    def systemd_cgroups(a_lab) -> dict[str, str]:
+        """Each host's init: its cgroup in systemd's hierarchy, as the machine sees it."""
+        found = {}
+        for host, pids in container_inits(a_lab._uppers()).items():
+            lines = Path(f"/proc/{pids[0]}/cgroup").read_text().splitlines()
+            found[f"{a_lab.name}/{host}"] = next(x.split(":", 2)[2] for x in lines if ":name=systemd:" in x)
+        return found
+
+    other = Lab(name="k8sfsg", subnet="192.168.73.0/24", progress=lambda m: None)
+    try:
+        other.up()
+        with other.session("node-1") as s:
+            assert s.exec("systemctl is-system-running --wait").stdout.strip() == "running"
+        trees = {**systemd_cgroups(lab), **systemd_cgroups(other)}
+        assert len(trees) == 6 and len(set(trees.values())) == 6, trees
+    finally:
+        other.down(purge=True)
+    with lab.session("node-1") as s:
+        # A unit started after the other lab went down, and the early unit
+        # that gives kubelet its cgroup controllers: both start cleanly.
+        restarted = s.exec("systemctl restart ssh k8sfs-lab-early")
+        assert restarted.exit_code == 0, restarted.stderr
+        assert s.exec("systemctl --failed --no-legend --plain").stdout.strip() == ""
+        assert s.exec("test -w /sys/fs/cgroup/blkio").exit_code == 0

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from k8sfs import _core
 from k8sfs.lab import network, rootfs, sshfiles
+from k8sfs.lab.cgroups import supervisor_cgroups
 from k8sfs.lab.layout import LabHost, place
 from k8sfs.lab.processes import LabError, alive, container_inits, mounts_under, nspawn_pids, run, stop, tail
 from k8sfs.lab.safety import check_route, check_subnet
@@ -146,7 +147,8 @@ class Lab:
     def cgroup_prefix(self) -> str:
         """Kubelets in this lab's hosts keep their cgroups under /<prefix><host>
         in the machine's hierarchies (the hosts share them: cgroup v1, no
-        cgroup namespace)."""
+        cgroup namespace); each host's nspawn starts in one of that name
+        (cgroups.supervisor_cgroups)."""
         return f"k8sfs-{self.name}-"
 
     def host(self, name: str) -> LabHost:
@@ -514,8 +516,20 @@ class Lab:
                 argv.append(f"--bind=/sys/fs/cgroup/{controller}:/run/hostcg/{controller}")
         log = open(hdir / "console.log", "ab")
         env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "1"}
+        # nspawn --keep-unit puts the container in `payload` under the cgroup
+        # it was started in; each host gets a cgroup of its own to start in,
+        # or every host of every lab started by one process would share one
+        # `payload` (and one system.slice/<unit>: a unit stopping in one host
+        # removed the cgroup of the same unit in another).
+        enter = supervisor_cgroups(f"{self.cgroup_prefix}{host.name}")
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=enter,
         )
         log.close()
         host.pid = proc.pid
@@ -582,7 +596,9 @@ class Lab:
     def _remove_cgroups(self) -> list[str]:
         """Removes this lab's cgroup subtrees, deepest first; returns what stayed."""
         left = []
-        for root in sorted(Path("/sys/fs/cgroup").glob(f"*/{self.cgroup_prefix}*")):
+        cgroups = Path("/sys/fs/cgroup")
+        roots = {*cgroups.glob(f"*/{self.cgroup_prefix}*"), *cgroups.glob(f"{self.cgroup_prefix}*")}
+        for root in sorted(p for p in roots if p.is_dir()):
             for directory in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
                 try:
                     directory.rmdir()
