@@ -34,6 +34,13 @@ ROWS = [
     Row("v1.28.15", "containerd", "a mid version", "k8sfsv3", "192.168.103.0/24"),
     Row("v1.34.4", "containerd", "the lab's version (also in make test)", "k8sfsv4", "192.168.104.0/24"),
     Row("v1.34.4", "crio", "CRI-O 1.34 (also in make test)", "k8sfsv5", "192.168.105.0/24"),
+    Row(
+        "v1.37.2",
+        "containerd",
+        "the newest: containerd 2 (k8sfs's build), cgroup v1 allowed",
+        "k8sfsv6",
+        "192.168.106.0/24",
+    ),
 ]
 
 

@@ -82,7 +82,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     cache = artifacts.ArtifactCache(args.cache)
     wanted = artifacts.versions_for(args.version)
-    for name in args.names or artifacts.names_for(args.runtime):
+    for name in args.names or artifacts.names_for(args.runtime, args.version):
         if name not in wanted:
             raise artifacts.ArtifactError(f"unknown artifact {name!r}; known: {', '.join(wanted)}")
         if cache.lookup(name, wanted[name]) is None:

@@ -66,11 +66,6 @@ def check_facts(spec: ClusterSpec, facts: dict) -> None:
         f = facts.get(h.name)
         if f is None or not h.worker:
             continue
-        if spec.runtime.name == "containerd" and minor >= 36 and f.containerd_version and f.containerd_major < 2:
-            raise HostFactsError(
-                f"{h.name}: Kubernetes {spec.kubernetes_version} needs containerd >= 2.0, the host "
-                f"has {f.containerd_version} (1.35 is the last minor that supports containerd 1.x)"
-            )
         if minor >= 35 and not f.cgroup_v2 and spec.host_profile == "machine":
             raise HostFactsError(
                 f"{h.name}: the host uses cgroup v1 and kubelet {spec.kubernetes_version} refuses "

@@ -44,6 +44,18 @@ _COREDNS = {
 }
 
 
+# containerd 2 for the minors that need it (1.36 dropped containerd 1.x);
+# before that the host's package (Debian bookworm: 1.6) serves. Built from
+# github.com/containerd/containerd/v2, which the module proxy serves.
+CONTAINERD_2 = "v2.4.2"
+CONTAINERD_2_FROM_MINOR = 36
+
+
+def containerd_from_artifacts(kubernetes_version: str) -> bool:
+    """Whether k8sfs installs containerd (2.x) itself rather than the host's package."""
+    return minor(kubernetes_version) >= CONTAINERD_2_FROM_MINOR
+
+
 def crio_version(kubernetes_version: str) -> str:
     """CRI-O's minor follows Kubernetes' (its release policy); the .0 of that minor."""
     return f"v1.{minor(kubernetes_version)}.0"

@@ -87,8 +87,9 @@ def artifacts_missing(version: str | None = None, runtime: str = "containerd") -
     from k8sfs.artifacts import ArtifactCache, names_for, versions_for
     from k8sfs.versions import LAB_KUBERNETES_VERSION
 
-    wanted = versions_for(version or LAB_KUBERNETES_VERSION)
-    return [n for n in names_for(runtime) if ArtifactCache().lookup(n, wanted[n]) is None]
+    version = version or LAB_KUBERNETES_VERSION
+    wanted = versions_for(version)
+    return [n for n in names_for(runtime, version) if ArtifactCache().lookup(n, wanted[n]) is None]
 
 
 def require_lab_and_artifacts(runtime: str = "containerd") -> None:

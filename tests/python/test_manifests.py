@@ -98,3 +98,23 @@ def test_a_missing_or_unused_value_is_an_error_that_names_it():
         manifests.render("static-pod.yaml", cluster="kubernetes")
     with pytest.raises(manifests.TemplateError, match="no placeholder for imgae"):
         manifests.render("static-pod.yaml", cluster="kubernetes", image="x", imgae="y")
+
+
+def test_from_1_36_containerd_is_k8sfss_own_build_before_it_the_hosts_package():
+    def on_node1(minor: int) -> dict:
+        return {s.name: s for s in node.runtime_steps(context(minor)) if s.host == "node-1"}
+
+    new, old = on_node1(37), on_node1(34)
+    assert [u.path for u in new["containerd"].uploads] == [
+        "/usr/local/bin/containerd",
+        "/usr/local/bin/containerd-shim-runc-v2",
+        "/usr/local/bin/ctr",
+    ]
+    unit = file_of(new.values(), "node-1", "/etc/systemd/system/containerd.service")
+    assert "ExecStart=/usr/local/bin/containerd\n" in unit and "Delegate=yes" in unit
+    assert "version = 3" in file_of(new.values(), "node-1", "/etc/containerd/config.toml")
+    assert ["apt-get", "install", "-y", "-qq", "runc"] in new["install"].apply
+
+    assert old["containerd"].uploads == []
+    assert "version = 2" in file_of(old.values(), "node-1", "/etc/containerd/config.toml")
+    assert ["apt-get", "install", "-y", "-qq", "containerd", "runc"] in old["install"].apply

@@ -58,6 +58,14 @@ def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
         missing = artifacts_missing("v1.33.13")
         if missing:
             pytest.skip(f"{', '.join(missing)} for v1.33.13 not in the artifact cache; `make test` builds them")
+    if path.stem == "08-verify":
+        from k8sfs.artifacts import VERIFY_TOOLS, ArtifactCache, versions_for
+        from k8sfs.versions import LAB_KUBERNETES_VERSION
+
+        wanted = versions_for(LAB_KUBERNETES_VERSION)
+        missing = [n for n in VERIFY_TOOLS if ArtifactCache().lookup(n, wanted[n]) is None]
+        if missing:
+            pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make artifacts` builds them")
     from conftest import purge_lab
 
     for own in ("k8sfsn6", "k8sfsn7"):  # a lab an earlier, failed run left: these notebooks start afresh

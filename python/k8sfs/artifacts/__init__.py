@@ -31,6 +31,9 @@ MODULES = {
     "etcd": "go.etcd.io/etcd/server/v3",
     "etcdctl": "go.etcd.io/etcd/etcdctl/v3",
     "etcdutl": "go.etcd.io/etcd/etcdutl/v3",
+    "containerd": "github.com/containerd/containerd/v2",
+    "containerd-shim-runc-v2": "github.com/containerd/containerd/v2",
+    "ctr": "github.com/containerd/containerd/v2",
     "crio": "github.com/cri-o/cri-o",
     "pinns": "github.com/cri-o/cri-o",
     "coredns": "github.com/coredns/coredns",
@@ -46,24 +49,30 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out["etcd"] = out["etcdctl"] = out["etcdutl"] = versions.etcd_version(kubernetes_version)
     out["coredns"] = versions.coredns_version(kubernetes_version)
     out["crio"] = out["pinns"] = versions.crio_version(kubernetes_version)
+    for name in catalog.CONTAINERD:
+        out[name] = versions.CONTAINERD_2
     out["kube-bench"] = out["kube-bench-cfg"] = versions.KUBE_BENCH_VERSION
     out["e2e.test"] = out["agnhost"] = out["e2e-images"] = kubernetes_version
     return out
 
 
 # Binaries only one container runtime uses; the others are on every host.
-# (containerd and runc come from the host's packages.)
-RUNTIME_ONLY = {"crio": ("crio", "pinns")}
+# containerd's only where k8sfs installs containerd 2 itself (1.36+); before
+# that containerd and runc come from the host's packages.
+RUNTIME_ONLY = {"crio": ("crio", "pinns"), "containerd": catalog.CONTAINERD}
 # What `k8sfs verify` runs; built when it is asked for, never by default.
 # e2e-images: the image names the version's suite uses (its manifest.go).
 CONFORMANCE_TOOLS = ("e2e.test", "agnhost", "e2e-images")
 VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg", *CONFORMANCE_TOOLS)
 
 
-def names_for(runtime: str = "containerd") -> list[str]:
-    """What a cluster on `runtime` needs: the default set of get and build,
-    so a containerd cluster never waits on (or fails at) building CRI-O."""
+def names_for(runtime: str = "containerd", kubernetes_version: str = versions.LAB_KUBERNETES_VERSION) -> list[str]:
+    """What a cluster on `runtime` at `kubernetes_version` needs: the default
+    set of get and build, so a containerd cluster never waits on (or fails
+    at) building CRI-O, nor one on the host's containerd 1.x at containerd 2."""
     other = {n for r, ns in RUNTIME_ONLY.items() if r != runtime for n in ns}
+    if not versions.containerd_from_artifacts(kubernetes_version):
+        other.update(catalog.CONTAINERD)
     return [n for n in catalog.known_names() if n not in other and n not in VERIFY_TOOLS]
 
 
@@ -77,7 +86,7 @@ def build(
     """Build what is not cached yet from Go modules; cached ones are kept."""
     cache = cache or ArtifactCache()
     wanted = versions_for(kubernetes_version)
-    names = list(names) if names else names_for(runtime)
+    names = list(names) if names else names_for(runtime, kubernetes_version)
     for n in names:
         if n not in wanted:
             raise ArtifactError(f"unknown artifact {n!r}; known: {', '.join(wanted)}")
@@ -99,6 +108,12 @@ def build(
     if crio:
         v = wanted["crio"]
         groups.append((crio, functools.partial(gobuild.build_crio, v, staging, work / f"cri-o-{v}", progress)))
+    containerd = [n for n in catalog.CONTAINERD if n in missing]
+    if containerd:
+        v = wanted["containerd"]
+        groups.append(
+            (containerd, functools.partial(gobuild.build_containerd, v, staging, work / f"containerd-{v}", progress))
+        )
     e2e = [n for n in CONFORMANCE_TOOLS if n in missing]
     if e2e:
         groups.append(
@@ -171,7 +186,7 @@ def obtain(
     download whose digest does not match is refused, never replaced by a build."""
     cache = cache or ArtifactCache()
     wanted = versions_for(kubernetes_version)
-    names = list(names) if names else names_for(runtime)
+    names = list(names) if names else names_for(runtime, kubernetes_version)
     missing = [n for n in names if n in wanted and cache.lookup(n, wanted[n]) is None]
     if missing and source == "auto":
         why = release_site_answers(missing[0], wanted[missing[0]], mirror)

@@ -19,6 +19,9 @@ KUBERNETES = (
     "kubeadm",
 )
 
+# containerd 2 and what it runs containers with (the runc shim) and its CLI.
+CONTAINERD = ("containerd", "containerd-shim-runc-v2", "ctr")
+
 
 @dataclass(frozen=True)
 class Release:
@@ -65,6 +68,11 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         return Release(
             tarball, tarball + ".sha256sum", sha256_name=f"cri-o.{arch}.{version}.tar.gz", member=f"cri-o/bin/{name}"
         )
+    if name in CONTAINERD:
+        bare = version.lstrip("v")
+        base = f"https://github.com/containerd/containerd/releases/download/{version}"
+        tarball = f"containerd-{bare}-{os_name}-{arch}.tar.gz"
+        return Release(f"{base}/{tarball}", f"{base}/{tarball}.sha256sum", sha256_name=tarball, member=f"bin/{name}")
     if name == "kube-bench":
         bare = version.lstrip("v")
         base = f"https://github.com/aquasecurity/kube-bench/releases/download/{version}"
@@ -94,6 +102,7 @@ def known_names() -> list[str]:
         "etcdctl",
         "etcdutl",
         "coredns",
+        *CONTAINERD,
         "crio",
         "pinns",
         "kube-bench",

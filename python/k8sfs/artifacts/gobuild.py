@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from k8sfs.artifacts import openapi
+from k8sfs.artifacts import catalog, openapi
 
 # Commands built from k8s.io/kubernetes. kubeadm is only a reference for tests.
 KUBERNETES_COMMANDS: tuple[str, ...] = (
@@ -203,6 +203,11 @@ def e2e_image_names(manifest_go: str) -> dict[str, str]:
 # go.sum lines (module zip, go.mod) k8sfs verifies them against, taken from
 # the module proxy once and reviewed in this file like any other change.
 PINNED_SUMS = {
+    # CRI-O for Kubernetes 1.21, the walkthrough's runtime.
+    ("github.com/cri-o/cri-o", "v1.21.0"): (
+        "h1:DbfDGdckTJmWJbt8TkEc3MomhpGfoMXoX08BktlXd+k=",
+        "h1:IRUQ7f0jF+S0zTlOZz5p5lRIMIxi0tuQ9hlb8FvW6ic=",
+    ),
     ("github.com/aquasecurity/kube-bench", "v0.14.0"): (
         "h1:LBt4OyzKIDP654v+IWtfbeCG40Q+mhdbBnXZRuewpvY=",
         "h1:f2yV6jN7eug4JJOGYDxpu4RxSOb4VbEE//8b+7Yqwqc=",
@@ -320,6 +325,24 @@ def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress =
         raise BuildError(f"building pinns failed: {proc.stderr.strip()[-800:]}")
     built["pinns"] = out_dir / "pinns"
     return built
+
+
+def build_containerd(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
+    """containerd 2, its runc shim and ctr, static (no cgo): no btrfs
+    snapshotter, which needs cgo and btrfs headers; overlayfs is the one
+    the CRI plugin uses. runc itself comes from the host's packages."""
+    module = "github.com/containerd/containerd/v2"
+    ldflags = f"-s -w -X '{module}/version.Version={version}'"
+    return build_module(
+        module,
+        version,
+        [f"{module}/cmd/{name}" for name in catalog.CONTAINERD],
+        out_dir,
+        work_dir,
+        ldflags,
+        progress,
+        tags=["no_btrfs", "no_devmapper", "no_zfs"],
+    )
 
 
 def build_kube_bench(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:

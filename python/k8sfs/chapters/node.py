@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from k8sfs import _core, join_command, manifests, quote
+from k8sfs import _core, join_command, manifests, quote, versions
+from k8sfs.artifacts.catalog import CONTAINERD as CONTAINERD_BINARIES
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.units import oneshot_unit
 from k8sfs.engine.service import service_step
-from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step
+from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step, Upload
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
 from k8sfs.spec import HostSpec
 
@@ -171,29 +172,50 @@ CONTAINERD_UNDO = [
 
 
 def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
+    """containerd from the host's packages, or for Kubernetes 1.36+ (which
+    needs containerd 2, newer than Debian bookworm's 1.6) k8sfs's own build
+    from the artifact cache with a unit k8sfs writes; runc from the packages."""
     facts = ctx.host_facts(h)
+    own = versions.containerd_from_artifacts(ctx.spec.kubernetes_version)
     options = _core.ContainerdOptions()
-    options.major_version = facts.containerd_major
+    options.major_version = 2 if own else facts.containerd_major
     options.cgroup_driver = ctx.spec.runtime.cgroup_driver
     options.sandbox_image = PAUSE_IMAGE
     options.container_host = ctx.container_hosts
     # Debian's containernetworking-plugins live in /usr/lib/cni; release tarballs in /opt/cni/bin.
     options.cni_bin_dir = "/usr/lib/cni" if "debian" in facts.os_family_words.split() else "/opt/cni/bin"
+    packages = ["runc"] if own else ["containerd", "runc"]
+    have = " && ".join(f"command -v {p}" for p in packages)
     install = Step(
         "install",
         h.name,
-        "containerd and runc from the host's packages",
-        check=["sh", "-c", "command -v containerd && command -v runc"],
-        apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "containerd", "runc"]],
-        verify=["sh", "-c", "command -v containerd && command -v runc"],
+        f"{' and '.join(packages)} from the host's packages",
+        check=["sh", "-c", have],
+        apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]],
+        verify=["sh", "-c", have],
     )
+    files = [File("/etc/containerd/config.toml", _core.render_containerd_config(options))]
+    uploads: list[Upload] = []
+    prepare = [["systemctl", "unmask", "containerd"]]
+    what = "containerd"
+    if own:
+        version = ctx.version("containerd")
+        what = f"containerd {version} (k8sfs's build)"
+        # In /etc/systemd/system: it replaces a package's unit, or a mask.
+        unit = manifests.render(
+            "containerd.service", cluster=ctx.spec.cluster_name, version=version, binary="/usr/local/bin/containerd"
+        )
+        files.append(File("/etc/systemd/system/containerd.service", unit))
+        uploads = [ctx.upload(name, f"/usr/local/bin/{name}") for name in CONTAINERD_BINARIES]
+        prepare = []
     configure = service_step(
         "containerd",
         h.name,
         "containerd",
-        f"CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}",
-        files=[File("/etc/containerd/config.toml", _core.render_containerd_config(options))],
-        prepare=[["systemctl", "unmask", "containerd"]],
+        f"{what}, CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}",
+        files=files,
+        uploads=uploads,
+        prepare=prepare,
         verify=["ctr", "version"],
         undo=CONTAINERD_UNDO,
     )
