@@ -25,8 +25,11 @@ std::string render_containerd_config(const ContainerdOptions& o) {
         "  runtime_type = 'io.containerd.runc.v2'\n\n"
         "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n";
     out += fmt::format("  SystemdCgroup = {}\n\n", systemd ? "true" : "false");
-    out += fmt::format("[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dir = '{}'\n  conf_dir = '{}'\n",
-                       o.cni_bin_dir, o.cni_conf_dir);
+    // bin_dirs since 2.1; 2.0 reads only bin_dir, which 2.1 deprecated and
+    // later releases ignore (2.4 then looks in /opt/cni/bin): both, same dir.
+    out += fmt::format(
+        "[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = ['{0}']\n  bin_dir = '{0}'\n  conf_dir = '{1}'\n",
+        o.cni_bin_dir, o.cni_conf_dir);
     return out;
   }
   const std::string cri = "[plugins.\"io.containerd.grpc.v1.cri\"";

@@ -101,6 +101,22 @@ def staging_replaces(kubernetes_gomod: str) -> list[str]:
     return re.findall(r"^\s*(\S+)\s+=>\s+\./staging/src/\S+", kubernetes_gomod, re.M)
 
 
+def module_replaces(gomod: str) -> list[str]:
+    """The go.mod's replace directives that point at another module version
+    (`old [v] => new v`), not at a local directory. A replace binds only in
+    the main module, so a wrapper that builds this module repeats them."""
+    bodies = re.findall(r"^replace\s*\(\n(.*?)^\)", gomod, re.M | re.S)
+    lines = [line.strip() for body in bodies for line in body.splitlines()]
+    lines += re.findall(r"^replace\s+([^(\s].*)$", gomod, re.M)
+    return [
+        line
+        for line in lines
+        if "=>" in line
+        and len(line.split("=>", 1)[1].split()) == 2
+        and not line.split("=>", 1)[1].strip().startswith((".", "/"))
+    ]
+
+
 def go_directives(gomod: str) -> list[str]:
     """The `go` and `godebug` lines, carried over so the build behaves as upstream's."""
     return re.findall(r"^(?:go|godebug)\s+\S.*$", gomod, re.M)
@@ -232,8 +248,10 @@ def build_module(
     progress: Progress = print,
     pin_staging: bool = False,
     upstream_sums: bool = False,
+    upstream_replaces: bool = False,
     tags: list[str] | None = None,
     cgo: bool = False,
+    stubs: tuple[str, ...] = (),
     prepare: Callable[[Path, dict[str, str], Path], str] | None = None,
 ) -> dict[str, Path]:
     """Build `packages` of module@version through a small wrapper module.
@@ -246,7 +264,11 @@ def build_module(
     With `upstream_sums`, the wrapper's go.sum starts as the module's own
     go.sum (verified by the go command with the module itself), so every
     dependency is checked against the hashes its maintainers pinned, also
-    those the checksum database has no entry for; nothing is unverified."""
+    those the checksum database has no entry for; nothing is unverified.
+    With `upstream_replaces`, the module's own replace directives to other
+    module versions are repeated in the wrapper (CRI-O 1.21 pins Kubernetes'
+    staging modules that way). `stubs`: module paths replaced by an empty
+    local module (see CRIO_GRAPH_STUBS)."""
     env = _go_env()
     if cgo:
         env["CGO_ENABLED"] = "1"
@@ -260,6 +282,13 @@ def build_module(
     info = json.loads(_go(["mod", "download", "-json", f"{module}@{version}"], work_dir, env, log))
     upstream = Path(info["GoMod"]).read_text()
     lines = ["module k8sfs.local/build", "", *go_directives(upstream), "", f"require {module} {version}", ""]
+    replaces = module_replaces(upstream) if upstream_replaces else []
+    for stub in stubs:  # an empty module of that path: needs no download, no checksum
+        (work_dir / "stubs" / stub).mkdir(parents=True, exist_ok=True)
+        (work_dir / "stubs" / stub / "go.mod").write_text(f"module {stub}\n")
+        replaces.append(f"{stub} => ./stubs/{stub}")
+    if replaces:
+        lines += ["replace (", *(f"\t{r}" for r in replaces), ")", ""]
     if pin_staging:
         minor_patch = version[len("v1.") :]
         lines += ["replace (", *(f"\t{mod} => {mod} v0.{minor_patch}" for mod in staging_replaces(upstream)), ")", ""]
@@ -281,6 +310,13 @@ def build_module(
     return _build(packages, version, out_dir, work_dir, env, log, ldflags, progress, tags or [])
 
 
+# Modules in CRI-O 1.21's module graph (Go 1.15: no graph pruning) that no
+# proxy serves any more, reached only through its release tooling's
+# dependencies and never compiled into crio: an empty local module stands
+# in, so the graph resolves. Were one compiled in, the build would fail.
+CRIO_GRAPH_STUBS = ("vbom.ml/util",)
+
+
 def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
     """CRI-O with cgo for seccomp (libseccomp-dev), the Go OpenPGP code
     instead of gpgme, and no btrfs, ostree, SELinux or AppArmor: what a
@@ -293,6 +329,7 @@ def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress =
         "containers_image_openpgp",
         "seccomp",
         "exclude_graphdriver_btrfs",
+        "exclude_graphdriver_devicemapper",
         "btrfs_noversion",
     ]
     built = build_module(
@@ -304,8 +341,10 @@ def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress =
         ldflags,
         progress,
         upstream_sums=True,
+        upstream_replaces=True,
         tags=tags,
         cgo=True,
+        stubs=CRIO_GRAPH_STUBS,
     )
     info = json.loads(
         _go(
