@@ -201,7 +201,7 @@ void bind_components(py::module_& m) {
         py::arg("binary") = "/usr/local/bin/kube-scheduler");
 
   m.def("node_pod_subnet", &c::node_pod_subnet, py::arg("pod_cidr"), py::arg("index"));
-  m.def("render_cni_bridge", &c::render_cni_bridge, py::arg("pod_subnet"));
+  m.def("render_cni_bridge", &c::render_cni_bridge, py::arg("pod_subnet"), py::arg("cni_version") = "1.0.0");
   m.def("render_cni_loopback", &c::render_cni_loopback);
   py::class_<c::KubeProxyOptions>(m, "KubeProxyOptions")
       .def(py::init([](const std::string& version) {

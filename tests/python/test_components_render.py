@@ -223,6 +223,26 @@ def test_cni_bridge_config():
     assert bridge["ipam"]["type"] == "host-local"
     assert bridge["ipam"]["ranges"] == [[{"subnet": "10.200.1.0/24"}]]
     assert json.loads(core.render_cni_loopback())["type"] == "loopback"
+    assert bridge["cniVersion"] == "1.0.0"
+    assert json.loads(core.render_cni_bridge("10.200.1.0/24", "0.4.0"))["cniVersion"] == "0.4.0"
+
+
+@pytest.mark.parametrize(
+    "version,runtime,cni",
+    # CRI-O's go.mod: containernetworking/cni v0.8.1 up to 1.22, v1.0.1 from 1.23 (spec 0.4.0 vs 1.0.0).
+    [
+        ("v1.21.6", "crio", "0.4.0"),
+        ("v1.22.0", "crio", "0.4.0"),
+        ("v1.23.0", "crio", "1.0.0"),
+        ("v1.21.6", "containerd", "1.0.0"),
+    ],
+)
+def test_the_bridge_speaks_the_cni_version_the_runtime_reads(version, runtime, cni):
+    from k8sfs.chapters.cluster_services import cni_version
+    from k8sfs.chapters.context import Context
+    from k8sfs.spec import ClusterSpec, RuntimeOptions
+
+    assert cni_version(Context(ClusterSpec(kubernetes_version=version, runtime=RuntimeOptions(runtime)), {})) == cni
 
 
 def test_kube_proxy_config():

@@ -29,12 +29,12 @@ std::string node_pod_subnet(const std::string& pod_cidr, int index) {
   return fmt::format("{}/24", text);
 }
 
-std::string render_cni_bridge(const std::string& pod_subnet) {
+std::string render_cni_bridge(const std::string& pod_subnet, const std::string& cni_version) {
   // No ipMasq: pods reach other nodes' pods by routes, and nothing leaves
   // the cluster's hosts through NAT.
   return fmt::format(
       "{{\n"
-      "  \"cniVersion\": \"1.0.0\",\n"
+      "  \"cniVersion\": \"{}\",\n"
       "  \"name\": \"bridge\",\n"
       "  \"type\": \"bridge\",\n"
       "  \"bridge\": \"cni0\",\n"
@@ -46,7 +46,7 @@ std::string render_cni_bridge(const std::string& pod_subnet) {
       "    \"routes\": [{{\"dst\": \"0.0.0.0/0\"}}]\n"
       "  }}\n"
       "}}\n",
-      pod_subnet);
+      cni_version, pod_subnet);
 }
 
 std::string render_cni_loopback() {

@@ -252,6 +252,7 @@ def build_module(
     tags: list[str] | None = None,
     cgo: bool = False,
     stubs: tuple[str, ...] = (),
+    extra_replaces: tuple[str, ...] = (),
     prepare: Callable[[Path, dict[str, str], Path], str] | None = None,
 ) -> dict[str, Path]:
     """Build `packages` of module@version through a small wrapper module.
@@ -268,7 +269,8 @@ def build_module(
     With `upstream_replaces`, the module's own replace directives to other
     module versions are repeated in the wrapper (CRI-O 1.21 pins Kubernetes'
     staging modules that way). `stubs`: module paths replaced by an empty
-    local module (see CRIO_GRAPH_STUBS)."""
+    local module (see CRIO_GRAPH_STUBS); `extra_replaces`: more replace
+    directives (see CRIO_GO_FIXES)."""
     env = _go_env()
     if cgo:
         env["CGO_ENABLED"] = "1"
@@ -282,7 +284,7 @@ def build_module(
     info = json.loads(_go(["mod", "download", "-json", f"{module}@{version}"], work_dir, env, log))
     upstream = Path(info["GoMod"]).read_text()
     lines = ["module k8sfs.local/build", "", *go_directives(upstream), "", f"require {module} {version}", ""]
-    replaces = module_replaces(upstream) if upstream_replaces else []
+    replaces = [*(module_replaces(upstream) if upstream_replaces else []), *extra_replaces]
     for stub in stubs:  # an empty module of that path: needs no download, no checksum
         (work_dir / "stubs" / stub).mkdir(parents=True, exist_ok=True)
         (work_dir / "stubs" / stub / "go.mod").write_text(f"module {stub}\n")
@@ -315,6 +317,13 @@ def build_module(
 # dependencies and never compiled into crio: an empty local module stands
 # in, so the graph resolves. Were one compiled in, the build would fail.
 CRIO_GRAPH_STUBS = ("vbom.ml/util",)
+# Dependencies of old CRI-O releases that break at run time when built with
+# a newer Go, raised to the first release that fixes it (no-ops where the
+# module already requires that or later):
+# - reflect2 before 1.0.2 walks Go's map internals as of Go 1.17 and
+#   crashed CRI-O 1.21 at its first RunPodSandbox (nil pointer in
+#   maps.(*Iter).Next via json-iterator).
+CRIO_GO_FIXES = ("github.com/modern-go/reflect2 => github.com/modern-go/reflect2 v1.0.2",)
 
 
 def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
@@ -345,6 +354,7 @@ def build_crio(version: str, out_dir: Path, work_dir: Path, progress: Progress =
         tags=tags,
         cgo=True,
         stubs=CRIO_GRAPH_STUBS,
+        extra_replaces=CRIO_GO_FIXES,
     )
     info = json.loads(
         _go(

@@ -86,6 +86,14 @@ def pod_subnets(ctx: Context) -> dict[str, str]:
     return ctx.spec.pod_subnets()
 
 
+def cni_version(ctx: Context) -> str:
+    """The CNI spec version of the bridge config. CRI-O before 1.23 reads
+    plugin results with libcni 0.8 (its go.mod: containernetworking/cni
+    v0.8.1; 1.23: v1.0.1), which stops at 0.4.0 ("unsupported CNI result
+    version 1.0.0" on the v1.21.6 lab); containerd 1.6+ and later CRI-O read 1.0.0."""
+    return "0.4.0" if ctx.spec.runtime.name == "crio" and ctx.spec.kubernetes_minor < 23 else "1.0.0"
+
+
 def pod_network_steps(ctx: Context) -> list[Step]:
     subnets = pod_subnets(ctx)
     address = {h.name: h.address for h in ctx.spec.hosts}
@@ -110,7 +118,7 @@ def pod_network_steps(ctx: Context) -> list[Step]:
         description = f"routes to {', '.join(others.values()) or 'no other node'}"
         if h.worker:
             files += [
-                File("/etc/cni/net.d/10-bridge.conf", _core.render_cni_bridge(subnets[h.name])),
+                File("/etc/cni/net.d/10-bridge.conf", _core.render_cni_bridge(subnets[h.name], cni_version(ctx))),
                 File("/etc/cni/net.d/99-loopback.conf", _core.render_cni_loopback()),
             ]
             description = f"CNI bridge with pods in {subnets[h.name]}; " + description
