@@ -174,7 +174,7 @@ def test_another_lab_going_down_leaves_this_labs_hosts_whole(lab):
             found[f"{a_lab.name}/{host}"] = next(x.split(":", 2)[2] for x in lines if ":name=systemd:" in x)
         return found
 
-    other = Lab(name="k8sfsg", subnet="192.168.73.0/24", progress=lambda m: None)
+    other = Lab(name="k8sfsg", subnet="192.168.72.0/24", progress=lambda m: None)
     try:
         other.up()
         with other.session("node-1") as s:
