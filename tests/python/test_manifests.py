@@ -12,7 +12,7 @@ from k8sfs import manifests
 from k8sfs.chapters import cluster_services, control_plane, node
 from k8sfs.chapters.context import Context
 from k8sfs.images import Image
-from k8sfs.spec import ClusterSpec
+from k8sfs.spec import ClusterSpec, RuntimeOptions
 
 FIXTURES = Path(__file__).parent / "fixtures" / "manifests"
 
@@ -118,3 +118,36 @@ def test_from_1_36_containerd_is_k8sfss_own_build_before_it_the_hosts_package():
     assert old["containerd"].uploads == []
     assert "version = 2" in file_of(old.values(), "node-1", "/etc/containerd/config.toml")
     assert ["apt-get", "install", "-y", "-qq", "containerd", "runc"] in old["install"].apply
+
+
+def test_a_real_hosts_kernel_gets_the_runtime_prerequisites_and_a_lab_host_does_not():
+    """The files of the "Container Runtimes" prerequisites (kubernetes.io,
+    the walkthrough's era): overlay and br_netfilter loaded at boot, bridged
+    traffic through iptables, forwarding on."""
+    from k8sfs.chapters import host_setup
+
+    real = {s.name: s for s in node.runtime_steps(context()) if s.host == "node-1"}
+    kernel = real["kernel"]
+    files = {f.path: f.content.decode() for f in kernel.files}
+    assert files[host_setup.MODULES_FILE] == (FIXTURES / "k8s-modules.conf").read_text()
+    assert files[host_setup.SYSCTL_FILE] == (FIXTURES / "k8s-sysctl.conf").read_text()
+    assert kernel.apply == [["modprobe", "overlay"], ["modprobe", "br_netfilter"], ["sysctl", "--system"]]
+    assert "sysctl -n net.ipv4.ip_forward" in kernel.check[-1]
+    lab = {s.name for s in node.runtime_steps(context(host_profile="container")) if s.host == "node-1"}
+    assert "kernel" not in lab and "container-host" in lab
+
+
+def test_packages_come_from_apt_on_debian_and_dnf_on_the_red_hat_family():
+    from k8sfs.engine.facts import Facts
+
+    def install(os_id: str, os_like: str, runtime: str) -> list[list[str]]:
+        ctx = context(runtime=RuntimeOptions(runtime))
+        ctx.facts = {h.name: Facts(os_id, os_like, "x86_64", True, "") for h in ctx.spec.hosts}
+        return next(s.apply for s in node.runtime_steps(ctx) if s.host == "node-1" and s.name == "install")
+
+    assert install("debian", "", "containerd")[-1] == ["apt-get", "install", "-y", "-qq", "containerd", "runc"]
+    assert install("ubuntu", "debian", "crio")[-1] == ["apt-get", "install", "-y", "-qq", "conmon", "crun", "skopeo"]
+    assert install("rocky", "rhel centos fedora", "containerd") == [
+        ["dnf", "install", "-y", "-q", "containerd", "runc"]
+    ]
+    assert install("fedora", "", "crio") == [["dnf", "install", "-y", "-q", "conmon", "crun", "skopeo"]]

@@ -8,6 +8,7 @@ import ipaddress
 
 from k8sfs import _core, manifests
 from k8sfs.chapters.context import Context
+from k8sfs.chapters.host_setup import package_step
 from k8sfs.engine.service import service_step
 from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, File, Step
 from k8sfs.spec import HostSpec
@@ -195,16 +196,7 @@ def api_endpoint_steps(ctx: Context) -> list[Step]:
         where = ctx.host_facts(h).interface_for(h.address)
         if where:
             o.interface, o.prefix_length = where
-        steps.append(
-            Step(
-                "install",
-                h.name,
-                "keepalived from the host's packages",
-                check=["sh", "-c", "command -v keepalived"],
-                apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "keepalived"]],
-                verify=["sh", "-c", "command -v keepalived"],
-            )
-        )
+        steps.append(package_step(ctx, h, ["keepalived"]))
         steps.append(
             service_step(
                 "keepalived",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from k8sfs import _core, join_command, manifests, quote, versions
 from k8sfs.artifacts.catalog import CONTAINERD as CONTAINERD_BINARIES
 from k8sfs.chapters.context import Context
+from k8sfs.chapters.host_setup import kernel_step, package_step
 from k8sfs.chapters.units import oneshot_unit
 from k8sfs.engine.service import service_step
 from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step, Upload
@@ -184,16 +185,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     options.container_host = ctx.container_hosts
     # Debian's containernetworking-plugins live in /usr/lib/cni; release tarballs in /opt/cni/bin.
     options.cni_bin_dir = "/usr/lib/cni" if "debian" in facts.os_family_words.split() else "/opt/cni/bin"
-    packages = ["runc"] if own else ["containerd", "runc"]
-    have = " && ".join(f"command -v {p}" for p in packages)
-    install = Step(
-        "install",
-        h.name,
-        f"{' and '.join(packages)} from the host's packages",
-        check=["sh", "-c", have],
-        apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]],
-        verify=["sh", "-c", have],
-    )
+    install = package_step(ctx, h, ["runc"] if own else ["containerd", "runc"])
     files = [File("/etc/containerd/config.toml", _core.render_containerd_config(options))]
     uploads: list[Upload] = []
     prepare = [["systemctl", "unmask", "containerd"]]
@@ -284,16 +276,7 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         )
     )
     files.append(File(CRIO_CONFIG, _core.render_crio_config(options)))
-    packages = ["conmon", "crun", "skopeo"]
-    have = " && ".join(f"command -v {p}" for p in packages)
-    install = Step(
-        "install",
-        h.name,
-        f"{', '.join(packages)} from the host's packages",
-        check=["sh", "-c", have],
-        apply=[["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]],
-        verify=["sh", "-c", have],
-    )
+    install = package_step(ctx, h, ["conmon", "crun", "skopeo"])
     configure = service_step(
         "crio",
         h.name,
@@ -321,8 +304,9 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
 def runtime_steps(ctx: Context) -> list[Step]:
     steps = []
     for h in ctx.workers:
-        if ctx.container_hosts:
-            steps.append(_container_host_step(ctx, h))
+        # A lab host shares the machine's kernel: its modules and sysctls
+        # are not the host's to set (the container-host step covers kubelet's).
+        steps.append(_container_host_step(ctx, h) if ctx.container_hosts else kernel_step(h))
         steps.extend(_containerd_steps(ctx, h) if ctx.spec.runtime.name == "containerd" else _crio_steps(ctx, h))
     return steps
 
