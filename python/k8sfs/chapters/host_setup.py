@@ -14,8 +14,12 @@ from k8sfs.spec import HostSpec
 MODULES_FILE = "/etc/modules-load.d/k8s.conf"
 SYSCTL_FILE = "/etc/sysctl.d/k8s.conf"
 # overlay for the runtimes' snapshotters; br_netfilter so bridged pod
-# traffic passes iptables (kube-proxy's Services).
-MODULES = ("overlay", "br_netfilter")
+# traffic passes iptables (kube-proxy's Services). Each with how to tell it
+# is there, loaded or built in.
+MODULES = {
+    "overlay": "grep -qw overlay /proc/filesystems",
+    "br_netfilter": "test -d /proc/sys/net/bridge",
+}
 SYSCTLS = (
     ("net.bridge.bridge-nf-call-iptables", "1"),
     ("net.bridge.bridge-nf-call-ip6tables", "1"),
@@ -49,7 +53,7 @@ def package_step(ctx: Context, h: HostSpec, packages: list[str]) -> Step:
 
 def kernel_step(h: HostSpec) -> Step:
     """Modules loaded now and at boot, sysctls set now and at boot."""
-    loaded = " && ".join(f"test -d /sys/module/{m}" for m in MODULES)
+    loaded = " && ".join(MODULES.values())
     values = " && ".join(f'[ "$(sysctl -n {k})" = {v} ]' for k, v in SYSCTLS)
     return Step(
         "kernel",
