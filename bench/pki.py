@@ -10,6 +10,10 @@ the same run (compare the ratios; this machine is noisy).
 Both sides produce the same set of files with the same key type; the
 openssl side gets the subjects, SANs and usages from k8sfs's table so that
 both do the same work.
+
+Then whole commands as a user runs them, each a new process: `k8sfs pki
+init` against kubeadm's certificate and kubeconfig phases (kubeadm from
+the artifact cache), with the same key type.
 """
 
 from __future__ import annotations
@@ -182,6 +186,43 @@ def run_openssl(pki_spec, directory: Path, key_type: str, kubectl: str | None) -
             _sh(kubectl, "config", "use-context", "default", "--kubeconfig", conf)
 
 
+# kubeadm's certificate and kubeconfig phases for the walkthrough's
+# control-plane host (kubeadm makes one node's material; k8sfs the whole
+# cluster's, so ITEMS differ and the figures are per command, as a user runs them).
+KUBEADM_CONFIG = """apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: 192.168.50.10
+nodeRegistration:
+  name: k8s-master
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {version}
+encryptionAlgorithm: {algorithm}
+certificatesDir: {directory}/pki
+"""
+KUBEADM_ALGORITHMS = {"ecdsa-p256": "ECDSA-P256", "rsa-2048": "RSA-2048", "rsa-4096": "RSA-4096"}
+
+
+def run_k8sfs_cli(key_type: str, directory: Path) -> None:
+    """`k8sfs pki init` as a user runs it: a new process, spec read from a file."""
+    spec_file = directory / "cluster.yaml"
+    spec_file.write_text(f"pki:\n  key_type: {key_type}\n")
+    _sh(sys.executable, "-m", "k8sfs.cli", "pki", "init", "--spec", str(spec_file), "--dir", str(directory / "pki"))
+
+
+def run_kubeadm(kubeadm: str, key_type: str, directory: Path) -> None:
+    config = directory / "kubeadm.yaml"
+    config.write_text(
+        KUBEADM_CONFIG.format(
+            version=LAB_KUBERNETES_VERSION, algorithm=KUBEADM_ALGORITHMS[key_type], directory=directory
+        )
+    )
+    _sh(kubeadm, "init", "phase", "certs", "all", "--config", str(config))
+    _sh(kubeadm, "init", "phase", "kubeconfig", "all", "--config", str(config), "--kubeconfig-dir", str(directory))
+
+
 def median_time(fn, rounds: int) -> float:
     samples = []
     for _ in range(rounds):
@@ -235,6 +276,19 @@ def main() -> int:
         )
     )
     print(f"\nmedian of {args.rounds} rounds, each into a fresh directory; ratio = peer time / k8sfs time")
+
+    kubeadm_artifact = ArtifactCache().lookup("kubeadm", LAB_KUBERNETES_VERSION)
+    if kubeadm_artifact is None:
+        print("\nno kubeadm in the artifact cache (make artifacts builds it): whole-command comparison skipped")
+        return 0
+    rows = []
+    for key_type in args.key_type or ["ecdsa-p256", "rsa-2048"]:
+        ours = median_time(lambda d, k=key_type: run_k8sfs_cli(k, d), args.rounds)
+        theirs = median_time(lambda d, k=key_type: run_kubeadm(str(kubeadm_artifact.path), k, d), args.rounds)
+        rows.append([key_type, f"{ours * 1000:.0f} ms", f"{theirs * 1000:.0f} ms", f"{theirs / ours:.2f}x"])
+    print("\nWhole commands as processes: `k8sfs pki init` (3 hosts, 20 items) against kubeadm's")
+    print("`init phase certs all` + `init phase kubeconfig all` (its control-plane host, 5 kubeconfigs)")
+    print(render_table(["KEYS", "K8SFS PKI INIT", "KUBEADM PHASES", "RATIO"], rows))
     return 0
 
 
