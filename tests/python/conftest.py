@@ -20,7 +20,9 @@ TEST_SUBNET = os.environ.get("K8SFS_TEST_SUBNET", "192.168.77.0/24")
 # "before" must be read before the thing under test runs).
 IP_FORWARD_AT_START = Path("/proc/sys/net/ipv4/ip_forward").read_text()
 # State of spec clusters (`--spec`) goes to a directory of the run's own,
-# never into ./k8sfs-state of the checkout the tests run from.
+# never into ./k8sfs-state of the checkout the tests run from; it holds CA
+# keys, so it goes when the run ends (pytest_sessionfinish).
+SPEC_STATE_OWNED = "K8SFS_STATE" not in os.environ
 SPEC_STATE = Path(os.environ.setdefault("K8SFS_STATE", tempfile.mkdtemp(prefix="k8sfs-test-state-")))
 
 
@@ -176,6 +178,11 @@ MEASURED: list[tuple[str, str]] = []
 def measured(what: str, value: str) -> None:
     MEASURED.append((what, value))
     print(f"[measured] {what}: {value}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if SPEC_STATE_OWNED:
+        shutil.rmtree(SPEC_STATE, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter):
