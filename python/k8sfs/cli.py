@@ -12,6 +12,7 @@ k8sfs demo                            the main job: the lab cluster from scratch
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -243,7 +244,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
             lab.down()
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The module that adds each command's parser. A command line builds only
+# its own command's (k8sfs pki init then imports no chapters, artifacts or
+# urllib: start-up is most of a short command's time); --help, no command or
+# an unknown one builds them all. A test keeps this table true.
+COMMAND_MODULES = {
+    "cli_cluster": (
+        "plan",
+        "apply",
+        "chapters",
+        "init",
+        "picture",
+        "spec-schema",
+        "verify",
+        "spec",
+        "kubectl",
+        "kubeconfig",
+        "status",
+        "etcd",
+        "node",
+        "reset",
+    ),
+    "cli_pki": ("pki",),
+    "cli_artifacts": ("artifacts",),
+}
+BUILT_IN = ("lab", "exec", "demo")  # added here, in build_parser
+
+
+def add_module_parsers(sub: argparse._SubParsersAction, module: str) -> None:
+    importlib.import_module(f"k8sfs.{module}").add_parsers(sub)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `command` only what that command needs."""
     parser = argparse.ArgumentParser(
         prog="k8sfs",
         description="Build a Kubernetes cluster from scratch, component by component, over SSH.",
@@ -342,11 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=10, help="seconds (default: %(default)s)")
     p.set_defaults(func=cmd_exec)
 
-    from k8sfs import cli_artifacts, cli_cluster, cli_pki
-
-    cli_cluster.add_parsers(sub)
-    cli_pki.add_parser(sub)
-    cli_artifacts.add_parser(sub)
+    for module, commands in COMMAND_MODULES.items():
+        if command is None or command in commands:
+            add_module_parsers(sub, module)
 
     p = sub.add_parser(
         "demo",
@@ -373,10 +404,12 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, tail = argv[:cut], argv[cut + 1 :]
-    args = build_parser().parse_args(argv)
+    named = argv[0] if argv and not argv[0].startswith("-") else None
+    known = named in BUILT_IN or any(named in commands for commands in COMMAND_MODULES.values())
+    args = build_parser(named if known else None).parse_args(argv)
     if tail is not None:
         if not hasattr(args, "command"):
-            build_parser().error("'--' is only used before a command (exec, lab ssh)")
+            build_parser(named if known else None).error("'--' is only used before a command (exec, lab ssh)")
         args.command = list(args.command or []) + tail
     try:
         return args.func(args)

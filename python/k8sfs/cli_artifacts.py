@@ -100,7 +100,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "artifacts",
         help="binaries for the cluster: get, list, fetch, build, import",

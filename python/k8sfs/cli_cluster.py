@@ -69,7 +69,7 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
     import os
 
     from k8sfs.artifacts import ArtifactCache
-    from k8sfs.cluster import pki_dir
+    from k8sfs.state_paths import pki_dir
 
     kubectl = ArtifactCache().require("kubectl", target_spec(args).kubernetes_version)
     kubeconfig = pki_dir(state_dir(args)) / "admin.conf"
@@ -81,7 +81,7 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
 
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from k8sfs import kubeconfig
-    from k8sfs.cluster import pki_dir
+    from k8sfs.state_paths import pki_dir
 
     spec = target_spec(args)
     admin = pki_dir(state_dir(args)) / "admin.conf"
@@ -291,6 +291,7 @@ def cmd_verify_conformance(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             junit=Path(args.junit) if args.junit else None,
             progress=progress,
+            parallel=args.parallel,
         )
     print(conformance.render(report))
     if args.json:
@@ -466,6 +467,14 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--focus", default=r"\[Conformance\]", help="regular expression of the specs to run")
     q.add_argument("--skip", default="", metavar="RE", help="regular expression of specs to leave out")
     q.add_argument("--slice", action="store_true", help="the fixed slice make test runs (a few minutes)")
+    q.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the specs in N e2e.test processes under Ginkgo's CLI (built like e2e.test); "
+        "[Serial] specs still run one at a time, at the end (default 1)",
+    )
     q.add_argument("--timeout", default="24h", help="Ginkgo's limit for the whole run (default 24h)")
     q.add_argument("--junit", metavar="FILE", help="the JUnit file (default: in the cluster's state dir)")
     q.add_argument("--json", metavar="FILE", help="also write each spec's result here")

@@ -37,7 +37,7 @@ examples:
 def _context(args: argparse.Namespace) -> tuple[ClusterSpec, _core.PkiStore]:
     """The target's spec and its PKI store (--dir, or the cluster's state)."""
     from k8sfs.cli_target import state_dir, target_spec
-    from k8sfs.cluster import pki_dir
+    from k8sfs.state_paths import pki_dir
 
     spec = target_spec(args)
     directory = Path(args.dir) if args.dir else pki_dir(state_dir(args))
@@ -169,7 +169,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "pki",
         help="the cluster's CAs, certificates and kubeconfigs",

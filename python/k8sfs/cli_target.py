@@ -185,6 +185,6 @@ def state_dir(args: argparse.Namespace) -> Path:
         return Path(args.state)
     if args.lab:
         return _lab(args, quiet=True).cluster_state_dir
-    from k8sfs.cluster import default_state_dir
+    from k8sfs.state_paths import default_state_dir
 
     return default_state_dir(spec_from_args(args))

@@ -40,20 +40,12 @@ from k8sfs.engine.plan import Plan
 from k8sfs.engine.runner import Connect, Runner
 from k8sfs.engine.step import Step
 from k8sfs.spec import ROLES, ClusterSpec
+from k8sfs.state_paths import default_state_dir, pki_dir
 
 if TYPE_CHECKING:
     from k8sfs.lab import Lab
 
 Progress = Callable[[str], None]
-
-
-def default_state_dir(spec: ClusterSpec) -> Path:
-    return Path(os.environ.get("K8SFS_STATE", "k8sfs-state")) / spec.cluster_name
-
-
-def pki_dir(state_dir: Path) -> Path:
-    """The PKI directory inside a cluster's controller state."""
-    return Path(state_dir) / "pki"
 
 
 class HostFactsError(ValueError):

@@ -18,7 +18,7 @@ from k8sfs.spec import ClusterSpec
 def default_dir(spec: ClusterSpec) -> Path:
     """Where the controller keeps a cluster's PKI: $K8SFS_STATE/<cluster>/pki
     (default ./k8sfs-state), the same directory `k8sfs apply` uses."""
-    from k8sfs.cluster import default_state_dir, pki_dir
+    from k8sfs.state_paths import default_state_dir, pki_dir
 
     return pki_dir(default_state_dir(spec))
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from k8sfs.artifacts import CONFORMANCE_TOOLS, build
+from k8sfs.artifacts import CONFORMANCE_TOOLS, PARALLEL_TOOL, build, versions_for
+from k8sfs.artifacts.gobuild import module_source_dir
 from k8sfs.chapters.node import IMAGE_DIR, image_import_command, images_present_check
 
 if TYPE_CHECKING:
@@ -138,9 +139,10 @@ def import_images(cluster: Cluster, images: list[Image], progress: Progress) -> 
                 session.exec(image_import_command(runtime, remote, image.name), sudo=True, check=True, timeout=300)
 
 
-def prepare(cluster: Cluster, progress: Progress = print) -> Path:
-    """Builds (once) e2e.test, agnhost and the images; imports the images
-    on the workers. Returns e2e.test's path."""
+def prepare(cluster: Cluster, progress: Progress = print, parallel: bool = False) -> dict[str, Path]:
+    """Builds (once) e2e.test, agnhost and the images, and Ginkgo's CLI when
+    running in parallel; imports the images on the workers. Returns the
+    tools' paths by name."""
     from k8sfs.images.conformance import conformance_images
 
     version = cluster.spec.kubernetes_version
@@ -149,11 +151,15 @@ def prepare(cluster: Cluster, progress: Progress = print) -> Path:
             f"verify conformance runs e2e.test built with Ginkgo v2 (Kubernetes 1.25 and newer); "
             f"this cluster is {version}"
         )
-    got = {a.name: a for a in build(version, list(CONFORMANCE_TOOLS), progress=progress)}
-    names = json.loads(got["e2e-images"].path.read_text())
-    images = conformance_images(cluster.cache.root.parent, got["agnhost"].path, names)
+    tools = [*CONFORMANCE_TOOLS, *([PARALLEL_TOOL] if parallel else [])]
+    got = {a.name: a.path for a in build(version, tools, progress=progress)}
+    got["etcd"] = cluster.cache.require("etcd", versions_for(version)["etcd"]).path
+    names = json.loads(got["e2e-images"].read_text())
+    work = cluster.cache.root.parent / "build" / f"kubernetes-tests-{version}"
+    source = module_source_dir("k8s.io/kubernetes", version, work)
+    images = conformance_images(cluster.cache.root.parent, got, names, source)
     import_images(cluster, images, progress)
-    return got["e2e.test"].path
+    return got
 
 
 def delete_test_namespaces(cluster: Cluster, progress: Progress = print) -> None:
@@ -170,9 +176,11 @@ def delete_test_namespaces(cluster: Cluster, progress: Progress = print) -> None
 
 
 class ProgressReader:
-    """Follows Ginkgo v2's verbose output: a spec starts with its full text
-    on the line after a separator and ends with a line starting "•"
-    ("• [12.3 seconds]", "• [FAILED] [...]")."""
+    """Follows Ginkgo v2's verbose output. Run serially, a spec starts with
+    its full text on the line after a separator and ends with a line
+    starting "•" ("• [12.3 seconds]", "• [FAILED] [...]"). Under Ginkgo's
+    CLI (--parallel) each spec is reported once it ended: the separator,
+    the "•" line, then its text."""
 
     SEPARATOR = "------------------------------"
     SUITE_NODES = ("[ReportBeforeSuite]", "[SynchronizedBeforeSuite]", "[ReportAfterSuite]", "[SynchronizedAfterSuite]")
@@ -181,19 +189,38 @@ class ProgressReader:
         self.current = ""
         self.done = 0
         self._after_separator = False
+        self._pending = ""  # a verdict reported before its spec's text
 
     def feed(self, line: str) -> str | None:
-        """The verdict ("passed", "failed") when `line` ends a spec."""
+        """The verdict ("passed", "failed") once `line` ends a spec and
+        `current` names it."""
         if line == self.SEPARATOR:
             self._after_separator = True
             return None
         after, self._after_separator = self._after_separator, False
         if line.startswith("•"):
+            verdict = "failed" if re.match(r"^• \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED)\]", line) else "passed"
+            if after:
+                self._pending = verdict
+                return None
             self.done += 1
-            return "failed" if re.match(r"^• \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED)\]", line) else "passed"
+            return verdict
+        if self._pending and line.startswith("["):
+            verdict, self._pending = self._pending, ""
+            self.current = self._name(line)
+            self.done += 1
+            return verdict
         if after and line.startswith("[") and not line.startswith(self.SUITE_NODES):
-            self.current = re.sub(r" \[[^\]]*, [^\]]*\]$", "", line)  # the labels Ginkgo appends
+            self.current = self._name(line)
         return None
+
+    @staticmethod
+    def _name(line: str) -> str:
+        return re.sub(r" \[[^\]]*, [^\]]*\]$", "", line)  # the labels Ginkgo appends
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(proc: subprocess.Popen, log: Path) -> int:
@@ -217,26 +244,36 @@ def run(
     timeout: str = "24h",
     junit: Path | None = None,
     progress: Progress = print,
+    parallel: int = 1,
 ) -> Report:
+    """Runs the specs `focus` selects and `skip` leaves; with `parallel` > 1
+    in that many e2e.test processes under Ginkgo's CLI ([Serial] specs
+    still run one at a time, at the end)."""
+    if parallel < 1:
+        raise ValueError(f"--parallel must be 1 or more, not {parallel}")
     admin = cluster.pki_dir / "admin.conf"
     if not admin.exists():
         raise ValueError(f"{admin} does not exist yet: run k8sfs apply first")
-    e2e = prepare(cluster, progress)
+    tools = prepare(cluster, progress, parallel=parallel > 1)
+    e2e = tools["e2e.test"]
     reports = cluster.state_dir / "conformance"
     shutil.rmtree(reports, ignore_errors=True)  # a report is of one run
     reports.mkdir(parents=True)
     report = Report(cluster.spec.kubernetes_version, focus, skip, junit=str(junit or reports / "junit_01.xml"))
     kubectl = cluster.cache.require("kubectl", cluster.spec.kubernetes_version).path
-    base = [
-        str(e2e),
+    suite = [
         f"--kubeconfig={admin}",
         f"--kubectl-path={kubectl}",  # the cluster's own, not whatever kubectl is on PATH
         "--provider=skeleton",
-        f"--ginkgo.focus={focus}",
     ]
-    if skip:
-        base.append(f"--ginkgo.skip={skip}")
-    dry_run = [*base, "--ginkgo.dry-run", "--ginkgo.no-color"]
+    selection = [f"--focus={focus}", *([f"--skip={skip}"] if skip else [])]
+    dry_run = [
+        str(e2e),
+        *suite,
+        *(f"--ginkgo.{flag[2:]}" for flag in selection),
+        "--ginkgo.dry-run",
+        "--ginkgo.no-color",
+    ]
     listing = subprocess.run(dry_run, capture_output=True, text=True, timeout=300)
     planned = re.search(r"Will run (\d+) of (\d+) specs", listing.stdout)
     if listing.returncode != 0 or not planned:
@@ -247,12 +284,22 @@ def run(
     what += f", skip {skip!r}" if skip else ""
     progress(f"conformance: {total} of {planned.group(2)} specs to run ({what})")
     # --report-dir: the suite writes its own, shorter JUnit file there (junit_01.xml).
-    argv = [*base, f"--ginkgo.timeout={timeout}", "--ginkgo.v", "--ginkgo.no-color", f"--report-dir={reports}"]
+    suite.append(f"--report-dir={reports}")
+    ginkgo = [*selection, f"--timeout={timeout}", "--v", "--no-color"]
+    if parallel > 1:
+        # The CLI takes Ginkgo's flags; what follows "--" goes to every process.
+        argv = [str(tools[PARALLEL_TOOL]), f"--procs={parallel}", *ginkgo, str(e2e), "--", *suite]
+        progress(f"conformance: {parallel} processes; [Serial] specs run after the others, one at a time")
+    else:
+        argv = [str(e2e), *suite, *(f"--ginkgo.{flag[2:]}" for flag in ginkgo)]
     log = reports / "e2e.log"
     progress(f"conformance: e2e.test's output goes to {log}")
     started = time.monotonic()
     reader = ProgressReader()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # A termination (a CI job's limit, kill) stops the run as Ctrl-C does:
+    # e2e.test runs in a session of its own and would go on without us.
+    on_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with open(log, "w") as out:
             assert proc.stdout is not None
@@ -268,6 +315,7 @@ def run(
         progress("conformance: interrupted; e2e.test cleans up the running spec (up to 2 minutes; ^C again stops it)")
         report.exit_code = _stop(proc, log)
     finally:
+        signal.signal(signal.SIGTERM, on_term)
         delete_test_namespaces(cluster, progress)
     report.seconds = time.monotonic() - started
     written = reports / "junit_01.xml"

@@ -201,16 +201,18 @@ def test_the_cis_benchmark_finds_only_the_fail_k8sfs_explains(cluster, tmp_path)
 def test_the_conformance_slice_passes_and_leaves_no_test_namespace(cluster, kubectl, tmp_path):
     """Upstream's own [Conformance] specs (e2e.test, built at the cluster's
     version) across sig-api-machinery, apps, node and network, on the
-    images k8sfs makes: each spec the slice names ran and passed."""
-    from k8sfs.artifacts import CONFORMANCE_TOOLS, ArtifactCache, versions_for
+    images k8sfs makes, in two processes under Ginkgo's CLI: each spec the
+    slice names ran and passed. (Notebook 08 runs specs serially.)"""
+    from k8sfs.artifacts import CONFORMANCE_TOOLS, PARALLEL_TOOL, ArtifactCache, versions_for
     from k8sfs.verify_conformance import SLICE
 
     wanted = versions_for(cluster.spec.kubernetes_version)
-    missing = [n for n in CONFORMANCE_TOOLS if ArtifactCache().lookup(n, wanted[n]) is None]
+    missing = [n for n in (*CONFORMANCE_TOOLS, PARALLEL_TOOL) if ArtifactCache().lookup(n, wanted[n]) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them (make artifacts)")
     out, junit = tmp_path / "conformance.json", tmp_path / "junit.xml"
-    k8sfs("verify", "conformance", *LAB_ARGS, "--slice", "--json", str(out), "--junit", str(junit), timeout=840)
+    argv = ["--slice", "--parallel", "2", "--json", str(out), "--junit", str(junit)]
+    k8sfs("verify", "conformance", *LAB_ARGS, *argv, timeout=840)
     report = json.loads(out.read_text())
     ran = {r["name"]: r for r in report["results"]}
     assert len(ran) == len(SLICE), sorted(ran)

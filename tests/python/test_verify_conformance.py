@@ -6,6 +6,7 @@ The run on a lab cluster is in test_control_plane.py."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import tarfile
 from pathlib import Path
@@ -14,8 +15,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from k8sfs import verify_conformance
-from k8sfs.artifacts.gobuild import e2e_image_names
-from k8sfs.images.conformance import agnhost_image
+from k8sfs.artifacts.gobuild import e2e_image_names, required_version
+from k8sfs.images.conformance import (
+    agnhost_image,
+    etcd_image,
+    httpd_image,
+    nginx_image,
+    nonewprivs_image,
+    sample_apiserver_image,
+    update_demo_image,
+)
 
 # The shape of test/utils/image/manifest.go in v1.21 (registries as a
 # struct literal, configs without the list. prefix) ...
@@ -132,3 +141,128 @@ def test_the_agnhost_image_has_what_the_suite_expects_in_it(tmp_path):
     assert "localhost" in names.get_values_for_type(x509.DNSName)
     # Made once: the next build uses the same pair, so the image is the same.
     assert agnhost_image(tmp_path, binary, "registry.k8s.io/e2e-test-images/agnhost:2.56").id == image.id
+
+
+def _layer_of(image_path: Path) -> tarfile.TarFile:
+    with tarfile.open(image_path) as archive:
+        layer_name = next(n for n in archive.getnames() if n.endswith("/layer.tar"))
+        return tarfile.open(fileobj=io.BytesIO(archive.extractfile(layer_name).read()))
+
+
+def _config_of(image_path: Path) -> dict:
+    with tarfile.open(image_path) as archive:
+        manifest = json.loads(archive.extractfile("manifest.json").read())
+        return json.loads(archive.extractfile(manifest[0]["Config"]).read())["config"]
+
+
+def test_the_web_server_stand_ins_serve_upstreams_document_root_under_upstreams_command(tmp_path):
+    """The suite's httpd and nginx pods run the image's own command and
+    read or move index.html in the upstream document root (StatefulSet
+    readiness), so those paths are what the stand-ins keep."""
+    for make, root, program in (
+        (httpd_image, "usr/local/apache2/htdocs", "usr/local/bin/httpd-foreground"),
+        (nginx_image, "usr/share/nginx/html", "usr/sbin/nginx"),
+    ):
+        image = make(tmp_path, f"registry.k8s.io/e2e-test-images/{make.__name__}:1", f"{make.__name__}.tar")
+        layer = _layer_of(image.path)
+        members = {m.name: m for m in layer.getmembers()}
+        assert members[f"{root}/index.html"].isfile()
+        script = layer.extractfile(program).read().decode()
+        assert f"httpd -f -p 80 -h /{root}" in script and "trap" in script
+        assert members[program].mode & 0o111
+        assert members["bin/httpd"].linkname == "busybox"
+        config = _config_of(image.path)
+        assert config["Cmd"][0] == f"/{program}" and "80/tcp" in config["ExposedPorts"]
+
+
+def test_nonewprivs_runs_a_set_uid_root_nnp(tmp_path):
+    nnp = tmp_path / "nnp"
+    nnp.write_bytes(b"\x7fELF stand-in for nnp")
+    image = nonewprivs_image(tmp_path, nnp, "registry.k8s.io/e2e-test-images/nonewprivs:1.3")
+    member = _layer_of(image.path).getmember("usr/local/bin/nnp")
+    assert member.mode & 0o4000 and member.uid == 0
+    assert _config_of(image.path)["Cmd"] == ["nnp"]
+
+
+def test_the_update_demo_images_serve_their_pictures_from_agnhost(tmp_path):
+    binary, html = tmp_path / "agnhost", tmp_path / "html"
+    binary.write_bytes(b"\x7fELF stand-in for the agnhost binary")
+    html.mkdir()
+    (html / "data.json").write_text('{\n  "image": "kitten.jpg"\n}\n')
+    (html / "kitten.jpg").write_bytes(b"\xff\xd8 picture")
+    image = update_demo_image(tmp_path, binary, "registry.k8s.io/e2e-test-images/kitten:1.7", html, "kitten.tar")
+    layer = _layer_of(image.path)
+    assert json.loads(layer.extractfile("data.json").read()) == {"image": "kitten.jpg"}
+    assert layer.extractfile("kitten.jpg").read() == b"\xff\xd8 picture"
+    config = _config_of(image.path)
+    assert config["Entrypoint"] == ["/agnhost"] and config["Cmd"] == ["test-webserver"]
+
+
+# Ginkgo v2's verbose output, cut down: run serially a spec's text comes
+# first and its verdict last; under the CLI (--parallel) the verdict comes
+# first, right after the separator.
+SERIAL_OUTPUT = """------------------------------
+[sig-node] Pods should get a host IP [NodeConformance] [Conformance] [sig-node, NodeConformance, Conformance]
+k8s.io/kubernetes@v1.34.4/test/e2e/common/node/pods.go:205
+  STEP: Creating a kubernetes client
+• [2.051 seconds]
+------------------------------
+[sig-apps] Job should run a job to completion [Conformance] [sig-apps, Conformance]
+k8s.io/kubernetes@v1.34.4/test/e2e/apps/job.go:798
+• [FAILED] [12.084 seconds]
+"""
+PARALLEL_OUTPUT = """SSSSSSSS
+------------------------------
+• [6.091 seconds]
+[sig-node] Secrets should be consumable via the environment [NodeConformance] [Conformance] [sig-node, Conformance]
+k8s.io/kubernetes@v1.34.4/test/e2e/common/node/secrets.go:96
+
+  Timeline >>
+  STEP: Creating a kubernetes client @ 11/27/26 18:20:12.021
+  << Timeline
+------------------------------
+• [FAILED] [3.418 seconds]
+[sig-api-machinery] AdmissionWebhook should mutate pod [Conformance] [sig-api-machinery, Conformance]
+"""
+
+
+def _verdicts(output: str) -> list[tuple[str, str]]:
+    reader = verify_conformance.ProgressReader()
+    out = []
+    for line in output.splitlines():
+        verdict = reader.feed(line)
+        if verdict:
+            out.append((verdict, reader.current))
+    assert reader.done == len(out)
+    return out
+
+
+def test_progress_names_each_spec_with_its_verdict_serially_and_in_parallel():
+    assert _verdicts(SERIAL_OUTPUT) == [
+        ("passed", "[sig-node] Pods should get a host IP [NodeConformance] [Conformance]"),
+        ("failed", "[sig-apps] Job should run a job to completion [Conformance]"),
+    ]
+    assert _verdicts(PARALLEL_OUTPUT) == [
+        ("passed", "[sig-node] Secrets should be consumable via the environment [NodeConformance] [Conformance]"),
+        ("failed", "[sig-api-machinery] AdmissionWebhook should mutate pod [Conformance]"),
+    ]
+
+
+def test_ginkgos_version_is_the_one_kubernetes_requires():
+    gomod = "module k8s.io/kubernetes\n\nrequire (\n\tgithub.com/onsi/ginkgo v1.16.5\n"
+    gomod += "\tgithub.com/onsi/ginkgo/v2 v2.21.0\n)\n"
+    assert required_version(gomod, "github.com/onsi/ginkgo/v2") == "v2.21.0"
+    assert required_version("require github.com/onsi/ginkgo/v2 v2.9.1\n", "github.com/onsi/ginkgo/v2") == "v2.9.1"
+
+
+def test_the_aggregator_specs_pod_finds_its_programs_where_it_runs_them(tmp_path):
+    """The spec runs the sample-apiserver image's entrypoint with its own
+    arguments and /usr/local/bin/etcd in the etcd image."""
+    program = tmp_path / "program"
+    program.write_bytes(b"\x7fELF stand-in")
+    server = sample_apiserver_image(tmp_path, program, "registry.k8s.io/e2e-test-images/sample-apiserver:1.29.2")
+    assert _layer_of(server.path).extractfile("sample-apiserver").read() == program.read_bytes()
+    assert _config_of(server.path)["Entrypoint"] == ["/sample-apiserver"]
+    etcd = etcd_image(tmp_path, program, "registry.k8s.io/etcd:3.6.4-0")
+    member = _layer_of(etcd.path).getmember("usr/local/bin/etcd")
+    assert member.isfile() and member.mode & 0o111

@@ -52,7 +52,9 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     for name in catalog.CONTAINERD:
         out[name] = versions.CONTAINERD_2
     out["kube-bench"] = out["kube-bench-cfg"] = versions.KUBE_BENCH_VERSION
-    out["e2e.test"] = out["agnhost"] = out["e2e-images"] = kubernetes_version
+    # ginkgo: the CLI at the version this Kubernetes requires (gobuild.build_ginkgo)
+    for name in (*CONFORMANCE_TOOLS, PARALLEL_TOOL):
+        out[name] = kubernetes_version
     return out
 
 
@@ -61,9 +63,12 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
 # that containerd and runc come from the host's packages.
 RUNTIME_ONLY = {"crio": ("crio", "pinns"), "containerd": catalog.CONTAINERD}
 # What `k8sfs verify` runs; built when it is asked for, never by default.
-# e2e-images: the image names the version's suite uses (its manifest.go).
-CONFORMANCE_TOOLS = ("e2e.test", "agnhost", "e2e-images")
-VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg", *CONFORMANCE_TOOLS)
+# nnp: the program of the suite's nonewprivs image; e2e-images: the image
+# names the version's suite uses (its manifest.go); sample-apiserver: what
+# the Aggregator spec deploys.
+CONFORMANCE_TOOLS = ("e2e.test", "agnhost", "nnp", "e2e-images", "sample-apiserver")
+PARALLEL_TOOL = "ginkgo"  # runs e2e.test in parallel processes (--parallel)
+VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg", *CONFORMANCE_TOOLS, PARALLEL_TOOL)
 
 
 def names_for(runtime: str = "containerd", kubernetes_version: str = versions.LAB_KUBERNETES_VERSION) -> list[str]:
@@ -114,7 +119,7 @@ def build(
         groups.append(
             (containerd, functools.partial(gobuild.build_containerd, v, staging, work / f"containerd-{v}", progress))
         )
-    e2e = [n for n in CONFORMANCE_TOOLS if n in missing]
+    e2e = [n for n in CONFORMANCE_TOOLS if n in missing and n != "sample-apiserver"]
     if e2e:
         groups.append(
             (
@@ -125,6 +130,29 @@ def build(
                     staging,
                     work / f"kubernetes-tests-{kubernetes_version}",
                     progress,
+                    tuple(e2e),
+                ),
+            )
+        )
+    if "sample-apiserver" in missing:
+        groups.append(
+            (
+                ["sample-apiserver"],
+                functools.partial(
+                    gobuild.build_sample_apiserver,
+                    kubernetes_version,
+                    staging,
+                    work / f"sample-apiserver-{kubernetes_version}",
+                    progress,
+                ),
+            )
+        )
+    if PARALLEL_TOOL in missing:
+        groups.append(
+            (
+                [PARALLEL_TOOL],
+                functools.partial(
+                    gobuild.build_ginkgo, kubernetes_version, staging, work / f"ginkgo-{kubernetes_version}", progress
                 ),
             )
         )
@@ -154,6 +182,10 @@ def build(
         built = run()
         for n in group_names:
             source = f"build {MODULES.get(n, 'k8s.io/kubernetes')}@{wanted[n]}"
+            if n == PARALLEL_TOOL:
+                source = f"build {gobuild.GINKGO_MODULE} as k8s.io/kubernetes@{wanted[n]} requires"
+            if n == "sample-apiserver":
+                source = f"build k8s.io/sample-apiserver@v0.{wanted[n][len('v1.') :]}"
             cache.add(n, wanted[n], built[n], source)
         for path in built.values():  # a group may build more than was missing
             path.unlink(missing_ok=True)

@@ -80,11 +80,13 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         return Release(
             f"{base}/{tarball}", f"{base}/kube-bench_{bare}_checksums.txt", sha256_name=tarball, member="kube-bench"
         )
-    if name == "e2e.test":  # the test binaries' tarball of the release
+    if name in ("e2e.test", "ginkgo"):  # the test binaries' tarball of the release
         url = f"https://dl.k8s.io/release/{version}/kubernetes-test-{os_name}-{arch}.tar.gz"
-        return Release(url, url + ".sha256", member="kubernetes/test/bin/e2e.test")
-    if name in ("agnhost", "e2e-images"):
+        return Release(url, url + ".sha256", member=f"kubernetes/test/bin/{name}")
+    if name in ("agnhost", "nnp", "e2e-images"):
         raise KeyError(f"{name} (from k8s.io/kubernetes's test/) is built, not fetched: k8sfs artifacts build")
+    if name == "sample-apiserver":
+        raise KeyError("sample-apiserver (k8s.io/sample-apiserver) is built, not fetched: k8sfs artifacts build")
     if name == "kube-bench-cfg":
         raise KeyError("kube-bench-cfg (the cfg/ of kube-bench's module) is built, not fetched: k8sfs artifacts build")
     if name == "coredns":
@@ -109,5 +111,8 @@ def known_names() -> list[str]:
         "kube-bench-cfg",
         "e2e.test",
         "agnhost",
+        "nnp",
         "e2e-images",
+        "sample-apiserver",
+        "ginkgo",
     ]

@@ -161,16 +161,22 @@ def build_kubernetes(
     )
 
 
-def build_kubernetes_tests(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
+def build_kubernetes_tests(
+    version: str, out_dir: Path, work_dir: Path, progress: Progress = print, names: tuple[str, ...] = ()
+) -> dict[str, Path]:
     """What `k8sfs verify conformance` runs, from k8s.io/kubernetes@version:
     e2e.test (the e2e package's test binary, as `go test -c` makes it),
-    agnhost (the suite's many-purpose test server, put into an image) and
-    e2e-images (the image names the suite uses, as JSON)."""
+    agnhost (the suite's many-purpose test server, put into an image),
+    nnp (the program of the suite's nonewprivs image) and e2e-images (the
+    image names the suite uses, as JSON). `names`: which of them are wanted
+    (all by default); the small programs are built in any case, since the
+    module set-up they share is needed anyway."""
+    names = names or ("e2e.test", "agnhost", "nnp", "e2e-images")
     ldflags = _version_ldflags(version)
     built = build_module(
         "k8s.io/kubernetes",
         version,
-        ["k8s.io/kubernetes/test/images/agnhost"],
+        ["k8s.io/kubernetes/test/images/agnhost", "k8s.io/kubernetes/test/images/nonewprivs"],
         out_dir,
         work_dir,
         ldflags,
@@ -178,25 +184,75 @@ def build_kubernetes_tests(version: str, out_dir: Path, work_dir: Path, progress
         pin_staging=True,
         prepare=openapi.prepare(version, _go, progress),
     )
+    built["nnp"] = built.pop("nonewprivs")
     env, log = _go_env(), work_dir / "build.log"
-    # -t: the requirements of the package's tests too (ginkgo, gomega, ...).
-    _go(["get", "-t", f"k8s.io/kubernetes/test/e2e@{version}"], work_dir, env, log)
-    start = time.monotonic()
-    progress(f"building e2e.test {version} (go test -c; the largest binary here)")
-    tmp = work_dir / ".e2e.test.tmp"
-    argv = ["test", "-c", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "k8s.io/kubernetes/test/e2e"]
-    _go(argv, work_dir, env, log)
-    dest = out_dir / "e2e.test"
-    shutil.move(tmp, dest)
-    dest.chmod(0o755)
-    built["e2e.test"] = dest
-    progress(f"built e2e.test in {time.monotonic() - start:.0f} s")
-    # The image names this version's suite uses, from its own table.
-    info = json.loads(_go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"], work_dir, env, log))
-    table = e2e_image_names((Path(info["Dir"]) / "test/utils/image/manifest.go").read_text())
-    (out_dir / "e2e-images").write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-    built["e2e-images"] = out_dir / "e2e-images"
+    if "e2e.test" in names:
+        # -t: the requirements of the package's tests too (ginkgo, gomega, ...).
+        _go(["get", "-t", f"k8s.io/kubernetes/test/e2e@{version}"], work_dir, env, log)
+        start = time.monotonic()
+        progress(f"building e2e.test {version} (go test -c; the largest binary here)")
+        tmp = work_dir / ".e2e.test.tmp"
+        argv = ["test", "-c", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "k8s.io/kubernetes/test/e2e"]
+        _go(argv, work_dir, env, log)
+        dest = out_dir / "e2e.test"
+        shutil.move(tmp, dest)
+        dest.chmod(0o755)
+        built["e2e.test"] = dest
+        progress(f"built e2e.test in {time.monotonic() - start:.0f} s")
+    if "e2e-images" in names:
+        # The image names this version's suite uses, from its own table.
+        source = module_source_dir("k8s.io/kubernetes", version, work_dir)
+        table = e2e_image_names((source / "test/utils/image/manifest.go").read_text())
+        (out_dir / "e2e-images").write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        built["e2e-images"] = out_dir / "e2e-images"
     return built
+
+
+def module_source_dir(module: str, version: str, work_dir: Path) -> Path:
+    """Where the go command keeps module@version's source (read-only),
+    downloading it first when it is not in the module cache."""
+    env, log = _go_env(), work_dir / "build.log"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if not (work_dir / "go.mod").exists():
+        (work_dir / "go.mod").write_text("module k8sfs.local/build\n")
+    return Path(json.loads(_go(["mod", "download", "-json", f"{module}@{version}"], work_dir, env, log))["Dir"])
+
+
+def build_ginkgo(kubernetes_version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
+    """Ginkgo's CLI, which runs e2e.test in parallel processes, at the
+    version k8s.io/kubernetes@kubernetes_version requires: the CLI and the
+    library compiled into e2e.test must match."""
+    env, log = _go_env(), work_dir / "build.log"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "go.mod").write_text("module k8sfs.local/build\n")
+    (work_dir / "go.sum").unlink(missing_ok=True)
+    info = json.loads(_go(["mod", "download", "-json", f"k8s.io/kubernetes@{kubernetes_version}"], work_dir, env, log))
+    version = required_version(Path(info["GoMod"]).read_text(), GINKGO_MODULE)
+    return build_module(GINKGO_MODULE, version, [f"{GINKGO_MODULE}/ginkgo"], out_dir, work_dir, progress=progress)
+
+
+def build_sample_apiserver(
+    kubernetes_version: str, out_dir: Path, work_dir: Path, progress: Progress = print
+) -> dict[str, Path]:
+    """k8s.io/sample-apiserver, the aggregated API server the suite's
+    Aggregator spec deploys, at the release that goes with this Kubernetes
+    (v0.<minor>.<patch>; upstream's image builds an older one the same way)."""
+    version = "v0." + kubernetes_version[len("v1.") :]
+    return build_module(
+        "k8s.io/sample-apiserver", version, ["k8s.io/sample-apiserver"], out_dir, work_dir, progress=progress
+    )
+
+
+GINKGO_MODULE = "github.com/onsi/ginkgo/v2"
+
+
+def required_version(gomod: str, module: str) -> str:
+    """The version of `module` a go.mod requires (in a require block or on a
+    require line of its own)."""
+    found = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", gomod, re.M)
+    if not found:
+        raise BuildError(f"the go.mod does not require {module}")
+    return found.group(1)
 
 
 def e2e_image_names(manifest_go: str) -> dict[str, str]:

@@ -116,7 +116,17 @@ def _localhost_pair(work: Path) -> tuple[bytes, bytes]:
     return cert.read_bytes(), key.read_bytes()
 
 
-def agnhost_image(cache: Path, agnhost: Path, name: str, busybox: Path = BUSYBOX) -> Image:
+def agnhost_image(
+    cache: Path,
+    agnhost: Path,
+    name: str,
+    busybox: Path = BUSYBOX,
+    file: str = "e2e-agnhost.tar",
+    files: dict[str, bytes] | None = None,
+    cmd: str = "pause",
+) -> Image:
+    """agnhost as upstream's Dockerfile lays it out; `files` (path in the
+    image: contents) and `cmd` make the images built on it (kitten)."""
     crt, key = _localhost_pair(cache / "build" / "agnhost")
     binary = agnhost.read_bytes()
 
@@ -146,18 +156,99 @@ def agnhost_image(cache: Path, agnhost: Path, name: str, busybox: Path = BUSYBOX
             b"group-defined-in-image:x:50000:user-defined-in-image\nnogroup:x:65534:\n",
             0o644,
         )
+        for path, data in sorted((files or {}).items()):
+            _add_file(tar, path, data, 0o644)
 
     ports: dict[str, dict] = {f"{p}/tcp": {} for p in (80, 8080, 8081, 9376, 5000)}
     config = {
         "config": {
             "Entrypoint": ["/agnhost"],
-            "Cmd": ["pause"],
+            "Cmd": [cmd],
             "Env": [PATH],
             "ExposedPorts": ports,
             "WorkingDir": "/",
         }
     }
-    return write_archive(cache / "images" / "e2e-agnhost.tar", name, _layer(fill), config)
+    return write_archive(cache / "images" / file, name, _layer(fill), config)
+
+
+def update_demo_image(cache: Path, agnhost: Path, name: str, html: Path, file: str) -> Image:
+    """kitten or nautilus, as upstream makes them: agnhost's test-webserver
+    serving the files of the image's html/ (a picture and data.json) from /."""
+    files = {f.name: f.read_bytes() for f in sorted(html.iterdir()) if f.is_file()}
+    return agnhost_image(cache, agnhost, name, file=file, files=files, cmd="test-webserver")
+
+
+def busybox_based_image(cache: Path, name: str, file: str, files: dict[str, tuple[bytes, int]], config: dict) -> Image:
+    """busybox (as upstream's Alpine bases give a shell and coreutils), a
+    root user, and `files` (path in the image: contents, mode) with their
+    directories."""
+
+    def fill(tar):
+        add_busybox(tar, BUSYBOX)
+        present = set(tar.getnames())
+        for path in sorted(files):
+            for parent in reversed(Path(path).parents[:-1]):  # outermost first
+                if str(parent) not in present:
+                    _add_dir(tar, str(parent))
+                    present.add(str(parent))
+        for path, (data, mode) in sorted(files.items()):
+            _add_file(tar, path, data, mode)
+        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
+        _add_file(tar, "etc/group", b"root:x:0:\n", 0o644)
+
+    return write_archive(
+        cache / "images" / file, name, _layer(fill), {"config": {"Env": [PATH], "WorkingDir": "/", **config}}
+    )
+
+
+# The web servers' stand-ins: upstream's httpd and nginx images are Apache
+# and nginx from Docker Hub, which nothing here reaches. busybox's httpd
+# serves the same document root on port 80 under the same command. Run by
+# a shell that stops on SIGTERM (a bare PID 1 would ignore it).
+_SERVE = "#!/bin/sh\ntrap 'exit 0' TERM INT QUIT WINCH\nhttpd -f -p 80 -h {root} &\nwait\n"
+
+
+def web_server_image(cache: Path, name: str, file: str, root: str, index: bytes, command: list[str]) -> Image:
+    """busybox httpd serving `root` (with `index` as its index.html) on
+    port 80, started by `command[0]`, a script at the upstream program's path."""
+    files = {
+        f"{root.lstrip('/')}/index.html": (index, 0o644),
+        command[0].lstrip("/"): (_SERVE.format(root=root).encode(), 0o755),
+    }
+    return busybox_based_image(cache, name, file, files, {"Cmd": command, "ExposedPorts": {"80/tcp": {}}})
+
+
+def httpd_image(cache: Path, name: str, file: str) -> Image:
+    index = b"<html><body><h1>It works!</h1></body></html>\n"  # Apache's default page
+    return web_server_image(cache, name, file, "/usr/local/apache2/htdocs", index, ["/usr/local/bin/httpd-foreground"])
+
+
+def nginx_image(cache: Path, name: str, file: str) -> Image:
+    index = b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n"
+    index += b"<body><h1>Welcome to nginx!</h1></body></html>\n"
+    return web_server_image(cache, name, file, "/usr/share/nginx/html", index, ["/usr/sbin/nginx", "-g", "daemon off;"])
+
+
+def nonewprivs_image(cache: Path, nnp: Path, name: str) -> Image:
+    """nnp (it prints its effective uid) set-uid root, as upstream's
+    Dockerfile makes it over Alpine."""
+    files = {"usr/local/bin/nnp": (nnp.read_bytes(), 0o4755)}
+    return busybox_based_image(cache, name, "e2e-nonewprivs.tar", files, {"Cmd": ["nnp"]})
+
+
+def sample_apiserver_image(cache: Path, binary: Path, name: str) -> Image:
+    """/sample-apiserver as its entrypoint, as upstream's Dockerfile makes it
+    over Alpine."""
+    files = {"sample-apiserver": (binary.read_bytes(), 0o755)}
+    return busybox_based_image(cache, name, "e2e-sample-apiserver.tar", files, {"Entrypoint": ["/sample-apiserver"]})
+
+
+def etcd_image(cache: Path, binary: Path, name: str) -> Image:
+    """etcd at /usr/local/bin/etcd, where the Aggregator spec runs it (the
+    cluster's own etcd build, under the suite's etcd image name)."""
+    files = {"usr/local/bin/etcd": (binary.read_bytes(), 0o755)}
+    return busybox_based_image(cache, name, "e2e-etcd.tar", files, {"Cmd": ["/usr/local/bin/etcd"]})
 
 
 def suite_busybox_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
@@ -185,12 +276,30 @@ def dnsutils_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
     return write_archive(cache / "images" / "e2e-jessie-dnsutils.tar", name, _layer(fill), config)
 
 
-def conformance_images(cache: Path, agnhost: Path, names: dict[str, str]) -> list[Image]:
-    """agnhost, busybox, jessie-dnsutils and pause under the suite's names
-    (`names` is the e2e-images table: manifest.go's configs keys)."""
-    return [
-        agnhost_image(cache, agnhost, names["Agnhost"]),
+def conformance_images(cache: Path, tools: dict[str, Path], names: dict[str, str], source: Path) -> list[Image]:
+    """The suite's images under its names (`names` is the e2e-images table:
+    manifest.go's configs keys): agnhost, busybox, jessie-dnsutils, pause,
+    kitten and nautilus, nonewprivs, sample-apiserver with etcd, and the
+    httpd and nginx stand-ins. `tools`: the built agnhost, nnp,
+    sample-apiserver and etcd; `source`: k8s.io/kubernetes's source at the
+    same version (the Update Demo pictures)."""
+    images = [
+        agnhost_image(cache, tools["agnhost"], names["Agnhost"]),
         suite_busybox_image(cache, names["BusyBox"]),
         dnsutils_image(cache, names["JessieDnsutils"]),
         pause_image(cache, name=names["Pause"], file="e2e-pause.tar"),
+        nonewprivs_image(cache, tools["nnp"], names["Nonewprivs"]),
+        sample_apiserver_image(cache, tools["sample-apiserver"], names["APIServer"]),
+        etcd_image(cache, tools["etcd"], names["Etcd"]),
     ]
+    for key in ("Kitten", "Nautilus"):
+        html = source / "test" / "images" / key.lower() / "html"
+        images.append(update_demo_image(cache, tools["agnhost"], names[key], html, f"e2e-{key.lower()}.tar"))
+    for key, make in (
+        ("Httpd", httpd_image),
+        ("HttpdNew", httpd_image),
+        ("Nginx", nginx_image),
+        ("NginxNew", nginx_image),
+    ):
+        images.append(make(cache, names[key], f"e2e-{key.lower()}.tar"))
+    return images
