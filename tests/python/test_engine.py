@@ -11,7 +11,7 @@ import pwd
 import subprocess
 
 from k8sfs.engine.chapter import Chapter
-from k8sfs.engine.inspect import inspection_script, parse_inspection
+from k8sfs.engine.inspect import CHECKS_AT_ONCE, inspection_script, parse_inspection
 from k8sfs.engine.plan import Change, Plan, StepPlan
 from k8sfs.engine.step import File, Step
 
@@ -68,6 +68,25 @@ def test_paths_with_shell_characters_are_quoted(tmp_path):
     )
     assert state.files[str(odd)].sha256 == hashlib.sha256(b"ok").hexdigest()
     assert (tmp_path / "x").exists() is False
+
+
+def test_a_path_with_spaces_is_answered_from_the_digest_cache_too(tmp_path):
+    odd = tmp_path / "dir with spaces" / "a file"
+    odd.parent.mkdir()
+    odd.write_text("ok")
+    cache = tmp_path / "digests"
+    script = inspection_script([Step("s", "h", files=[File(str(odd), b"")])], str(cache))
+    assert parse_inspection(run(script)).files[str(odd)].sha256 == hashlib.sha256(b"ok").hexdigest()
+    assert parse_inspection(run(script)).files[str(odd)].sha256 == hashlib.sha256(b"ok").hexdigest()
+    assert len(cache.read_text().splitlines()) == 1  # the second answer came from the cache
+
+
+def test_every_check_reports_its_own_exit_code_when_they_run_in_batches():
+    steps = [
+        Step(f"s{i}", "h", check=["sh", "-c", f"sleep 0.0{i % 3}; exit {i}"]) for i in range(2 * CHECKS_AT_ONCE + 3)
+    ]
+    state = parse_inspection(run(inspection_script(steps)))
+    assert state.checks == {i: i for i in range(len(steps))}
 
 
 def test_plan_render_shows_diffs_and_commands_but_never_secrets():

@@ -26,28 +26,55 @@ class HostState:
     services: dict[int, bool] = field(default_factory=dict)  # index -> its unit is active
 
 
+# Checks run this many at a time: they are read-only, mostly waiting on
+# systemd or the API server, and a host has more than one CPU; a bound
+# keeps a small host's memory safe from a burst of kubectl processes.
+CHECKS_AT_ONCE = 8
+
+# The managed files' state in a fixed number of processes, whatever their
+# count: one stat for all, one awk that answers digests from the cache
+# (remembered on the host by size, mtime in ns and inode, as git's index
+# does, so unchanged 100 MB binaries are not hashed again), sha256sum only
+# for the files the cache does not know. Paths never hold a tab or a
+# newline (the spec loader refuses control characters).
+_FILES = r"""set --
+for p in {paths}; do if [ -f "$p" ]; then set -- "$@" "$p"; else printf 'M\t%s\n' "$p"; fi; done
+if [ $# -gt 0 ]; then
+  stat --printf '%s:%.9Y:%i\t%a %U:%G\t%n\n' -- "$@" | awk -F '\t' -v c="$c" '
+    BEGIN {{ while ((getline line < c) > 0) {{
+      k = line; sub(/ .*/, "", k); rest = substr(line, length(k) + 2)
+      d = rest; sub(/ .*/, "", d); known[k SUBSEP substr(rest, length(d) + 2)] = d }} }}
+    {{ if (($1 SUBSEP $3) in known) print "F\t" $3 "\t" known[$1 SUBSEP $3] "\t" $2
+      else print "H\t" $3 "\t" $1 "\t" $2 }}' |
+  while IFS='	' read -r t p k m; do
+    if [ "$t" = H ]; then
+      d=$(sha256sum < "$p" | cut -d' ' -f1); echo "$k $d $p" >> "$c"; printf 'F\t%s\t%s\t%s\n' "$p" "$d" "$m"
+    else printf '%s\t%s\t%s\t%s\n' "$t" "$p" "$k" "$m"; fi
+  done
+fi"""
+
+
 def inspection_script(steps: list[Step], digest_cache: str = DIGEST_CACHE) -> str:
+    """One shell script for a host: every managed file's state, then every
+    check and service, CHECKS_AT_ONCE at a time. Each answer is one short
+    line (one write, so concurrent ones never interleave)."""
     paths = sorted({f.path for s in steps for f in s.files} | {u.path for s in steps for u in s.uploads})
     lines = []
     if paths:
-        # Digests are remembered on the host by size, mtime (ns) and inode, as
-        # git's index does, so unchanged 100 MB binaries are not hashed again.
         lines.append(f'c={quote(digest_cache)}; [ -d "${{c%/*}}" ] || mkdir -p "${{c%/*}}"; touch "$c"')
-        lines.append("for p in " + " ".join(quote(p) for p in paths) + "; do")
-        lines.append('  if [ -f "$p" ]; then')
-        lines.append("    k=$(stat -c '%s:%.9Y:%i' \"$p\")")
-        lines.append('    d=$(awk -v k="$k" -v p="$p" \'$1==k && $3==p {d=$2} END {print d}\' "$c")')
-        lines.append('    if [ -z "$d" ]; then d=$(sha256sum < "$p" | cut -d\' \' -f1); echo "$k $d $p" >> "$c"; fi')
-        lines.append('    printf \'F\\t%s\\t%s\\t%s\\n\' "$p" "$d" "$(stat -c \'%a %U:%G\' "$p")"')
-        lines.append("  else printf 'M\\t%s\\n' \"$p\"; fi")
-        lines.append("done")
+        lines.append(_FILES.format(paths=" ".join(quote(p) for p in paths)))
+    probes = []
     for index, step in enumerate(steps):
         if step.check:
-            lines.append(f"( {join_command(step.check)} ) >/dev/null 2>&1; printf 'C\\t{index}\\t%s\\n' \"$?\"")
+            probes.append(f"( {join_command(step.check)} ) >/dev/null 2>&1; printf 'C\t{index}\t%s\n' \"$?\"")
         if step.service:
-            lines.append(
-                f"systemctl is-active --quiet {quote(step.service)} 2>/dev/null; printf 'S\\t{index}\\t%s\\n' \"$?\""
+            probes.append(
+                f"systemctl is-active --quiet {quote(step.service)} 2>/dev/null; printf 'S\t{index}\t%s\n' \"$?\""
             )
+    for n, probe in enumerate(probes, 1):
+        lines.append(f"{{ {probe}; }} &")
+        if n % CHECKS_AT_ONCE == 0 or n == len(probes):
+            lines.append("wait")
     return "\n".join(lines) + "\n"
 
 

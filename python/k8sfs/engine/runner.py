@@ -76,7 +76,8 @@ class Runner:
     def __init__(self, connect: Connect, state_dir: Path | None = None, progress: Progress = lambda _m: None) -> None:
         self._connect = connect
         self._sessions: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts
+        self._connecting: dict[str, threading.Lock] = {}  # one per host: hosts connect at once
         self.progress = progress
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
@@ -90,13 +91,18 @@ class Runner:
         """The host's shared connection, made (and logged in) on first use; a
         host that cannot be reached or logged into is an UnreachableError."""
         with self._lock:
+            if host in self._sessions:
+                return self._sessions[host]
+            connecting = self._connecting.setdefault(host, threading.Lock())
+        with connecting:
             if host not in self._sessions:
                 try:
                     session = self._connect(host)
                     session.connect()
                 except (SSHError, OSError) as error:  # OSError: also the lab's refusal to route
                     raise UnreachableError(host, str(error)) from error
-                self._sessions[host] = session
+                with self._lock:
+                    self._sessions[host] = session
             return self._sessions[host]
 
     def new_session(self, host: str) -> Any:
@@ -104,9 +110,10 @@ class Runner:
         return self._connect(host)
 
     def close(self) -> None:
-        for s in self._sessions.values():
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for s in sessions:
             s.close()
-        self._sessions.clear()
 
     def _log(self, host: str, text: str) -> None:
         if self.state_dir:
