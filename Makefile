@@ -14,7 +14,7 @@ export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
 endif
 
-.PHONY: test-long test-versions deps build artifacts cpp-test cpp-sanitize py-test lint format test demo bench fuzz clean lab-down fuzz-short fuzz-spec
+.PHONY: test-long test-versions conformance deps build artifacts cpp-test cpp-sanitize py-test lint format test demo bench fuzz clean lab-down fuzz-short fuzz-spec
 C_SOURCES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.h' 'bindings/*.cpp' 'tests/cpp/*.cpp' 'tests/fuzz/*.cpp')
 PY_SOURCES = python tests/python bench scripts
 
@@ -106,6 +106,10 @@ test-long: artifacts
 # through the smoke test (scripts/version-matrix.py; builds what is missing).
 test-versions: build
 	$(PYTHON) scripts/version-matrix.py
+
+# The whole [Conformance] suite on a lab cluster of its own (docs/conformance.md).
+conformance: artifacts
+	$(PYTHON) scripts/conformance-suite.py --parallel 4
 
 # The fuzz targets for a short while (the longer run is make fuzz).
 fuzz-short:

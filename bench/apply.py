@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark: the whole lab cluster from scratch up to kubectl and the
 nodes registered (cold apply: every file, binary and service), then the
-unchanged re-apply (checks only), on a lab of its own.
+unchanged re-apply (checks only), on a lab of its own. The cold apply's
+timeline is printed per chapter (when it started and ended after the
+apply began, and each host's busy seconds in it), and drawn with --svg.
 
-    python bench/apply.py [--reapply N]
+    python bench/apply.py [--reapply N] [--svg FILE]
 
 Artifacts must be cached (make artifacts). Times are wall clock, medians
 for the re-apply; this machine is noisy. No peer tool does the same job
@@ -19,15 +21,39 @@ import tempfile
 import time
 from pathlib import Path
 
+from k8sfs import pictures
 from k8sfs.cluster import Cluster
 from k8sfs.lab import Lab
+from k8sfs.pictures import last_apply
 from k8sfs.table import render_table
+
+
+def chapter_timeline(record: dict) -> str:
+    """One row per chapter: its span from the apply's start, and per host the
+    seconds its steps worked; the gaps between spans are the wait for every
+    host to finish the chapter before (the barrier)."""
+    start = record["started"]
+    hosts = list(dict.fromkeys(s["host"] for s in record["steps"]))
+    rows = []
+    for chapter in dict.fromkeys(s["chapter"] for s in record["steps"]):
+        ran = [s for s in record["steps"] if s["chapter"] == chapter and s.get("ended", 0) > s.get("started", 0)]
+        if not ran:
+            continue
+        busy = {h: sum(s["ended"] - s["started"] for s in ran if s["host"] == h) for h in hosts}
+        first, last = min(s["started"] for s in ran) - start, max(s["ended"] for s in ran) - start
+        cells = [f"{busy[h]:.1f}" if busy[h] else "-" for h in hosts]
+        rows.append([chapter, f"{first:.1f}", f"{last:.1f}", f"{last - first:.1f}", *cells])
+    rows.append(["(whole apply)", "0.0", f"{record['ended'] - start:.1f}", f"{record['ended'] - start:.1f}"])
+    rows[-1] += [""] * len(hosts)
+    return render_table(["CHAPTER", "FROM S", "TO S", "SPAN S", *(f"{h} S" for h in hosts)], rows)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reapply", type=int, default=5)
+    parser.add_argument("--svg", metavar="FILE", help="also draw the cold apply's timeline here")
     args = parser.parse_args()
+    timeline = ""
     lab = Lab(name="k8sfsb", subnet="192.168.76.0/24", progress=lambda m: None)
     rows = []
     try:
@@ -38,6 +64,10 @@ def main() -> int:
             with Cluster.for_lab(lab, state_dir=Path(state)) as cluster:
                 start = time.perf_counter()
                 done = cluster.apply()
+                record = last_apply(Path(state))
+                timeline = chapter_timeline(record)
+                if args.svg:
+                    print(f"wrote {pictures.timeline(record).save(Path(args.svg))}", file=sys.stderr)
                 rows.append(
                     [
                         f"cold apply, {len(done.steps)} steps ({done.changes} changed)",
@@ -57,6 +87,7 @@ def main() -> int:
     finally:
         lab.down(quiet=True)
     print(render_table(["WHAT", "TIME"], rows))
+    print("\nThe cold apply per chapter:\n" + timeline)
     return 0
 
 

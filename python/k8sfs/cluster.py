@@ -398,21 +398,36 @@ class Cluster:
         the first of them that runs the control plane."""
         left_out = left_out or {}
         with self.lock.held(wait=wait, progress=self.progress):
-            unreachable = self.gather_facts([h.name for h in self.spec.hosts if h.name not in left_out])
-            if unreachable:
-                names = sorted(unreachable)
-                raise UnreachableError(
-                    names[0],
-                    "; ".join(f"{h}: {unreachable[h]}" for h in names),
-                    hint=f"nothing was changed; to go on without {'them' if len(names) > 1 else 'it'}"
-                    f": --exclude {','.join(names)} (the next full apply catches up)",
-                )
             included = [h for h in self.spec.hosts if h.name not in left_out]
             if not included:
                 raise ValueError("every host is left out: nothing to do")
             first = next((h for h in included if h.control_plane), included[0])
-            host_lock = HostLock(self.runner.new_session, first.name, self.spec.cluster_name, str(self.state_dir))
-            host_lock.acquire()
+            host_lock = HostLock(
+                self.runner.new_session,
+                first.name,
+                self.spec.cluster_name,
+                str(self.state_dir),
+                shared=self.runner.session,
+            )
+            # The host lock is taken while the facts are gathered (both wait
+            # on the network); an unreachable host is still reported first.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                locking = pool.submit(host_lock.acquire)
+                try:
+                    unreachable = self.gather_facts([h.name for h in included])
+                    if unreachable:
+                        names = sorted(unreachable)
+                        raise UnreachableError(
+                            names[0],
+                            "; ".join(f"{h}: {unreachable[h]}" for h in names),
+                            hint=f"nothing was changed; to go on without {'them' if len(names) > 1 else 'it'}"
+                            f": --exclude {','.join(names)} (the next full apply catches up)",
+                        )
+                    locking.result()
+                except BaseException:
+                    if locking.exception() is None:
+                        host_lock.release()
+                    raise
             try:
                 yield
             finally:

@@ -3,7 +3,7 @@ directories, two machines) cannot apply to the same hosts at once.
 
 It is flock(1) on /var/lib/k8sfs/apply.lock, held by a shell that runs
 over an SSH channel of its own for as long as the apply runs. The shell
-writes a byte every half second; when the controller dies or its
+writes a byte every tenth of a second; when the controller dies or its
 connection drops, that write fails, the shell exits, and the kernel
 releases the lock, so no lock outlives its controller. A clean release
 touches a file the shell waits for."""
@@ -34,14 +34,23 @@ def holder_script(holder: str, nonce: str) -> str:
         f'if ! flock -n 9; then printf \'busy %s\\n\' "$(cat "$d/apply.holder" 2>/dev/null)"; exit {BUSY}; fi\n'
         f"printf '%s\\n' {quote(holder)} > \"$d/apply.holder\"\n"
         "echo locked\n"
-        f"while [ ! -e {release} ]; do echo . || exit 0; sleep 0.5; done\n"
+        f"while [ ! -e {release} ]; do echo . || exit 0; sleep 0.1; done\n"
         f'rm -f {release} "$d/apply.holder"\n'
     )
 
 
 class HostLock:
-    def __init__(self, connect: Callable[[str], Any], host: str, cluster: str, state_dir: str) -> None:
-        self.connect, self.host, self.cluster = connect, host, cluster
+    def __init__(
+        self,
+        connect: Callable[[str], Any],
+        host: str,
+        cluster: str,
+        state_dir: str,
+        shared: Callable[[str], Any] | None = None,
+    ) -> None:
+        """`connect` makes the holder's own connection; `shared` gives one
+        already open to send the release through (else a new one is made)."""
+        self.connect, self.host, self.cluster, self.shared = connect, host, cluster, shared
         self.holder = json.dumps(
             {"controller": socket.gethostname(), "pid": os.getpid(), "state": state_dir, "started": time.time()}
         )
@@ -128,9 +137,13 @@ class HostLock:
     def release(self) -> None:
         if self._thread is None:
             return
+        touch = ["touch", f"/run/k8sfs-release-{self.nonce}"]
         try:
-            with self.connect(self.host) as session:
-                session.exec(["touch", f"/run/k8sfs-release-{self.nonce}"], timeout=10)
+            if self.shared is not None:
+                self.shared(self.host).exec(touch, timeout=10)
+            else:
+                with self.connect(self.host) as session:
+                    session.exec(touch, timeout=10)
         except Exception:
             pass  # closing the holder's connection below releases it too
         self._thread.join(5)
