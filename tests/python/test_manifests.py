@@ -4,6 +4,7 @@ walkthrough's cluster, byte for byte against reviewed fixtures
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,20 @@ def test_from_1_36_containerd_is_k8sfss_own_build_before_it_the_hosts_package():
     assert old["containerd"].uploads == []
     assert "version = 2" in file_of(old.values(), "node-1", "/etc/containerd/config.toml")
     assert ["apt-get", "install", "-y", "-qq", "containerd", "runc"] in old["install"].apply
+
+
+def test_the_images_check_does_not_ask_ctr_while_containerd_has_no_socket(tmp_path):
+    """ctr waits 10 s for a socket that is not there: on a fresh worker
+    (containerd not started yet) the check must fail without calling it."""
+    if Path(node.CONTAINERD_SOCKET).exists():
+        pytest.skip(f"{node.CONTAINERD_SOCKET} exists on this machine")
+    called = tmp_path / "ctr-was-called"
+    fake = tmp_path / "ctr"
+    fake.write_text(f"#!/bin/sh\ntouch {called}\necho k8sfs.local/pause:1.0\n")
+    fake.chmod(0o755)
+    check = node.images_present_check("containerd", ["k8sfs.local/pause:1.0"])
+    run = subprocess.run(check, env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True)
+    assert run.returncode != 0 and not called.exists()
 
 
 def test_a_real_hosts_kernel_gets_the_runtime_prerequisites_and_a_lab_host_does_not():

@@ -141,10 +141,15 @@ def image_import_command(runtime: str, archive: str, name: str) -> list[str]:
     return ["skopeo", "copy", f"docker-archive:{archive}", f"containers-storage:{name}"]
 
 
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+
+
 def images_present_check(runtime: str, names: list[str]) -> list[str]:
     if runtime == "containerd":
-        listing = "ctr -n k8s.io images ls -q"
-        return ["sh", "-c", " && ".join(f"{listing} | grep -qxF {quote(n)}" for n in names)]
+        # No socket, no containerd, no images: say so at once. ctr would wait
+        # 10 s for the socket, on every fresh worker, twice per cold apply.
+        wanted = " && ".join(f"printf '%s\\n' \"$have\" | grep -qxF {quote(n)}" for n in names)
+        return ["sh", "-c", f"test -S {CONTAINERD_SOCKET} && have=$(ctr -n k8s.io images ls -q) && {wanted}"]
     # CRI-O's images are in containers-storage; skopeo reads it (crictl comes in a later chapter).
     return [
         "sh",
