@@ -128,6 +128,9 @@ def test_the_agnhost_image_has_what_the_suite_expects_in_it(tmp_path):
     # OpenBSD netcat is nc, and busybox has the rest.
     assert members["bin/sh"].linkname == "bash" and members["bin/bash"].isfile()
     assert layer.extractfile("usr/bin/nc").read() == Path("/usr/bin/nc.openbsd").read_bytes()
+    # The DNS specs' probers look names up with getent: /etc/hosts first, then DNS.
+    assert members["usr/bin/getent"].isfile()
+    assert b"hosts: files dns" in layer.extractfile("etc/nsswitch.conf").read()
     for applet in ("wget", "nslookup"):
         assert members[f"bin/{applet}"].linkname == "busybox"
     passwd = layer.extractfile("etc/passwd").read().decode()

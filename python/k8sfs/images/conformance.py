@@ -6,14 +6,15 @@
   k8s.io/kubernetes version, laid out as upstream's Dockerfile lays it
   out (/agnhost, /agnhost-2, /uploads, /localhost.crt and .key, the user
   1000 and the group 50000). Its tools are the ones tests call: Debian's
-  OpenBSD netcat, curl, dig, bash (also as /bin/sh) and ip, each with the
+  OpenBSD netcat, curl, dig, getent, bash (also as /bin/sh) and ip, each with the
   shared libraries it links, copied from this machine, over busybox.
 - busybox: Debian's busybox-static under the suite's busybox name, with
   bash as /bin/sh: busybox 1.35's sh drops environment variables whose
   names are not shell identifiers (data-1), which Kubernetes allows and
   the suite's newer busybox keeps.
 - jessie-dnsutils: what the DNS tests' second prober needs (sh, dig,
-  nslookup), from the same parts: busybox, bash and Debian's dig.
+  getent, nslookup), from the same parts: busybox, bash, Debian's dig and
+  getent.
 - pause: k8sfs's pause under the suite's pause name.
 
 How they differ from upstream's is in docs/conformance.md; the tests that
@@ -49,8 +50,12 @@ AGNHOST_TOOLS = (
     ("/usr/bin/dig", "usr/bin/dig"),
     ("/usr/bin/bash", "bin/bash"),
     ("/usr/sbin/ip", "usr/sbin/ip"),
+    ("/usr/bin/getent", "usr/bin/getent"),
 )
 PATH = "PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/"
+# getent's lookups: /etc/hosts (the kubelet's), then DNS. glibc 2.36 has
+# both sources built in, so no libnss_* file is needed.
+NSSWITCH = b"hosts: files dns\npasswd: files\ngroup: files\n"
 
 
 def shared_libraries(program: Path) -> list[str]:
@@ -136,6 +141,7 @@ def agnhost_image(
         add_busybox(tar, busybox, leave_out=frozenset({"sh"}))
         add_programs(tar, AGNHOST_TOOLS)
         _add_link(tar, "bin/sh", "bash")
+        _add_file(tar, "etc/nsswitch.conf", NSSWITCH, 0o644)
         _add_file(tar, "agnhost", binary)
         _add_link(tar, "agnhost-2", "agnhost")
         _add_dir(tar, "uploads", 0o777)
@@ -268,7 +274,10 @@ def suite_busybox_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Imag
 def dnsutils_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
     def fill(tar):
         add_busybox(tar, busybox)
-        add_programs(tar, (("/usr/bin/dig", "usr/bin/dig"), ("/usr/bin/bash", "bin/bash")))
+        add_programs(
+            tar, (("/usr/bin/dig", "usr/bin/dig"), ("/usr/bin/bash", "bin/bash"), ("/usr/bin/getent", "usr/bin/getent"))
+        )
+        _add_file(tar, "etc/nsswitch.conf", NSSWITCH, 0o644)
         _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
         _add_file(tar, "etc/group", b"root:x:0:\n", 0o644)
 
