@@ -324,6 +324,7 @@ class Runner:
     def _verify(self, step: Step) -> None:
         assert step.verify is not None
         deadline = time.monotonic() + step.verify_timeout
+        pause = 0.2  # most services answer within a second or two: ask soon, then every second
         while True:
             result = self.run(step.host, step.label, step.verify, check=False)
             if result.exit_code == 0:
@@ -336,7 +337,8 @@ class Runner:
                     join_command(step.verify),
                     result.stderr_tail(8) or "\n".join(result.stdout.splitlines()[-8:]),
                 )
-            time.sleep(1)
+            time.sleep(pause)
+            pause = min(1.0, pause * 2)
 
     def _run_hosts(self, hosts: list[str], plans: dict[str, list[StepPlan]], chapter: str) -> list[StepPlan]:
         """Each host's step plans in order, the hosts at once; raises the first failure."""
