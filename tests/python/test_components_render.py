@@ -217,13 +217,16 @@ def test_node_pod_subnets_are_the_walkthroughs_per_node_24s():
 
 
 def test_cni_bridge_config():
-    bridge = json.loads(core.render_cni_bridge("10.200.1.0/24"))
+    config = json.loads(core.render_cni_bridge("10.200.1.0/24"))
+    bridge, portmap = config["plugins"]
     assert bridge["type"] == "bridge" and bridge["bridge"] == "cni0" and bridge["isGateway"] is True
     assert bridge["ipMasq"] is False  # nothing leaves through NAT
     assert bridge["ipam"]["type"] == "host-local"
     assert bridge["ipam"]["ranges"] == [[{"subnet": "10.200.1.0/24"}]]
+    # hostPort: the runtime hands the ports to the plugin that asks for them.
+    assert portmap == {"type": "portmap", "capabilities": {"portMappings": True}}
     assert json.loads(core.render_cni_loopback())["type"] == "loopback"
-    assert bridge["cniVersion"] == "1.0.0"
+    assert config["cniVersion"] == "1.0.0"
     assert json.loads(core.render_cni_bridge("10.200.1.0/24", "0.4.0"))["cniVersion"] == "0.4.0"
 
 

@@ -30,21 +30,28 @@ std::string node_pod_subnet(const std::string& pod_cidr, int index) {
 }
 
 std::string render_cni_bridge(const std::string& pod_subnet, const std::string& cni_version) {
+  // A list: the bridge, then portmap, which makes a pod's hostPort reach it
+  // (the runtime passes the ports to plugins that declare portMappings).
   // No ipMasq: pods reach other nodes' pods by routes, and nothing leaves
   // the cluster's hosts through NAT.
   return fmt::format(
       "{{\n"
       "  \"cniVersion\": \"{}\",\n"
       "  \"name\": \"bridge\",\n"
-      "  \"type\": \"bridge\",\n"
-      "  \"bridge\": \"cni0\",\n"
-      "  \"isGateway\": true,\n"
-      "  \"ipMasq\": false,\n"
-      "  \"ipam\": {{\n"
-      "    \"type\": \"host-local\",\n"
-      "    \"ranges\": [[{{\"subnet\": \"{}\"}}]],\n"
-      "    \"routes\": [{{\"dst\": \"0.0.0.0/0\"}}]\n"
-      "  }}\n"
+      "  \"plugins\": [\n"
+      "    {{\n"
+      "      \"type\": \"bridge\",\n"
+      "      \"bridge\": \"cni0\",\n"
+      "      \"isGateway\": true,\n"
+      "      \"ipMasq\": false,\n"
+      "      \"ipam\": {{\n"
+      "        \"type\": \"host-local\",\n"
+      "        \"ranges\": [[{{\"subnet\": \"{}\"}}]],\n"
+      "        \"routes\": [{{\"dst\": \"0.0.0.0/0\"}}]\n"
+      "      }}\n"
+      "    }},\n"
+      "    {{\"type\": \"portmap\", \"capabilities\": {{\"portMappings\": true}}}}\n"
+      "  ]\n"
       "}}\n",
       cni_version, pod_subnet);
 }

@@ -94,6 +94,10 @@ def cni_version(ctx: Context) -> str:
     return "0.4.0" if ctx.spec.runtime.name == "crio" and ctx.spec.kubernetes_minor < 23 else "1.0.0"
 
 
+CNI_BRIDGE = "/etc/cni/net.d/10-bridge.conflist"
+OLD_CNI_BRIDGE = "/etc/cni/net.d/10-bridge.conf"  # the bridge alone, without portmap
+
+
 def pod_network_steps(ctx: Context) -> list[Step]:
     subnets = pod_subnets(ctx)
     address = {h.name: h.address for h in ctx.spec.hosts}
@@ -118,7 +122,7 @@ def pod_network_steps(ctx: Context) -> list[Step]:
         description = f"routes to {', '.join(others.values()) or 'no other node'}"
         if h.worker:
             files += [
-                File("/etc/cni/net.d/10-bridge.conf", _core.render_cni_bridge(subnets[h.name], cni_version(ctx))),
+                File(CNI_BRIDGE, _core.render_cni_bridge(subnets[h.name], cni_version(ctx))),
                 File("/etc/cni/net.d/99-loopback.conf", _core.render_cni_loopback()),
             ]
             description = f"CNI bridge with pods in {subnets[h.name]}; " + description
@@ -132,8 +136,9 @@ def pod_network_steps(ctx: Context) -> list[Step]:
             "k8sfs-pod-routes",
             description,
             files=files,
-            # The script once by hand first, so a failure shows its own stderr.
-            prepare=[[ROUTES_SCRIPT]],
+            # The script once by hand first, so a failure shows its own stderr;
+            # the bridge-only config earlier k8sfs wrote would sort before the list.
+            prepare=[["rm", "-f", OLD_CNI_BRIDGE], [ROUTES_SCRIPT]] if h.worker else [[ROUTES_SCRIPT]],
             extra_check=" && ".join(checks),
             data=["/etc/cni/net.d", "/var/lib/cni"],
             undo=undo,

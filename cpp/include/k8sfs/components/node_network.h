@@ -13,8 +13,9 @@ namespace k8sfs::components {
 // The i-th /24 of a pod range ("10.200.0.0/16", 1 -> "10.200.1.0/24").
 std::string node_pod_subnet(const std::string& pod_cidr, int index);
 
-// /etc/cni/net.d/10-bridge.conf; cni_version: the spec version the
-// runtime's CNI library reads (CRI-O before 1.23 stops at 0.4.0).
+// /etc/cni/net.d/10-bridge.conflist (bridge, then portmap for hostPorts);
+// cni_version: the spec version the runtime's CNI library reads (CRI-O
+// before 1.23 stops at 0.4.0).
 std::string render_cni_bridge(const std::string& pod_subnet, const std::string& cni_version = "1.0.0");
 std::string render_cni_loopback();  // /etc/cni/net.d/99-loopback.conf
 
