@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 CONFORMANCE = r"\[Conformance\]"
-# The slice make test runs: a few minutes across four SIGs, on images k8sfs
-# makes (agnhost, busybox, jessie-dnsutils, pause). The webhook spec is the
-# one that found the missing route from kube-apiserver to a Service.
+# The slice make test runs: a few minutes across five SIGs, on images k8sfs
+# makes. The webhook spec is the one that found the missing route from
+# kube-apiserver to a Service, the HostPort spec the missing portmap; the
+# last five use the images made from the module and the stand-ins
+# (nautilus, nonewprivs, httpd, sample-apiserver and etcd).
 SLICE = (
     "[sig-api-machinery] ResourceQuota should create a ResourceQuota and ensure its status is promptly calculated.",
     "[sig-api-machinery] AdmissionWebhook [Privileged:ClusterAdmin] should mutate pod and apply defaults after "
@@ -48,6 +50,13 @@ SLICE = (
     "[sig-node] Pods should get a host IP",
     "[sig-network] Services should serve a basic endpoint from pods",
     "[sig-network] DNS should provide DNS for services",
+    "[sig-network] HostPort validates that there is no conflict between pods with same hostPort but different "
+    "hostIP and protocol",
+    "[sig-cli] Kubectl client Update Demo should create and stop a replication controller",
+    "[sig-node] Security Context when creating containers with AllowPrivilegeEscalation should not allow privilege "
+    "escalation when false",
+    "[sig-apps] Deployment RollingUpdateDeployment should delete old pods and create new ones",
+    "[sig-api-machinery] Aggregator Should be able to support the 1.17 Sample API Server using the current Aggregator",
 )
 
 
