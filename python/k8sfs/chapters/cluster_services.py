@@ -127,6 +127,8 @@ def pod_network_steps(ctx: Context) -> list[Step]:
             ]
             description = f"CNI bridge with pods in {subnets[h.name]}; " + description
         checks = [f"ip route show {quote(s)} | grep -q via" for s in others.values()]
+        if h.worker:
+            checks.append(f"! test -e {OLD_CNI_BRIDGE}")  # it would sort before the list and win
         undo = [["sh", "-c", "; ".join(f"ip route del {quote(s)} 2>/dev/null" for s in others.values()) + "; true"]]
         if h.worker:
             undo.append(["sh", "-c", "ip link del cni0 2>/dev/null; true"])
