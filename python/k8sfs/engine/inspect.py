@@ -66,10 +66,10 @@ def inspection_script(steps: list[Step], digest_cache: str = DIGEST_CACHE) -> st
     probes = []
     for index, step in enumerate(steps):
         if step.check:
-            probes.append(f"( {join_command(step.check)} ) >/dev/null 2>&1; printf 'C\t{index}\t%s\n' \"$?\"")
+            probes.append(f"( {join_command(step.check)} ) >/dev/null 2>&1; printf 'C\\t{index}\\t%s\\n' \"$?\"")
         if step.service:
             probes.append(
-                f"systemctl is-active --quiet {quote(step.service)} 2>/dev/null; printf 'S\t{index}\t%s\n' \"$?\""
+                f"systemctl is-active --quiet {quote(step.service)} 2>/dev/null; printf 'S\\t{index}\\t%s\\n' \"$?\""
             )
     for n, probe in enumerate(probes, 1):
         lines.append(f"{{ {probe}; }} &")
