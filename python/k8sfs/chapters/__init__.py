@@ -15,34 +15,65 @@ from k8sfs.engine.step import Step
 # quorum, the API stays behind the other control planes.
 ONE_AT_A_TIME = Rollout(serial=1)
 
+# `after` (engine/lanes.py): what a chapter needs from other hosts. The
+# node chapters and etcd need only their own host's earlier chapters, so
+# the control plane comes up while the workers install their runtime; the
+# API's users need every apiserver and the endpoint; the rest (no `after`)
+# wait for every earlier chapter everywhere.
+ON_ITS_OWN: tuple[str, ...] = ()
+THE_API = ("etcd", "apiserver", "api-endpoint")
+
 CHAPTERS: tuple[Chapter, ...] = (
-    Chapter("certificates", "each host's keys, certificates and kubeconfigs", control_plane.certificates_steps),
-    Chapter("swap", "swap off now and in /etc/fstab (workers)", node.swap_steps),
-    Chapter("runtime", "container runtime with the sandbox and test images (workers)", node.runtime_steps),
+    Chapter(
+        "certificates",
+        "each host's keys, certificates and kubeconfigs",
+        control_plane.certificates_steps,
+        after=ON_ITS_OWN,
+    ),
+    Chapter("swap", "swap off now and in /etc/fstab (workers)", node.swap_steps, after=ON_ITS_OWN),
+    Chapter(
+        "runtime",
+        "container runtime with the sandbox and test images (workers)",
+        node.runtime_steps,
+        after=ON_ITS_OWN,
+    ),
     Chapter(
         "kubelet",
         "kubelet binary, KubeletConfiguration, systemd unit (workers; drained for a new binary)",
         node.kubelet_steps,
         ONE_AT_A_TIME,
+        after=ON_ITS_OWN,
     ),
-    Chapter("crictl", "crictl and /etc/crictl.yaml (workers)", node.crictl_steps),
-    Chapter("static-pod", "the walkthrough's test pod as a static pod on the first worker", node.static_pod_steps),
-    Chapter("etcd", "etcd with TLS on the etcd hosts", control_plane.etcd_steps, ONE_AT_A_TIME),
+    Chapter("crictl", "crictl and /etc/crictl.yaml (workers)", node.crictl_steps, after=ON_ITS_OWN),
+    Chapter(
+        "static-pod",
+        "the walkthrough's test pod as a static pod on the first worker",
+        node.static_pod_steps,
+        after=ON_ITS_OWN,
+    ),
+    Chapter(
+        "etcd", "etcd with TLS on the etcd hosts", control_plane.etcd_steps, ONE_AT_A_TIME, after=("certificates",)
+    ),
     Chapter(
         "apiserver",
         "kube-apiserver: TLS, etcd over TLS, encryption at rest, audit",
         control_plane.apiserver_steps,
         ONE_AT_A_TIME,
+        after=("certificates", "etcd"),
     ),
     Chapter(
         "api-endpoint",
         "keepalived: the control-plane endpoint on a host whose apiserver is ready",
         control_plane.api_endpoint_steps,
+        after=("certificates", "etcd", "apiserver"),
     ),
     Chapter(
-        "authorization", "Node,RBAC: apiserver-to-kubelet role, admin group binding", control_plane.authorization_steps
+        "authorization",
+        "Node,RBAC: apiserver-to-kubelet role, admin group binding",
+        control_plane.authorization_steps,
+        after=THE_API,
     ),
-    Chapter("kubectl", "kubectl with the admin identity", control_plane.kubectl_steps),
+    Chapter("kubectl", "kubectl with the admin identity", control_plane.kubectl_steps, after=THE_API),
     Chapter("nodes", "the kubelets registered with the apiserver", control_plane.nodes_steps),
     Chapter(
         "controllers", "kube-controller-manager and kube-scheduler", cluster_services.controllers_steps, ONE_AT_A_TIME

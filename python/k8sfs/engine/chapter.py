@@ -27,10 +27,15 @@ class Rollout:
 
 @dataclass(frozen=True)
 class Chapter:
+    """`after`: the earlier chapters this one needs finished on every host
+    (engine/lanes.py); a host's own earlier chapters are always finished
+    first. None, the default: every earlier chapter on every host."""
+
     name: str
     title: str
     build: Callable[[Any], list[Step]]
     rollout: Rollout | None = None
+    after: tuple[str, ...] | None = None
 
     def steps(self, context: Any) -> list[Step]:
         built = self.build(context)

@@ -21,6 +21,7 @@ from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.errors import StepError, UnreachableError
 from k8sfs.engine.inspect import HostState, inspection_script, parse_inspection
 from k8sfs.engine.journal import APPLIED, SKIPPED, STARTED, Journal
+from k8sfs.engine.lanes import Lanes, lanes_allowed
 from k8sfs.engine.plan import Change, Plan, StepPlan, mark_rolling_hooks, rollout_order
 from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step, Upload
 
@@ -395,9 +396,50 @@ class Runner:
                 done.append(sp)
         return done
 
+    def _apply_in_lanes(
+        self, steps: list[Step], chapters: list[Chapter], upfront: dict[str, StepPlan], done: Plan
+    ) -> Plan:
+        """Each host through its chapters on its own, a chapter waiting only
+        for what its `after` names (engine/lanes.py). The answers of the
+        up-front inspection stand until something changed anywhere; from
+        then on each host inspects its steps again before each chapter."""
+        mine: dict[tuple[str, str], list[Step]] = {}
+        for s in steps:
+            mine.setdefault((s.chapter, s.host), []).append(s)
+        hosts_in: dict[str, list[str]] = {}
+        for chapter, host in mine:
+            hosts_in.setdefault(chapter, []).append(host)
+        changed = threading.Event()
+
+        def work(host: str, chapter: str) -> list[StepPlan]:
+            wanted = mine[(chapter, host)]
+            if changed.is_set():
+                plans = self._step_plans(host, wanted, with_diffs=False)
+            else:
+                plans = [upfront[s.key] for s in wanted]
+            for sp in plans:
+                if sp.step.phase != MAIN:  # no turns in this apply: its hooks have nothing to do
+                    sp.rolling = sp.interrupted = sp.check_failed = False
+                    sp.carried_over = ""
+                self._apply_step(sp)
+                if sp.changed:
+                    changed.set()
+            return plans
+
+        ran, failures = Lanes(chapters, hosts_in).run(work, lambda chapter: self.progress(f"== {chapter}"))
+        done.steps.extend(ran)
+        if failures:
+            first = sorted(failures)[0]
+            _raise_first({h: error for h, (_, error) in failures.items()}, failures[first][0])
+        order = {s.key: i for i, s in enumerate(steps)}
+        done.steps.sort(key=lambda sp: order[sp.step.key])
+        return done
+
     def apply(self, steps: list[Step], chapters: list[Chapter], left_out: dict[str, str] | None = None) -> Plan:
         """Chapter by chapter; within a chapter every host at once (its steps
-        in order) or, in a rolling chapter, in turns.
+        in order) or, in a rolling chapter, in turns. When no chapter takes
+        turns and no host is left out, each host goes ahead on its own as
+        far as the chapters' `after` allow (engine/lanes.py).
 
         Every host is inspected once up front (in parallel). Those answers
         stand until something changes; from then on each chapter inspects
@@ -437,6 +479,10 @@ class Runner:
         if failures:
             _raise_first(failures, "(inspection)")
         upfront = {sp.step.key: sp for sps in outcome.values() for sp in sps}
+        for chapter in chapters:  # hooks are due only when their host takes a turn
+            mark_rolling_hooks(chapter, [sp for sp in upfront.values() if sp.step.chapter == chapter.name])
+        if not left_out and lanes_allowed(chapters, list(upfront.values())):
+            return self._apply_in_lanes(steps, chapters, upfront, done)
         changed_something = False
         for chapter in chapters:
             in_chapter = [s for s in steps if s.chapter == chapter.name]

@@ -1,0 +1,100 @@
+"""Hosts going ahead on their own (engine/lanes.py): what each chapter of
+the walkthrough waits for, and the schedule those rules give, run with
+threads and a recording stand-in for the steps. The cold apply on the lab
+(bench/apply.py, and every apply in the lab tests) is what shows the
+chapters still work when they overlap."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from k8sfs import chapters
+from k8sfs.engine.chapter import Chapter
+from k8sfs.engine.lanes import Lanes, lanes_allowed, waits_for
+from k8sfs.engine.plan import StepPlan
+from k8sfs.engine.step import BEFORE, Step
+
+
+def test_the_control_plane_needs_no_worker_chapter_and_the_cluster_chapters_need_everything():
+    deps = waits_for(list(chapters.CHAPTERS))
+    worker_side = {"swap", "runtime", "kubelet", "crictl", "static-pod"}
+    for name in ("etcd", "apiserver", "api-endpoint", "authorization", "kubectl"):
+        assert not worker_side & set(deps[name]), name
+    assert deps["apiserver"] == ["certificates", "etcd"]
+    order = chapters.ORDER
+    for name in ("nodes", "controllers", "pod-network", "kube-proxy", "dns", "smoke-test"):
+        assert deps[name] == order[: order.index(name)], name
+
+
+def test_a_chapter_this_run_does_not_have_is_no_ones_to_wait_for():
+    chosen = chapters.select(only=["apiserver", "kubectl"])
+    assert waits_for(chosen) == {"apiserver": [], "kubectl": ["apiserver"]}
+
+
+def _noop(_ctx):
+    return []
+
+
+def _schedule(
+    hosts_in: dict[str, list[str]], seconds: dict[tuple[str, str], float], fail: tuple[str, str] | None = None
+):
+    chosen = [
+        Chapter("certificates", "", _noop, after=()),
+        Chapter("runtime", "", _noop, after=()),
+        Chapter("etcd", "", _noop, after=("certificates",)),
+        Chapter("apiserver", "", _noop, after=("certificates", "etcd")),
+        Chapter("nodes", "", _noop),
+    ]
+    events: list[tuple[float, str, str, str]] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def work(host: str, chapter: str) -> list[StepPlan]:
+        with lock:
+            events.append((time.monotonic() - started, "start", host, chapter))
+        time.sleep(seconds.get((host, chapter), 0.01))
+        if (host, chapter) == fail:
+            raise RuntimeError(f"{chapter} failed on {host}")
+        with lock:
+            events.append((time.monotonic() - started, "end", host, chapter))
+        return [StepPlan(Step(chapter, host))]
+
+    ran, failures = Lanes(chosen, hosts_in).run(work, lambda _c: None)
+    at = {(kind, host, chapter): t for t, kind, host, chapter in events}
+    return ran, failures, at
+
+
+HOSTS_IN = {
+    "certificates": ["master", "node-1", "node-2"],
+    "runtime": ["node-1", "node-2"],
+    "etcd": ["master"],
+    "apiserver": ["master"],
+    "nodes": ["master"],
+}
+
+
+def test_the_master_brings_up_its_control_plane_while_the_workers_install_their_runtime():
+    slow_runtime = {("node-1", "runtime"): 0.4, ("node-2", "runtime"): 0.4}
+    ran, failures, at = _schedule(HOSTS_IN, slow_runtime)
+    assert not failures and len(ran) == 8
+    assert at[("end", "master", "apiserver")] < at[("end", "node-1", "runtime")]
+    # etcd waited for every host's certificates; nodes for everything before it.
+    assert at[("start", "master", "etcd")] >= max(at[("end", h, "certificates")] for h in HOSTS_IN["certificates"])
+    everything = max(t for (kind, _h, c), t in at.items() if kind == "end" and c != "nodes")
+    assert at[("start", "master", "nodes")] >= everything
+
+
+def test_after_a_failure_no_host_starts_another_chapter():
+    ran, failures, at = _schedule(HOSTS_IN, {("master", "etcd"): 0.2}, fail=("node-1", "runtime"))
+    assert list(failures) == ["node-1"] and failures["node-1"][0] == "runtime"
+    assert ("start", "master", "nodes") not in at
+    assert ("start", "master", "apiserver") not in at  # etcd ended after the failure
+
+
+def test_a_hook_that_is_due_keeps_the_chapter_by_chapter_order():
+    rolling = chapters.CHAPTERS[chapters.ORDER.index("kubelet")]
+    hook = StepPlan(Step("drain", "master", chapter="kubelet", phase=BEFORE, target="node-1"))
+    assert lanes_allowed([rolling], [hook])
+    hook.carried_over = "owed after node-1's turn"
+    assert not lanes_allowed([rolling], [hook])
