@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import grp
 import hashlib
+import os
 import pwd
 import subprocess
 
 from k8sfs.engine.chapter import Chapter
+from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.inspect import CHECKS_AT_ONCE, inspection_script, parse_inspection
 from k8sfs.engine.plan import Change, Plan, StepPlan
 from k8sfs.engine.step import File, Step
@@ -166,3 +168,33 @@ def test_the_same_hook_for_two_hosts_of_a_rollout_are_two_steps():
         s.chapter = "kubelet"
     assert len({one.key, two.key, after.key}) == 3
     assert one.label == two.label == "kubelet/drain"  # shown with its target: drain [before node-1]
+
+
+def _fake_systemd(tmp_path, started_us: int) -> dict[str, str]:
+    """systemctl says the unit is active; date turns its start into `started_us`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(
+        "#!/bin/sh\n[ \"$1\" = show ] && echo 'Fri 2026-11-27 19:00:00.000000 UTC'\nexit 0\n"
+    )
+    (bin_dir / "date").write_text(f"#!/bin/sh\necho {started_us}\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def test_a_service_is_current_only_when_it_started_after_every_file_it_reads(tmp_path):
+    started = 1_764_270_000_000_000  # microseconds
+    older, newer, missing = tmp_path / "old.conf", tmp_path / "new key.pem", tmp_path / "absent"
+    for path, offset_us in ((older, -5_000_000), (newer, +1)):
+        path.write_text("x")
+        ns = (started + offset_us) * 1000
+        os.utime(path, ns=(ns, ns))
+    env = _fake_systemd(tmp_path, started)
+
+    def current(files):
+        return subprocess.run(running_newer_than("unit", [str(f) for f in files]), env=env).returncode == 0
+
+    assert current([older, missing])
+    assert not current([older, newer])  # written a microsecond after the start: restart
+    assert current([])
