@@ -5,7 +5,7 @@ unchanged re-apply (checks only), on a lab of its own. The cold apply's
 timeline is printed per chapter (when it started and ended after the
 apply began, and each host's busy seconds in it), and drawn with --svg.
 
-    python bench/apply.py [--reapply N] [--svg FILE]
+    python bench/apply.py [--reapply N] [--svg FILE] [--steps]
 
 Artifacts must be cached (make artifacts). Times are wall clock, medians
 for the re-apply; this machine is noisy. No peer tool does the same job
@@ -48,10 +48,23 @@ def chapter_timeline(record: dict) -> str:
     return render_table(["CHAPTER", "FROM S", "TO S", "SPAN S", *(f"{h} S" for h in hosts)], rows)
 
 
+def step_timeline(record: dict) -> str:
+    """One row per step that worked, in the order they started: where the
+    critical path goes when a chapter's span is longer than its work."""
+    start = record["started"]
+    ran = [s for s in record["steps"] if s.get("ended", 0) > s.get("started", 0)]
+    rows = [
+        [s["host"], s["chapter"], s["step"], f"{s['started'] - start:.1f}", f"{s['ended'] - s['started']:.1f}"]
+        for s in sorted(ran, key=lambda s: s["started"])
+    ]
+    return render_table(["HOST", "CHAPTER", "STEP", "FROM S", "TOOK S"], rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reapply", type=int, default=5)
     parser.add_argument("--svg", metavar="FILE", help="also draw the cold apply's timeline here")
+    parser.add_argument("--steps", action="store_true", help="also print the cold apply step by step")
     args = parser.parse_args()
     timeline = ""
     lab = Lab(name="k8sfsb", subnet="192.168.76.0/24", progress=lambda m: None)
@@ -66,6 +79,8 @@ def main() -> int:
                 done = cluster.apply()
                 record = last_apply(Path(state))
                 timeline = chapter_timeline(record)
+                if args.steps:
+                    timeline += "\n\nThe cold apply step by step:\n" + step_timeline(record)
                 if args.svg:
                     print(f"wrote {pictures.timeline(record).save(Path(args.svg))}", file=sys.stderr)
                 rows.append(

@@ -23,8 +23,19 @@ def test_the_control_plane_needs_no_worker_chapter_and_the_cluster_chapters_need
         assert not worker_side & set(deps[name]), name
     assert deps["apiserver"] == ["certificates", "etcd"]
     order = chapters.ORDER
-    for name in ("nodes", "controllers", "pod-network", "kube-proxy", "dns", "smoke-test"):
+    for name in ("nodes", "controllers", "dns", "smoke-test"):
         assert deps[name] == order[: order.index(name)], name
+
+
+def test_the_workers_network_and_proxy_come_up_alongside_the_controllers():
+    deps = waits_for(list(chapters.CHAPTERS))
+    # static routes and a CNI file: nothing from another host
+    assert deps["pod-network"] == []
+    # kube-proxy reads its Node, so it waits for the API and the nodes, not the controllers
+    assert "nodes" in deps["kube-proxy"] and "apiserver" in deps["kube-proxy"]
+    assert "controllers" not in deps["kube-proxy"]
+    # DNS runs on a worker's network through kube-proxy, so it waits for both
+    assert {"pod-network", "kube-proxy", "controllers"} <= set(deps["dns"])
 
 
 def test_a_chapter_this_run_does_not_have_is_no_ones_to_wait_for():

@@ -16,10 +16,12 @@ from k8sfs.engine.step import Step
 ONE_AT_A_TIME = Rollout(serial=1)
 
 # `after` (engine/lanes.py): what a chapter needs from other hosts. The
-# node chapters and etcd need only their own host's earlier chapters, so
-# the control plane comes up while the workers install their runtime; the
-# API's users need every apiserver and the endpoint; the rest (no `after`)
-# wait for every earlier chapter everywhere.
+# node chapters, etcd and the pod network (static routes, a CNI file) need
+# only their own host's earlier chapters, so the control plane comes up
+# while the workers install their runtime; the API's users need every
+# apiserver and the endpoint; kube-proxy also waits for the nodes to be
+# registered (it reads its Node for its address), then runs alongside the
+# controllers; the rest (no `after`) wait for every earlier chapter.
 ON_ITS_OWN: tuple[str, ...] = ()
 THE_API = ("etcd", "apiserver", "api-endpoint")
 
@@ -76,10 +78,25 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("kubectl", "kubectl with the admin identity", control_plane.kubectl_steps, after=THE_API),
     Chapter("nodes", "the kubelets registered with the apiserver", control_plane.nodes_steps),
     Chapter(
-        "controllers", "kube-controller-manager and kube-scheduler", cluster_services.controllers_steps, ONE_AT_A_TIME
+        "controllers",
+        "kube-controller-manager and kube-scheduler",
+        cluster_services.controllers_steps,
+        ONE_AT_A_TIME,
+        # each waits only for its own lease: both start, then both are waited for
+        together=True,
     ),
-    Chapter("pod-network", "CNI bridge per node, routes between nodes", cluster_services.pod_network_steps),
-    Chapter("kube-proxy", "kube-proxy in iptables mode (workers)", cluster_services.kube_proxy_steps),
+    Chapter(
+        "pod-network",
+        "CNI bridge per node, routes between nodes",
+        cluster_services.pod_network_steps,
+        after=ON_ITS_OWN,
+    ),
+    Chapter(
+        "kube-proxy",
+        "kube-proxy in iptables mode (workers)",
+        cluster_services.kube_proxy_steps,
+        after=(*THE_API, "nodes"),
+    ),
     Chapter("dns", "CoreDNS behind the kube-dns Service", cluster_services.dns_steps),
     Chapter(
         "smoke-test",

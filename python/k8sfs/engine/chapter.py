@@ -29,13 +29,19 @@ class Rollout:
 class Chapter:
     """`after`: the earlier chapters this one needs finished on every host
     (engine/lanes.py); a host's own earlier chapters are always finished
-    first. None, the default: every earlier chapter on every host."""
+    first. None, the default: every earlier chapter on every host.
+
+    `together`: its steps on one host do not need one another (two
+    services that each wait for the API), so a host starts every one of
+    them before it waits for any to verify; otherwise each step is
+    verified before the next starts."""
 
     name: str
     title: str
     build: Callable[[Any], list[Step]]
     rollout: Rollout | None = None
     after: tuple[str, ...] | None = None
+    together: bool = False
 
     def steps(self, context: Any) -> list[Step]:
         built = self.build(context)

@@ -6,12 +6,13 @@ host, step events to the journal."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from k8sfs import ExecResult, SSHError, join_command
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.errors import StepError, UnreachableError
-from k8sfs.engine.inspect import HostState, inspection_script, parse_inspection
+from k8sfs.engine.inspect import DIGEST_CACHE, HostState, inspection_script, parse_inspection, remember_digests
 from k8sfs.engine.journal import APPLIED, SKIPPED, STARTED, Journal
 from k8sfs.engine.lanes import Lanes, lanes_allowed
 from k8sfs.engine.plan import Change, Plan, StepPlan, mark_rolling_hooks, rollout_order
@@ -80,6 +81,7 @@ class Runner:
         self._lock = threading.Lock()  # guards the two dicts
         self._connecting: dict[str, threading.Lock] = {}  # one per host: hosts connect at once
         self.progress = progress
+        self.digest_cache = DIGEST_CACHE  # on each host
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
             (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -118,8 +120,10 @@ class Runner:
 
     def _log(self, host: str, text: str) -> None:
         if self.state_dir:
+            now = time.time()  # to the millisecond: where a step's seconds go
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
             with open(self.state_dir / "logs" / f"{host}.log", "a") as f:
-                f.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {text}\n")
+                f.write(f"[{stamp}] {text}\n")
 
     def interrupted_steps(self) -> set[str]:
         """Steps whose last journal record says started: a killed apply."""
@@ -142,7 +146,7 @@ class Runner:
 
     # ----- checking ----------------------------------------------------------
     def _inspect(self, host: str, steps: list[Step]) -> HostState:
-        script = inspection_script(steps)
+        script = inspection_script(steps, self.digest_cache)
         self._log(host, f"inspect {len(steps)} step(s)")
         result = self.session(host).exec(script, timeout=120)
         if result.exit_code != 0:
@@ -269,22 +273,51 @@ class Runner:
         return plan
 
     # ----- applying ------------------------------------------------------------
-    def _apply_step(self, sp: StepPlan) -> None:
+    def _apply_step(self, sp: StepPlan, verify: bool = True) -> bool:
+        """Changes what the plan says; with `verify` False, a step that
+        changed something is left for `_finish_step` (True is returned)."""
         sp.started = time.time()
         try:
-            self._do_step(sp)
-        except SSHError as error:  # the transport failed mid-step: say which step
-            why = str(error).removeprefix(f"{sp.step.host}: ")
-            raise StepError(sp.step.host, sp.step.label, why) from error
+            with self._naming_the_step(sp):
+                return self._do_step(sp, verify)
         finally:
             sp.ended = time.time()
 
-    def _do_step(self, sp: StepPlan) -> None:
+    def _finish_step(self, sp: StepPlan) -> None:
+        """The verification `_apply_step(verify=False)` left for later."""
+        try:
+            with self._naming_the_step(sp):
+                self._verified(sp.step)
+        finally:
+            sp.ended = time.time()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _naming_the_step(sp: StepPlan) -> Iterator[None]:
+        try:
+            yield
+        except SSHError as error:  # the transport failed mid-step: say which step
+            why = str(error).removeprefix(f"{sp.step.host}: ")
+            raise StepError(sp.step.host, sp.step.label, why) from error
+
+    def _apply_host(self, plans: list[StepPlan], together: bool) -> None:
+        """One host's step plans in order. `together` (the chapter's steps
+        do not need one another): every step is started before any is
+        waited for."""
+        if not together or any(sp.step.phase != MAIN for sp in plans):
+            for sp in plans:
+                self._apply_step(sp)
+            return
+        started = [sp for sp in plans if self._apply_step(sp, verify=False)]
+        for sp in started:
+            self._finish_step(sp)
+
+    def _do_step(self, sp: StepPlan, verify: bool) -> bool:
         step, host = sp.step, sp.step.host
         label = step.label
         if not sp.changed:
             self.progress(f"{host}: {label}: ok")
-            return
+            return False
         if step.pending:
             raise StepError(host, label, "content is not ready on the controller: " + "; ".join(step.pending))
         self.progress(f"{host}: {label}: " + ", ".join(sp.reasons()))
@@ -295,11 +328,13 @@ class Runner:
             # left behind removed (the host lock means no other writer).
             self.run(host, label, ["sh", "-c", PREPARE_PATHS, "sh", *sorted(changed_paths)])
         session = self.session(host)
+        written: dict[str, str] = {}
         for f in step.files:
             if f.path in changed_paths:
                 owner, _, group = f.owner.partition(":")
                 self._log(host, f"put {f.path} ({len(f.data)} bytes, mode {f.mode:o})")
                 session.put_content(f.data, f.path, mode=f.mode, owner=owner, group=group, skip_if_same=False)
+                written[f.path] = _sha256(f.data)
         for u in step.uploads:
             if u.path in changed_paths:
                 owner, _, group = u.owner.partition(":")
@@ -309,6 +344,9 @@ class Runner:
                     raise StepError(
                         host, label, f"{u.local} changed under us: sent sha256 {result.sha256}, expected {u.sha256}"
                     )
+                written[u.path] = u.sha256
+        if written:
+            self.run(host, label, remember_digests(written, self.digest_cache))
         if step.guard:
             result = self.run(host, label, step.guard.command, check=False)
             reason = step.guard.decide(result.stdout if result.exit_code == 0 else "")
@@ -316,6 +354,12 @@ class Runner:
                 raise StepError(host, label, reason, join_command(step.guard.command))
         for argv in step.apply:
             self.run(host, label, argv)
+        if not verify:
+            return True
+        self._verified(step)
+        return False
+
+    def _verified(self, step: Step) -> None:
         if step.verify:
             self._verify(step)
         self.journal.record(step, APPLIED)
@@ -341,18 +385,17 @@ class Runner:
             time.sleep(pause)
             pause = min(1.0, pause * 2)
 
-    def _run_hosts(self, hosts: list[str], plans: dict[str, list[StepPlan]], chapter: str) -> list[StepPlan]:
+    def _run_hosts(self, hosts: list[str], plans: dict[str, list[StepPlan]], chapter: Chapter) -> list[StepPlan]:
         """Each host's step plans in order, the hosts at once; raises the first failure."""
 
         def one(host: str) -> list[StepPlan]:
-            for sp in plans[host]:
-                self._apply_step(sp)
+            self._apply_host(plans[host], chapter.together)
             return plans[host]
 
         outcome = _parallel(hosts, one)
         failures = {h: e for h, e in outcome.items() if isinstance(e, Exception)}
         if failures:
-            _raise_first(failures, chapter)
+            _raise_first(failures, chapter.name)
         return [sp for h in hosts for sp in outcome[h]]
 
     def _apply_rolling(self, chapter: Chapter, plans: list[StepPlan]) -> list[StepPlan]:
@@ -371,7 +414,7 @@ class Runner:
             return {h: [sp for sp in found if sp.step.host == h] for h in _by_host(sp.step for sp in found)}
 
         if order.fresh:
-            done += self._run_hosts(order.fresh, mains(order.fresh), chapter.name)
+            done += self._run_hosts(order.fresh, mains(order.fresh), chapter)
         for batch in order.turns:
             self.progress(f"{chapter.name}: rollout turn: {', '.join(batch)}")
             after = hooks(batch, AFTER)
@@ -379,12 +422,12 @@ class Runner:
             for sp in (sp for sps in after.values() for sp in sps if sp.rolling):
                 self.journal.record(sp.step, SKIPPED, f"owed after {sp.step.rollout_host}'s turn")
             for phase_plans in (hooks(batch, BEFORE), mains(batch), after):
-                done += self._run_hosts(list(phase_plans), phase_plans, chapter.name)
+                done += self._run_hosts(list(phase_plans), phase_plans, chapter)
         # After-hooks an earlier, interrupted turn owes (uncordon, rejoin the endpoint).
         turned = {h for batch in order.turns for h in batch}
         leftover = [sp for sp in plans if sp.step.phase == AFTER and sp.step.rollout_host not in turned and sp.changed]
         left = {h: [sp for sp in leftover if sp.step.host == h] for h in _by_host(sp.step for sp in leftover)}
-        done += self._run_hosts(list(left), left, chapter.name)
+        done += self._run_hosts(list(left), left, chapter)
         # Hosts with nothing to do, and hooks of hosts that did not turn.
         seen = {sp.step.key for sp in done}
         for sp in plans:
@@ -410,6 +453,7 @@ class Runner:
         for chapter, host in mine:
             hosts_in.setdefault(chapter, []).append(host)
         changed = threading.Event()
+        by_name = {c.name: c for c in chapters}
 
         def work(host: str, chapter: str) -> list[StepPlan]:
             wanted = mine[(chapter, host)]
@@ -421,9 +465,9 @@ class Runner:
                 if sp.step.phase != MAIN:  # no turns in this apply: its hooks have nothing to do
                     sp.rolling = sp.interrupted = sp.check_failed = False
                     sp.carried_over = ""
-                self._apply_step(sp)
                 if sp.changed:
                     changed.set()
+            self._apply_host(plans, by_name[chapter].together)
             return plans
 
         ran, failures = Lanes(chapters, hosts_in).run(work, lambda chapter: self.progress(f"== {chapter}"))
@@ -506,7 +550,7 @@ class Runner:
             if chapter.rollout is not None:
                 ran = self._apply_rolling(chapter, [sp for h in by_host for sp in plans[h]])
             else:
-                ran = self._run_hosts(list(by_host), plans, chapter.name)
+                ran = self._run_hosts(list(by_host), plans, chapter)
             done.steps.extend(ran)
             changed_something = changed_something or any(sp.changed for sp in ran)
         order = {s.key: i for i, s in enumerate(steps)}
