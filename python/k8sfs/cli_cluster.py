@@ -283,7 +283,9 @@ def cmd_verify_conformance(args: argparse.Namespace) -> int:
     from k8sfs.cli_target import progress
 
     focus = conformance.slice_focus() if args.slice else args.focus
-    with open_cluster(args, "verify conformance") as cluster:
+    # The cluster's lock: an apply during the run would restart what the
+    # specs are testing, and a run during an apply would fail for that.
+    with open_cluster(args, "verify conformance") as cluster, cluster.lock.held(progress=progress):
         report = conformance.run(
             cluster,
             focus=focus,
@@ -362,6 +364,23 @@ def _host_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _parallel_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hosts-at-once",
+        type=_at_least_one,
+        metavar="N",
+        help="how many hosts are connected to, checked and changed at the same time (default 16); "
+        "the others wait their turn",
+    )
+
+
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "plan",
@@ -376,6 +395,7 @@ def add_parsers(sub: Any) -> None:
     _chapter_options(p)
     _host_options(p)
     _version_options(p)
+    _parallel_options(p)
     p.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -397,6 +417,7 @@ def add_parsers(sub: Any) -> None:
     _chapter_options(p)
     _host_options(p)
     _version_options(p)
+    _parallel_options(p)
     p.add_argument(
         "--wait",
         type=float,

@@ -145,8 +145,10 @@ def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
     """The Cluster for the target options: a lab's hosts (with its own spec
     or --spec fitted to them) or a spec's hosts over SSH."""
     from k8sfs.cluster import Cluster
+    from k8sfs.engine.runner import HOSTS_AT_ONCE
 
     state = Path(args.state) if getattr(args, "state", None) else None
+    at_once = getattr(args, "hosts_at_once", None) or HOSTS_AT_ONCE
     if args.lab:
         lab = _lab(args, quiet=True)
         if not lab.known_hosts_path.exists():
@@ -155,7 +157,7 @@ def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
                 + (f" --spec {args.spec}" if args.spec else "")
             )
         spec = spec_from_args(args, lab.saved_spec()) if args.spec else None
-        cluster = Cluster.for_lab(lab, state_dir=state, progress=progress, spec=spec)
+        cluster = Cluster.for_lab(lab, state_dir=state, progress=progress, spec=spec, hosts_at_once=at_once)
         cluster.lock.command = command
         return cluster
     import k8sfs
@@ -168,7 +170,7 @@ def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
             return k8sfs.Session(h.name, user=h.user, port=h.port, ssh_config=spec.ssh_config)
         return k8sfs.Session(h.name, hostname=h.address, user=h.user, port=h.port)
 
-    return Cluster(spec, connect, state_dir=state, progress=progress, command=command)
+    return Cluster(spec, connect, state_dir=state, progress=progress, command=command, hosts_at_once=at_once)
 
 
 def target_spec(args: argparse.Namespace) -> ClusterSpec:

@@ -37,7 +37,7 @@ from k8sfs.engine.errors import UnreachableError
 from k8sfs.engine.host_lock import HostLock
 from k8sfs.engine.lock import ClusterLock
 from k8sfs.engine.plan import Plan
-from k8sfs.engine.runner import Connect, Runner
+from k8sfs.engine.runner import HOSTS_AT_ONCE, Connect, Runner
 from k8sfs.engine.step import Step
 from k8sfs.spec import ROLES, ClusterSpec
 from k8sfs.state_paths import default_state_dir, pki_dir
@@ -126,11 +126,12 @@ class Cluster:
         progress: Progress = lambda _m: None,
         cgroup_root_template: str = "/k8sfs-{host}",
         command: str = "apply",
+        hosts_at_once: int = HOSTS_AT_ONCE,
     ) -> None:
         self.spec = spec
         self.state_dir = Path(state_dir) if state_dir else default_state_dir(spec)
         self.progress = progress
-        self.runner = Runner(connect, self.state_dir, progress)
+        self.runner = Runner(connect, self.state_dir, progress, hosts_at_once)
         self.cache = ArtifactCache()
         self.cgroup_root_template = cgroup_root_template
         self.lock = ClusterLock(self.state_dir, spec.cluster_name, command)
@@ -144,6 +145,7 @@ class Cluster:
         state_dir: Path | None = None,
         progress: Progress = lambda _m: None,
         spec: ClusterSpec | None = None,
+        hosts_at_once: int = HOSTS_AT_ONCE,
         **spec_overrides: Any,
     ) -> Cluster:
         """The lab's cluster: its own spec (k8sfs lab up --spec), or `spec`
@@ -155,6 +157,7 @@ class Cluster:
             state_dir or lab.cluster_state_dir,
             progress,
             cgroup_root_template=f"/{lab.cgroup_prefix}{{host}}",
+            hosts_at_once=hosts_at_once,
         )
 
     def close(self) -> None:
@@ -211,7 +214,7 @@ class Cluster:
                 return error
 
         if wanted:
-            with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+            with ThreadPoolExecutor(max_workers=min(len(wanted), self.runner.hosts_at_once)) as pool:
                 for host, found in zip(wanted, pool.map(one, wanted), strict=True):
                     if isinstance(found, UnreachableError):
                         self._unreachable[host] = found.why

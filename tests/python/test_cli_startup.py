@@ -48,3 +48,12 @@ def test_an_unknown_command_is_refused_with_the_list_of_commands():
     run = subprocess.run([sys.executable, "-m", "k8sfs.cli", "pkj", "init"], capture_output=True, text=True)
     assert run.returncode == 2
     assert "invalid choice: 'pkj'" in run.stderr and "pki" in run.stderr and "verify" in run.stderr
+
+
+def test_hosts_at_once_must_be_a_positive_number():
+    for bad in ("0", "-3", "many"):
+        run = subprocess.run(
+            [sys.executable, "-m", "k8sfs.cli", "plan", "--hosts-at-once", bad], capture_output=True, text=True
+        )
+        assert run.returncode == 2, bad
+        assert "--hosts-at-once" in run.stderr, run.stderr

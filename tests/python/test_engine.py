@@ -198,3 +198,33 @@ def test_a_service_is_current_only_when_it_started_after_every_file_it_reads(tmp
     assert current([older, missing])
     assert not current([older, newer])  # written a microsecond after the start: restart
     assert current([])
+
+
+def test_a_binarys_version_is_asked_once_until_the_binary_changes(tmp_path):
+    from k8sfs.engine.facts import parse, script
+
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    containerd = bin_dir / "containerd"
+
+    def install(version: str) -> None:
+        containerd.write_text(
+            f"#!/bin/sh\necho called >> {calls}\necho 'containerd github.com/containerd/containerd {version} 0abc'\n"
+        )
+        containerd.chmod(0o755)
+
+    def facts():
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        out = subprocess.run(
+            ["sh", "-c", script(str(tmp_path / "cache" / "versions"))], capture_output=True, text=True, env=env
+        ).stdout
+        return parse(out)
+
+    install("v1.7.3")
+    assert facts().containerd_version == "1.7.3"
+    assert facts().containerd_version == "1.7.3"
+    assert calls.read_text().count("called") == 1  # the second answer came from the cache
+    install("v2.1.0")  # a new binary at the same path: a new mtime (and size)
+    assert facts().containerd_version == "2.1.0"
+    assert calls.read_text().count("called") == 2

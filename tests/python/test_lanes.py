@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from k8sfs import chapters
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.lanes import Lanes, lanes_allowed, waits_for
@@ -48,7 +50,10 @@ def _noop(_ctx):
 
 
 def _schedule(
-    hosts_in: dict[str, list[str]], seconds: dict[tuple[str, str], float], fail: tuple[str, str] | None = None
+    hosts_in: dict[str, list[str]],
+    seconds: dict[tuple[str, str], float],
+    fail: tuple[str, str] | None = None,
+    at_once: int = 0,
 ):
     chosen = [
         Chapter("certificates", "", _noop, after=()),
@@ -71,7 +76,7 @@ def _schedule(
             events.append((time.monotonic() - started, "end", host, chapter))
         return [StepPlan(Step(chapter, host))]
 
-    ran, failures = Lanes(chosen, hosts_in).run(work, lambda _c: None)
+    ran, failures = Lanes(chosen, hosts_in, at_once).run(work, lambda _c: None)
     at = {(kind, host, chapter): t for t, kind, host, chapter in events}
     return ran, failures, at
 
@@ -109,3 +114,30 @@ def test_a_hook_that_is_due_keeps_the_chapter_by_chapter_order():
     assert lanes_allowed([rolling], [hook])
     hook.carried_over = "owed after node-1's turn"
     assert not lanes_allowed([rolling], [hook])
+
+
+def _most_at_once(at: dict) -> int:
+    """The most (host, chapter) works that overlapped."""
+    edges = sorted((t, 1 if kind == "start" else -1) for (kind, _h, _c), t in at.items())
+    busy = most = 0
+    for _t, step in edges:
+        busy += step
+        most = max(most, busy)
+    return most
+
+
+def test_hosts_at_once_bounds_how_many_hosts_work_at_the_same_time():
+    everyone_slow = {(h, c): 0.1 for c, hs in HOSTS_IN.items() for h in hs}
+    ran, failures, at = _schedule(HOSTS_IN, everyone_slow, at_once=1)
+    assert not failures and len(ran) == 8
+    assert _most_at_once(at) == 1
+    ran, failures, at = _schedule(HOSTS_IN, everyone_slow, at_once=2)
+    assert not failures and len(ran) == 8
+    assert _most_at_once(at) == 2  # three hosts, two turns: they did overlap, never three
+
+
+def test_the_runner_refuses_zero_hosts_at_once():
+    from k8sfs.engine.runner import Runner
+
+    with pytest.raises(ValueError, match="at least 1"):
+        Runner(lambda _h: None, hosts_at_once=0)

@@ -70,3 +70,37 @@ def test_a_killed_holder_leaves_a_lock_the_next_writer_takes_over(tmp_path):
     lock.release()
     assert time.monotonic() - started < 2
     assert any(f"left by k8sfs apply (pid {other.pid}" in m and "which is gone" in m for m in said), said
+
+
+def test_a_conformance_run_and_an_apply_exclude_each_other(tmp_path):
+    """verify conformance takes the cluster's lock before it touches a host,
+    so it is refused while an apply holds it (and plan would name it)."""
+    spec = tmp_path / "cluster.yaml"
+    subprocess.run([sys.executable, "-m", "k8sfs.cli", "init", str(spec)], check=True, capture_output=True)
+    state = tmp_path / "state"
+    other = holder(state, 30)
+    try:
+        started = time.monotonic()
+        run = subprocess.run(
+            [sys.executable, "-m", "k8sfs.cli", "verify", "conformance", "--spec", str(spec), "--state", str(state)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode != 0
+        assert f"k8sfs apply (pid {other.pid}" in run.stderr and "holds the lock" in run.stderr
+        assert time.monotonic() - started < 20  # refused at once, no host tried
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_plan_names_a_holder_that_is_not_an_apply(tmp_path):
+    lock = ClusterLock(tmp_path, "kubernetes", "verify conformance")
+    lock.acquire()
+    try:
+        reader = ClusterLock(tmp_path, "kubernetes", "plan")
+        said = reader.describe_holder()
+        assert said.startswith("another command is in progress: k8sfs verify conformance (pid")
+    finally:
+        lock.release()

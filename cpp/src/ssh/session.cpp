@@ -129,6 +129,13 @@ Session::Impl::Endpoint Session::Impl::target() const {
 
 std::string Session::Impl::where() const { return target().where(); }
 
+// AES-GCM first: with AES-NI both ends spend far less CPU per byte on it
+// than on chacha20-poly1305 (libssh's first choice), and uploads of
+// Kubernetes binaries are most of what k8sfs sends. The others stay
+// for hosts without it.
+constexpr const char* kCiphers =
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr";
+
 // What every hop shares: the connect timeout, no Nagle delay (commands are
 // small round trips), and the known_hosts file.
 void Session::Impl::apply_transport_options(ssh_session s) const {
@@ -137,6 +144,8 @@ void Session::Impl::apply_transport_options(ssh_session s) const {
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
   ssh_options_set(s, SSH_OPTIONS_NODELAY, &one);
   ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, resolved.known_hosts_file.c_str());
+  ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, kCiphers);
+  ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, kCiphers);
 }
 
 std::string Session::Impl::where_with_jump() const {

@@ -53,8 +53,10 @@ class Lanes:
     After a failure no host starts another chapter; the failures are
     returned by host with the chapter they happened in."""
 
-    def __init__(self, chapters: list[Chapter], hosts_in: dict[str, list[str]]) -> None:
-        """`hosts_in`: chapter name -> the hosts with steps in it."""
+    def __init__(self, chapters: list[Chapter], hosts_in: dict[str, list[str]], at_once: int = 0) -> None:
+        """`hosts_in`: chapter name -> the hosts with steps in it. `at_once`:
+        how many hosts may be working at the same time (0: all); a host
+        waiting for another's chapter holds no turn."""
         self.order = [c.name for c in chapters]
         self.deps = waits_for(chapters)
         self.hosts_in = {name: set(hosts_in.get(name, [])) for name in self.order}
@@ -62,10 +64,17 @@ class Lanes:
         self._cond = threading.Condition()
         self._failed = False
         self._started: set[str] = set()
+        self._turns = threading.BoundedSemaphore(at_once) if at_once > 0 else None
 
     def _may_start(self, chapter: str) -> bool:
         """What it waits for is finished everywhere, or a host failed."""
         return self._failed or all(not self._left[d] for d in self.deps[chapter])
+
+    def _work_in_turn(self, work: Callable[[str, str], list[StepPlan]], host: str, chapter: str) -> list[StepPlan]:
+        if self._turns is None:
+            return work(host, chapter)
+        with self._turns:
+            return work(host, chapter)
 
     def run(
         self, work: Callable[[str, str], list[StepPlan]], on_start: Callable[[str], None]
@@ -86,7 +95,7 @@ class Lanes:
                         self._started.add(chapter)
                         on_start(chapter)
                 try:
-                    ran = work(host, chapter)
+                    ran = self._work_in_turn(work, host, chapter)
                 except BaseException as error:  # reported by the caller, with the chapter
                     with self._cond:
                         failures[host] = (chapter, error)

@@ -78,7 +78,10 @@ class ClusterLock:
         if self._fd is not None:
             return ""
         record = self.holder()
-        return f"an apply is in progress: {describe(record)}" if record else ""
+        if not record:
+            return ""
+        what = "an apply" if str(record.get("command", "")).startswith("apply") else "another command"
+        return f"{what} is in progress: {describe(record)}"
 
     def acquire(self, wait: float = 0, progress: Callable[[str], None] = lambda _m: None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

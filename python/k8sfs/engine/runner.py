@@ -49,12 +49,18 @@ def _by_host(steps: Iterable[Step]) -> dict[str, list[Step]]:
     return hosts
 
 
-def _parallel(hosts: list[str], work: Callable[[str], Any]) -> dict[str, Any]:
-    """`work` for every host at once; each host's result or exception."""
+# Hosts worked on at once (connections, inspections, steps): enough for the
+# clusters k8sfs builds, and a bound on the controller's threads, open
+# connections and concurrent uploads when there are many hosts.
+HOSTS_AT_ONCE = 16
+
+
+def _parallel(hosts: list[str], work: Callable[[str], Any], at_once: int = HOSTS_AT_ONCE) -> dict[str, Any]:
+    """`work` for every host, `at_once` at a time; each host's result or exception."""
     outcome: dict[str, Any] = {}
     if not hosts:
         return outcome
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), at_once))) as pool:
         futures = {h: pool.submit(work, h) for h in hosts}
     for host, future in futures.items():
         try:
@@ -75,7 +81,16 @@ def _raise_first(failures: Mapping[str, BaseException], chapter: str) -> None:
 
 
 class Runner:
-    def __init__(self, connect: Connect, state_dir: Path | None = None, progress: Progress = lambda _m: None) -> None:
+    def __init__(
+        self,
+        connect: Connect,
+        state_dir: Path | None = None,
+        progress: Progress = lambda _m: None,
+        hosts_at_once: int = HOSTS_AT_ONCE,
+    ) -> None:
+        if hosts_at_once < 1:
+            raise ValueError(f"hosts at once must be at least 1, not {hosts_at_once}")
+        self.hosts_at_once = hosts_at_once
         self._connect = connect
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()  # guards the two dicts
@@ -250,7 +265,9 @@ class Runner:
             for s in steps
         }
         by_host = _by_host(s for s in steps if not skipped[s.key])
-        results = _parallel(list(by_host), lambda h: self._step_plans(h, by_host[h], with_diffs=True))
+        results = _parallel(
+            list(by_host), lambda h: self._step_plans(h, by_host[h], with_diffs=True), self.hosts_at_once
+        )
         found: dict[str, StepPlan] = {}
         for host, outcome in results.items():
             if isinstance(outcome, Exception):
@@ -392,7 +409,7 @@ class Runner:
             self._apply_host(plans[host], chapter.together)
             return plans[host]
 
-        outcome = _parallel(hosts, one)
+        outcome = _parallel(hosts, one, self.hosts_at_once)
         failures = {h: e for h, e in outcome.items() if isinstance(e, Exception)}
         if failures:
             _raise_first(failures, chapter.name)
@@ -470,7 +487,9 @@ class Runner:
             self._apply_host(plans, by_name[chapter].together)
             return plans
 
-        ran, failures = Lanes(chapters, hosts_in).run(work, lambda chapter: self.progress(f"== {chapter}"))
+        ran, failures = Lanes(chapters, hosts_in, self.hosts_at_once).run(
+            work, lambda chapter: self.progress(f"== {chapter}")
+        )
         done.steps.extend(ran)
         if failures:
             first = sorted(failures)[0]
@@ -509,7 +528,9 @@ class Runner:
             )
         runnable = [s for s in steps if not skipped[s.key]]
         everything = _by_host(runnable)
-        outcome = _parallel(list(everything), lambda h: self._step_plans(h, everything[h], with_diffs=False))
+        outcome = _parallel(
+            list(everything), lambda h: self._step_plans(h, everything[h], with_diffs=False), self.hosts_at_once
+        )
         unreachable = {h: e for h, e in outcome.items() if isinstance(e, UnreachableError)}
         if unreachable:
             hosts = ", ".join(sorted(unreachable))
@@ -540,7 +561,7 @@ class Runner:
                     done.steps.append(StepPlan(s, skipped=skipped[s.key]))
             by_host = _by_host(s for s in in_chapter if not skipped[s.key])
             if changed_something:
-                fresh = _parallel(list(by_host), functools.partial(self._plans_of, by_host))
+                fresh = _parallel(list(by_host), functools.partial(self._plans_of, by_host), self.hosts_at_once)
                 failures = {h: e for h, e in fresh.items() if isinstance(e, Exception)}
                 if failures:
                     _raise_first(failures, chapter.name)

@@ -41,3 +41,17 @@ def supervisor_cgroups(name: str) -> Callable[[], None]:
                 f.write(pid)
 
     return enter
+
+
+def cpu_seconds(name: str) -> float | None:
+    """CPU time used so far by everything in the cgroup `name` (a lab host:
+    its systemd, services and the commands run over SSH), from cgroup2's
+    cpu.stat; None where there is no cgroup2 hierarchy to read."""
+    for hierarchy in _hierarchies():
+        stat = hierarchy / name / "cpu.stat"
+        if stat.exists():
+            for line in stat.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+    return None

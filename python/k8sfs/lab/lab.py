@@ -39,8 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from k8sfs import _core
-from k8sfs.lab import network, rootfs, sshfiles
-from k8sfs.lab.cgroups import supervisor_cgroups
+from k8sfs.lab import cgroups, network, rootfs, sshfiles
 from k8sfs.lab.layout import LabHost, place
 from k8sfs.lab.processes import LabError, alive, container_inits, mounts_under, nspawn_pids, run, stop, tail
 from k8sfs.lab.safety import check_route, check_subnet
@@ -150,6 +149,12 @@ class Lab:
         cgroup namespace); each host's nspawn starts in one of that name
         (cgroups.supervisor_cgroups)."""
         return f"k8sfs-{self.name}-"
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Each running host's CPU time so far (its cgroup, commands over SSH
+        included); hosts whose cgroup cannot be read are left out."""
+        used = {h.name: cgroups.cpu_seconds(f"{self.cgroup_prefix}{h.name}") for h in self.hosts}
+        return {name: seconds for name, seconds in used.items() if seconds is not None}
 
     def host(self, name: str) -> LabHost:
         for host in self.hosts:
@@ -521,7 +526,7 @@ class Lab:
         # or every host of every lab started by one process would share one
         # `payload` (and one system.slice/<unit>: a unit stopping in one host
         # removed the cgroup of the same unit in another).
-        enter = supervisor_cgroups(f"{self.cgroup_prefix}{host.name}")
+        enter = cgroups.supervisor_cgroups(f"{self.cgroup_prefix}{host.name}")
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
