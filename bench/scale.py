@@ -8,11 +8,12 @@ with one control plane and N workers, artifacts cached:
 - unchanged re-apply;
 - plan;
 - the controller's CPU time for the cold apply (k8sfs's process and its
-  children) and the bytes it sent to the lab (the lab bridge's tx counter).
+  children) and the bytes it sent to the lab (the lab bridge's tx counter;
+  what the hosts send each other with --relay-uploads is not counted).
 
 Ratios are to N = 2, so the growth shows whatever the machine's speed.
 
-    python bench/scale.py [--workers 2,5,10,20]
+    python bench/scale.py [--workers 2,5,10,20] [--relay-uploads]
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ def main() -> int:
     parser.add_argument("--lab", default="k8sfssc")
     parser.add_argument("--subnet", default="192.168.73.0/24")
     parser.add_argument("--gib-per-worker", type=float, default=0.6, help="stop before a size that needs more")
+    parser.add_argument(
+        "--relay-uploads", action="store_true", help="the cold apply with --relay-uploads (hosts pass binaries on)"
+    )
     args = parser.parse_args()
+    relay = ["--relay-uploads"] if args.relay_uploads else []
     rows = []
     base = None
     for n in [int(x) for x in args.workers.split(",")]:
@@ -71,7 +76,7 @@ def main() -> int:
             k8sfs("lab", "up", *lab_args, "--workers", str(n))
             bridge = Lab(name=args.lab).bridge
             cpu, sent = children_cpu(), tx_bytes(bridge)
-            cold = k8sfs("apply", *lab_args)
+            cold = k8sfs("apply", *lab_args, *relay)
             cpu, sent = children_cpu() - cpu, tx_bytes(bridge) - sent
             again = k8sfs("apply", *lab_args)
             plan = k8sfs("plan", *lab_args)
@@ -90,7 +95,8 @@ def main() -> int:
             ]
         )
         print(f"[scale] N={n}: cold {cold:.0f} s, re-apply {again:.1f} s, plan {plan:.1f} s", file=sys.stderr)
-    print("\n1 control plane + N workers, artifacts cached; in brackets: ratio to the first N")
+    how = ", binaries passed on between hosts (--relay-uploads)" if relay else ""
+    print(f"\n1 control plane + N workers, artifacts cached{how}; in brackets: ratio to the first N")
     print(render_table(["N", "COLD APPLY s", "RE-APPLY s", "PLAN s", "CONTROLLER CPU s", "SENT MiB"], rows))
     return 0
 

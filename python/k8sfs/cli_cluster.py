@@ -419,6 +419,13 @@ def add_parsers(sub: Any) -> None:
     _version_options(p)
     _parallel_options(p)
     p.add_argument(
+        "--relay-uploads",
+        action="store_true",
+        help="hosts that have a binary pass it on to the others over SSH (a one-time key, allowed to read "
+        "that one file, from that host, for 10 minutes; checked by sha256), so this machine sends each "
+        "binary to two hosts, not to all; anything that fails is uploaded from here instead",
+    )
+    p.add_argument(
         "--wait",
         type=float,
         default=0,

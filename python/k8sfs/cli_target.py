@@ -149,6 +149,7 @@ def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
 
     state = Path(args.state) if getattr(args, "state", None) else None
     at_once = getattr(args, "hosts_at_once", None) or HOSTS_AT_ONCE
+    relay = bool(getattr(args, "relay_uploads", False))
     if args.lab:
         lab = _lab(args, quiet=True)
         if not lab.known_hosts_path.exists():
@@ -157,7 +158,9 @@ def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
                 + (f" --spec {args.spec}" if args.spec else "")
             )
         spec = spec_from_args(args, lab.saved_spec()) if args.spec else None
-        cluster = Cluster.for_lab(lab, state_dir=state, progress=progress, spec=spec, hosts_at_once=at_once)
+        cluster = Cluster.for_lab(
+            lab, state_dir=state, progress=progress, spec=spec, hosts_at_once=at_once, relay_uploads=relay
+        )
         cluster.lock.command = command
         return cluster
     import k8sfs
@@ -170,7 +173,9 @@ def open_cluster(args: argparse.Namespace, command: str = "apply") -> Cluster:
             return k8sfs.Session(h.name, user=h.user, port=h.port, ssh_config=spec.ssh_config)
         return k8sfs.Session(h.name, hostname=h.address, user=h.user, port=h.port)
 
-    return Cluster(spec, connect, state_dir=state, progress=progress, command=command, hosts_at_once=at_once)
+    return Cluster(
+        spec, connect, state_dir=state, progress=progress, command=command, hosts_at_once=at_once, relay_uploads=relay
+    )
 
 
 def target_spec(args: argparse.Namespace) -> ClusterSpec:

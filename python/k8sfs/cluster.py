@@ -37,6 +37,7 @@ from k8sfs.engine.errors import UnreachableError
 from k8sfs.engine.host_lock import HostLock
 from k8sfs.engine.lock import ClusterLock
 from k8sfs.engine.plan import Plan
+from k8sfs.engine.relay import Peer, Relay
 from k8sfs.engine.runner import HOSTS_AT_ONCE, Connect, Runner
 from k8sfs.engine.step import Step
 from k8sfs.spec import ROLES, ClusterSpec
@@ -127,16 +128,25 @@ class Cluster:
         cgroup_root_template: str = "/k8sfs-{host}",
         command: str = "apply",
         hosts_at_once: int = HOSTS_AT_ONCE,
+        relay_uploads: bool = False,
     ) -> None:
         self.spec = spec
         self.state_dir = Path(state_dir) if state_dir else default_state_dir(spec)
         self.progress = progress
         self.runner = Runner(connect, self.state_dir, progress, hosts_at_once)
+        if relay_uploads:
+            self.runner.relay = Relay(
+                {h.name: Peer(h.address, h.user, h.port) for h in spec.hosts}, self._run_for_relay, self.runner.log
+            )
         self.cache = ArtifactCache()
         self.cgroup_root_template = cgroup_root_template
         self.lock = ClusterLock(self.state_dir, spec.cluster_name, command)
         self._facts: dict[str, facts_mod.Facts] = {}
         self._unreachable: dict[str, str] = {}
+
+    def _run_for_relay(self, host: str, argv: list[str]) -> tuple[int, str]:
+        result = self.runner.run(host, "relay", argv, timeout=600, check=False)
+        return result.exit_code, result.stdout
 
     @classmethod
     def for_lab(
@@ -146,6 +156,7 @@ class Cluster:
         progress: Progress = lambda _m: None,
         spec: ClusterSpec | None = None,
         hosts_at_once: int = HOSTS_AT_ONCE,
+        relay_uploads: bool = False,
         **spec_overrides: Any,
     ) -> Cluster:
         """The lab's cluster: its own spec (k8sfs lab up --spec), or `spec`
@@ -158,6 +169,7 @@ class Cluster:
             progress,
             cgroup_root_template=f"/{lab.cgroup_prefix}{{host}}",
             hosts_at_once=hosts_at_once,
+            relay_uploads=relay_uploads,
         )
 
     def close(self) -> None:

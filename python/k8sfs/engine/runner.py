@@ -24,6 +24,7 @@ from k8sfs.engine.inspect import DIGEST_CACHE, HostState, inspection_script, par
 from k8sfs.engine.journal import APPLIED, SKIPPED, STARTED, Journal
 from k8sfs.engine.lanes import Lanes, lanes_allowed
 from k8sfs.engine.plan import Change, Plan, StepPlan, mark_rolling_hooks, rollout_order
+from k8sfs.engine.relay import Relay
 from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step, Upload
 
 Connect = Callable[[str], Any]  # host name -> k8sfs.Session
@@ -91,6 +92,7 @@ class Runner:
         if hosts_at_once < 1:
             raise ValueError(f"hosts at once must be at least 1, not {hosts_at_once}")
         self.hosts_at_once = hosts_at_once
+        self.relay: Relay | None = None  # apply --relay-uploads: hosts pass binaries on (engine/relay.py)
         self._connect = connect
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()  # guards the two dicts
@@ -132,6 +134,10 @@ class Runner:
             sessions, self._sessions = list(self._sessions.values()), {}
         for s in sessions:
             s.close()
+
+    def log(self, host: str, text: str) -> None:
+        """A line in the host's log (<state>/logs/<host>.log)."""
+        self._log(host, text)
 
     def _log(self, host: str, text: str) -> None:
         if self.state_dir:
@@ -188,6 +194,8 @@ class Runner:
                     )
                     continue
                 want = _sha256(item.data) if isinstance(item, File) else item.sha256
+                if self.relay is not None and isinstance(item, Upload) and have and have.sha256 == want:
+                    self.relay.have(host, item.path, want)  # others may fetch it from here
                 if have is None or have.sha256 is None:
                     sp.changes.append(Change(item.path, "missing"))
                 elif have.sha256 != want:
@@ -355,12 +363,19 @@ class Runner:
         for u in step.uploads:
             if u.path in changed_paths:
                 owner, _, group = u.owner.partition(":")
-                self._log(host, f"put {u.local} -> {u.path}")
-                result = session.put(str(u.local), u.path, mode=u.mode, owner=owner, group=group, skip_if_same=False)
-                if result.sha256 != u.sha256:
-                    raise StepError(
-                        host, label, f"{u.local} changed under us: sent sha256 {result.sha256}, expected {u.sha256}"
-                    )
+                relayed = self.relay.turn(host, u) if self.relay else contextlib.nullcontext(False)
+                with relayed as fetched:
+                    if not fetched:
+                        self._log(host, f"put {u.local} -> {u.path}")
+                        result = session.put(
+                            str(u.local), u.path, mode=u.mode, owner=owner, group=group, skip_if_same=False
+                        )
+                        if result.sha256 != u.sha256:
+                            raise StepError(
+                                host,
+                                label,
+                                f"{u.local} changed under us: sent sha256 {result.sha256}, expected {u.sha256}",
+                            )
                 written[u.path] = u.sha256
         if written:
             self.run(host, label, remember_digests(written, self.digest_cache))
