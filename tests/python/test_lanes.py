@@ -141,3 +141,22 @@ def test_the_runner_refuses_zero_hosts_at_once():
 
     with pytest.raises(ValueError, match="at least 1"):
         Runner(lambda _h: None, hosts_at_once=0)
+
+
+def test_a_running_rolling_service_keeps_the_chapter_by_chapter_order():
+    """A certificate roll: up front etcd looks current on every control plane
+    (the renewed certificate is not on the hosts yet), but once the
+    certificates chapter has written it, etcd must restart host by host. Going
+    ahead on their own, all three would restart at once (found by make
+    test-long: the API was gone for 74 s)."""
+    etcd = chapters.CHAPTERS[chapters.ORDER.index("etcd")]
+    running = [StepPlan(Step("etcd", f"k8s-master-{i}", chapter="etcd", service="etcd")) for i in (1, 2, 3)]
+    for sp in running:
+        sp.service_running = True
+    assert not any(sp.changed for sp in running)  # nothing to do, as the up-front inspection sees it
+    assert not lanes_allowed([etcd], running)
+    fresh = [StepPlan(Step("etcd", f"k8s-master-{i}", chapter="etcd", service="etcd")) for i in (1, 2, 3)]
+    for sp in fresh:
+        sp.service_running = False
+        sp.check_failed = True  # a first install: nothing runs yet
+    assert lanes_allowed([etcd], fresh)

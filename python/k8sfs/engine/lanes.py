@@ -6,9 +6,10 @@ plane brings up etcd and kube-apiserver while the workers install their
 runtime and kubelet, and the cluster-wide chapters still start once
 everything before them is done.
 
-Only for an apply without turns: when a rolling chapter has hosts in
-service to change (an upgrade, a renewed certificate), or any host is left
-out, the runner goes chapter by chapter as before."""
+Only for a first install: when a rolling chapter's service already runs
+on any host (it may have to restart in turns: an upgrade, a renewed
+certificate), a hook is due, or any host is left out, the runner goes
+chapter by chapter as before."""
 
 from __future__ import annotations
 
@@ -34,12 +35,18 @@ def waits_for(chapters: list[Chapter]) -> dict[str, list[str]]:
 
 
 def lanes_allowed(chapters: list[Chapter], plans: list[StepPlan]) -> bool:
-    """No rolling chapter takes turns and no hook is due: nothing that
-    coordinates hosts across chapters."""
+    """No rolling chapter's service runs anywhere yet (a first install), so
+    no turns can come up, and no hook is due: nothing that coordinates
+    hosts across chapters. The up-front inspection cannot tell more: a
+    service that looks current there may need a restart once an earlier
+    chapter has written its renewed certificate, and then its hosts must
+    take turns (etcd's quorum, the API behind the endpoint)."""
     for chapter in chapters:
         if chapter.rollout is None:
             continue
         in_chapter = [sp for sp in plans if sp.step.chapter == chapter.name]
+        if any(sp.service_running for sp in in_chapter if sp.step.phase == MAIN):
+            return False
         if rollout_order(chapter, in_chapter).turns:
             return False
         if any(sp.step.phase != MAIN and sp.changed for sp in in_chapter):
