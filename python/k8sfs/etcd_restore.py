@@ -21,7 +21,7 @@ from typing import Any
 from k8sfs import _core
 from k8sfs.artifacts import versions_for
 from k8sfs.chapters.context import Context
-from k8sfs.chapters.control_plane import etcd_options, local_kubectl
+from k8sfs.chapters.control_plane import ADMIN_CONF, etcd_options, kubectl_with, local_kubectl
 from k8sfs.cluster import Cluster
 
 REMOTE_SNAPSHOT = "/var/lib/k8sfs/restore/snapshot.db"
@@ -119,7 +119,14 @@ def restore(cluster: Cluster, snapshot: Path, progress: Callable[[str], None]) -
         each(planes, lambda h: run(h.name, "etcd-restore", ["systemctl", "start", "kube-apiserver"]))
         for h in planes:
             _wait(cluster, h.name, local_kubectl("get", "--raw", "/readyz"), 180, "kube-apiserver ready")
-        progress("restored: every member healthy, every kube-apiserver ready")
+        vip = cluster.spec.control_plane_endpoint
+        if vip:
+            # With every apiserver stopped, keepalived let the endpoint go; it takes
+            # it again only after its check has passed: clients use the endpoint.
+            through = kubectl_with(ADMIN_CONF, "--server", f"https://{vip}:6443", "--request-timeout=3s")
+            _wait(cluster, planes[0].name, [*through, "get", "--raw", "/readyz"], 120, f"the API through {vip}")
+        answering = ", the endpoint answering" if vip else ""
+        progress(f"restored: every member healthy, every kube-apiserver ready{answering}")
     return status
 
 
