@@ -198,7 +198,7 @@ def bench_push(t: Target, size_mb: int, repeat: int) -> list[tuple[str, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lab", default="k8sfsb", help="lab to use (brought up and down if not already up)")
-    parser.add_argument("--subnet", default="192.168.76.0/24")
+    parser.add_argument("--subnet", default="192.168.98.0/24")
     parser.add_argument("--host", default="node-1")
     parser.add_argument("--commands", type=int, default=200, help="commands over an open connection, per tool")
     parser.add_argument("--fresh", type=int, default=20, help="fresh connections, per tool")

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-LAB = ["--lab", "k8sfscs", "--subnet", "192.168.94.0/24"]
+LAB = ["--lab", "k8sfscs", "--subnet", "192.168.96.0/24"]
 
 
 def k8sfs(*args: str, timeout: float = 4 * 3600, quiet: bool = False) -> int:

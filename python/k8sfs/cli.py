@@ -80,6 +80,9 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
 
 def cmd_lab_status(args: argparse.Namespace) -> int:
     lab = _lab(args)
+    if not lab.made():
+        print(f"lab {lab.name} does not exist (k8sfs lab up --lab {lab.name} makes it)", file=sys.stderr)
+        return 3
     rows = lab.status()
     print(
         render_table(

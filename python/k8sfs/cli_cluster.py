@@ -35,7 +35,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with open_cluster(args, "apply") as cluster:
         done = cluster.apply(
-            args.only, args.until, args.limit, args.exclude, wait=args.wait, allow_downgrade=args.allow_downgrade
+            args.only,
+            args.until,
+            args.limit,
+            args.exclude,
+            wait=args.wait,
+            allow_downgrade=args.allow_downgrade,
+            forget_owed=args.forget_owed,
         )
     rows = [
         [
@@ -409,7 +415,7 @@ def add_parsers(sub: Any) -> None:
         description="Apply the chapters in order; within a chapter all hosts at once, or one at a "
         "time where a service runs already (etcd, kube-apiserver, controllers). Only what "
         "differs is changed; each step is verified. One apply per cluster at a time (a "
-        "lock beside the state, and one on the first control-plane host). Refuses, "
+        "lock beside the state, and one on each control-plane host). Refuses, "
         "changing nothing, when a host cannot be reached; --exclude leaves it out. "
         "Logs: <state>/logs/<host>.log.",
     )
@@ -431,6 +437,12 @@ def add_parsers(sub: Any) -> None:
         default=0,
         metavar="SECONDS",
         help="wait this long for another apply to finish instead of refusing",
+    )
+    p.add_argument(
+        "--forget-owed",
+        action="store_true",
+        help="drop what the journal says earlier applies owe (steps they were killed in or left out) "
+        "and decide from what the hosts show alone; for hosts rebuilt or reset behind k8sfs's back",
     )
     p.set_defaults(func=cmd_apply)
     p = sub.add_parser("chapters", help="the chapters, in order")

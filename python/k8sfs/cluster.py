@@ -34,7 +34,7 @@ from k8sfs.artifacts import ArtifactCache, versions_for
 from k8sfs.chapters import Chapter, Context
 from k8sfs.engine import facts as facts_mod
 from k8sfs.engine.errors import UnreachableError
-from k8sfs.engine.host_lock import HostLock
+from k8sfs.engine.host_lock import HostLocks
 from k8sfs.engine.lock import ClusterLock
 from k8sfs.engine.plan import Plan
 from k8sfs.engine.relay import Peer, Relay
@@ -363,14 +363,23 @@ class Cluster:
         exclude: list[str] | None = None,
         wait: float = 0,
         allow_downgrade: bool = False,
+        forget_owed: bool = False,
     ) -> Plan:
         """Makes the hosts match the spec. Takes the cluster's lock (`wait`
         seconds for it); refuses, changing nothing, when a host it would
         touch cannot be reached. A new Kubernetes version is an upgrade:
-        checked against the skew policy first, control planes first."""
+        checked against the skew policy first, control planes first.
+        `forget_owed` drops what the journal owes first (hosts rebuilt
+        behind k8sfs's back)."""
         chosen = chapters_mod.select(only, until)
         left_out = self.hosts_left_out(limit, exclude)
         with self.writing(left_out, wait):
+            if forget_owed:
+                forgotten = self.runner.forget_owed()
+                self.progress(
+                    f"journal: forgot {len(forgotten)} owed step(s)"
+                    + (f": {', '.join(forgotten)}" if forgotten else "")
+                )
             change = upgrade.detect(self.spec, self._facts, allow_downgrade)
             if change:
                 chosen = upgrade.ordered(chosen)
@@ -410,19 +419,21 @@ class Cluster:
     def writing(self, left_out: dict[str, str] | None = None, wait: float = 0) -> Iterator[None]:
         """For commands that change the cluster: the controller's lock, every
         host that is not left out reachable (facts gathered), and the lock on
-        the first of them that runs the control plane."""
+        every control-plane host (engine/host_lock.py), whichever hosts are
+        left out."""
         left_out = left_out or {}
         with self.lock.held(wait=wait, progress=self.progress):
             included = [h for h in self.spec.hosts if h.name not in left_out]
             if not included:
                 raise ValueError("every host is left out: nothing to do")
-            first = next((h for h in included if h.control_plane), included[0])
-            host_lock = HostLock(
+            host_lock = HostLocks(
                 self.runner.new_session,
-                first.name,
+                [(h.name, h.control_plane) for h in self.spec.hosts],
                 self.spec.cluster_name,
                 str(self.state_dir),
                 shared=self.runner.session,
+                left_out=left_out,
+                progress=self.progress,
             )
             # The host lock is taken while the facts are gathered (both wait
             # on the network); an unreachable host is still reported first.

@@ -68,6 +68,9 @@ def remove(cluster: Cluster, name: str, timeout: int, progress: Callable[[str], 
         progress(f"{name}: Node deleted; resetting the host")
         steps = cluster.reset_steps()[name]
         cluster.runner.run(name, "node-remove", ["sh", "-c", reset_script(steps)], timeout=300)
+        dropped = cluster.runner.journal.forget({name})  # a removed host owes nothing, nor is owed
+        if dropped:
+            progress(f"{name}: dropped what the journal owed for it ({len(dropped)} step(s))")
     with Cluster(
         remaining,
         cluster.runner.new_session,

@@ -19,3 +19,8 @@ def default_state_dir(spec: ClusterSpec) -> Path:
 def pki_dir(state_dir: Path) -> Path:
     """The PKI directory inside a cluster's controller state."""
     return Path(state_dir) / "pki"
+
+
+def journal_path(state_dir: Path) -> Path:
+    """The journal of step events (engine/journal.py)."""
+    return Path(state_dir) / "journal.jsonl"

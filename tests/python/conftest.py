@@ -26,12 +26,47 @@ SPEC_STATE_OWNED = "K8SFS_STATE" not in os.environ
 SPEC_STATE = Path(os.environ.setdefault("K8SFS_STATE", tempfile.mkdtemp(prefix="k8sfs-test-state-")))
 
 
-# Everything k8sfs printed during the run, for the secrets scan at the end
-# (test_zz_secrets.py), and what that scan found in state directories that
-# were purged before it ran.
+# Everything every command printed during the run (each subprocess the
+# tests start, whatever helper starts it: k8sfs, kubectl, exec, notebooks'
+# kernels aside), for the secrets scan at the end (test_zz_secrets.py);
+# what that scan found in state directories purged before it ran; and how
+# much was scanned. A command that prints key material on purpose (a test
+# that reads a key to check it) is started with DELIBERATE_SECRETS in its
+# environment and is counted, not scanned.
 OUTPUTS: list[str] = []
+DELIBERATE: list[str] = []
 SECRET_FINDINGS: list[str] = []
+SCANNED = {"files": 0, "bytes": 0}
 SECRET_PATTERNS = ("PRIVATE KEY-----", "client-key-data: LS0t", "eyJhbGciOi")
+DELIBERATE_SECRETS = {"K8SFS_TEST_PRINTS_SECRETS": "1"}
+
+_communicate = subprocess.Popen.communicate
+
+
+def _recording_communicate(self, *args, **kwargs):
+    out, err = _communicate(self, *args, **kwargs)
+    argv = self.args if isinstance(self.args, (list, tuple)) else [self.args]
+    text = "\n".join(part.decode(errors="replace") if isinstance(part, bytes) else part for part in (out, err) if part)
+    if text:
+        label = " ".join(str(a) for a in argv)[:200]
+        if getattr(self, "_k8sfs_deliberate", False):
+            DELIBERATE.append(label)
+        else:
+            OUTPUTS.append(f"{label}\n{text}")
+    return out, err
+
+
+_init = subprocess.Popen.__init__
+
+
+def _remembering_init(self, *args, **kwargs):
+    env = kwargs.get("env")
+    self._k8sfs_deliberate = bool(env and env.get("K8SFS_TEST_PRINTS_SECRETS") == "1")
+    _init(self, *args, **kwargs)
+
+
+subprocess.Popen.communicate = _recording_communicate  # type: ignore[method-assign]
+subprocess.Popen.__init__ = _remembering_init  # type: ignore[method-assign]
 
 
 def secrets_in(text: str, where: str, keys: list[str]) -> list[str]:
@@ -53,7 +88,10 @@ def scan_state(state_dir: Path) -> list[str]:
         state_dir / "lock",
     ]:
         if path.is_file():
-            found += secrets_in(path.read_text(errors="replace"), str(path), keys)
+            text = path.read_text(errors="replace")
+            SCANNED["files"] += 1
+            SCANNED["bytes"] += len(text)
+            found += secrets_in(text, str(path), keys)
     return found
 
 
@@ -78,8 +116,6 @@ def run_k8sfs(
         env={**os.environ, **(env or {})},
         input=input,
     )
-    if args and args[0] not in ("kubectl", "exec"):  # those print what kubectl or the host printed
-        OUTPUTS.append(f"k8sfs {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
     if check and proc.returncode != 0:
         raise AssertionError(f"k8sfs {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -180,12 +216,60 @@ def measured(what: str, value: str) -> None:
     print(f"[measured] {what}: {value}")
 
 
+# Skips a `make test` run allows (K8SFS_STRICT_SKIPS=1): facts of the
+# machine that make a test meaningless here, each reviewed. Any other skip
+# (a missing artifact, no root, a tool not installed) fails the run.
+ALLOWED_SKIPS = (
+    "this machine mounts the hugetlb controller",  # test_oci_wrapper: the wrapper rightly keeps the limit
+    "exists on this machine",  # test_manifests: a containerd socket of the machine's own
+)
+SKIPS: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        SKIPS.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def unexpected_skips() -> list[tuple[str, str]]:
+    return [(test, why) for test, why in SKIPS if not any(allowed in why for allowed in ALLOWED_SKIPS)]
+
+
 def pytest_sessionfinish(session, exitstatus):
     if SPEC_STATE_OWNED:
         shutil.rmtree(SPEC_STATE, ignore_errors=True)
+    if os.environ.get("K8SFS_STRICT_SKIPS") == "1" and unexpected_skips() and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config):
+    """The run's closing line: passed, skipped (and how many of those the
+    reviewed list allows), failed."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not hasattr(reporter, "stats"):
+        return
+    count = {
+        k: len([r for r in reporter.stats.get(k, []) if getattr(r, "when", "call") in ("call", "setup")])
+        for k in ("passed", "failed", "error")
+    }
+    unexpected = unexpected_skips()
+    strict = os.environ.get("K8SFS_STRICT_SKIPS") == "1"
+    line = (
+        f"k8sfs tests: {count['passed']} passed, {len(SKIPS)} skipped "
+        f"({len(SKIPS) - len(unexpected)} allowed on this machine), {count['failed'] + count['error']} failed"
+    )
+    if strict and unexpected:
+        line += f"; {len(unexpected)} unexpected skip(s) fail the run"
+    print(line)
 
 
 def pytest_terminal_summary(terminalreporter):
+    if SKIPS:
+        terminalreporter.section("skipped")
+        allowed = set(SKIPS) - set(unexpected_skips())
+        for test, why in SKIPS:
+            terminalreporter.write_line(f"{'allowed' if (test, why) in allowed else 'UNEXPECTED'} {test}: {why}")
     if MEASURED:
         terminalreporter.section("measured on the lab")
         for what, value in MEASURED:

@@ -89,6 +89,12 @@ def test_exec_on_a_lab_host_when_that_lab_is_down_says_so():
     assert "not up" in r.stderr and "k8sfsno" in r.stderr
 
 
+def test_the_status_of_a_lab_that_does_not_exist_says_so():
+    r = k8sfs_cli("lab", "status", lab="k8sfsno")
+    assert r.returncode == 3 and r.stdout == ""  # no table of hosts that were never made
+    assert r.stderr.strip() == "lab k8sfsno does not exist (k8sfs lab up --lab k8sfsno makes it)"
+
+
 def test_bad_lab_settings_are_refused_before_anything_happens():
     r = k8sfs_cli("lab", "up", lab="Bad_Name")
     assert r.returncode == 1 and "lab name" in r.stderr

@@ -228,26 +228,3 @@ def test_a_binarys_version_is_asked_once_until_the_binary_changes(tmp_path):
     install("v2.1.0")  # a new binary at the same path: a new mtime (and size)
     assert facts().containerd_version == "2.1.0"
     assert calls.read_text().count("called") == 2
-
-
-def test_relay_grants_expire_and_only_their_own_line_is_revoked(tmp_path):
-    from k8sfs.engine.relay import _GRANT, _REVOKE
-
-    ssh_dir = tmp_path / ".ssh"
-    ssh_dir.mkdir()
-    keys = ssh_dir / "authorized_keys"
-    mine = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMineMineMine user@laptop"
-    expired = 'restrict,from="10.0.0.9",expiry-time="200001010000",command="cat -- /x" ssh-ed25519 AAAA k8sfs-relay-old'
-    current = 'restrict,from="10.0.0.8",expiry-time="299901010000",command="cat -- /y" ssh-ed25519 BBBB k8sfs-relay-now'
-    keys.write_text(f"{mine}\n{expired}\n{current}\n")
-    keys.chmod(0o600)
-    env = {**os.environ, "HOME": str(tmp_path)}
-    argv = ["10.0.0.7", "/usr/local/bin/kubelet", "ssh-ed25519 CCCC", "k8sfs-relay-new"]
-    subprocess.run(["sh", "-c", _GRANT, "sh", *argv], env=env, capture_output=True)
-    lines = keys.read_text().splitlines()
-    assert lines[:2] == [mine, current]  # the expired grant went, the others stayed
-    assert lines[2].startswith('restrict,from="10.0.0.7",expiry-time="')
-    assert lines[2].endswith('",command="cat -- /usr/local/bin/kubelet" ssh-ed25519 CCCC k8sfs-relay-new')
-    subprocess.run(["sh", "-c", _REVOKE, "sh", "k8sfs-relay-new"], env=env, check=True)
-    assert keys.read_text().splitlines() == [mine, current]
-    assert oct(keys.stat().st_mode & 0o777) == "0o600"

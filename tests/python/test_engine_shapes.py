@@ -77,6 +77,45 @@ def test_the_journal_remembers_interrupted_and_left_out_steps(tmp_path):
     assert journal.carried_over() == {"node-1/kubelet/c": "node-1 excluded"}
 
 
+def test_an_owed_hook_runs_only_while_its_check_still_fails():
+    """Owed is a reason to look again, not to replay: the hook a left-out
+    host's turn owes (uncordon@node-2 on the control plane) runs only if
+    its check fails now, and only while it is owed."""
+    chapter = Chapter("c", "c", lambda _c: [], Rollout(serial=1))
+    uncordon = Step("uncordon", "m", phase=AFTER, target="node-2", check=["test", "x"], chapter="c")
+    owed_passing = StepPlan(uncordon, carried_over="node-2 excluded", check_failed=False)
+    owed_failing = StepPlan(uncordon, carried_over="node-2 excluded", check_failed=True)
+    not_owed_failing = StepPlan(uncordon, check_failed=True)
+    interrupted_failing = StepPlan(uncordon, interrupted=True, check_failed=True)
+    for sp in (owed_passing, owed_failing, not_owed_failing, interrupted_failing):
+        mark_rolling_hooks(chapter, [sp])
+    assert owed_passing.owed and not owed_passing.changed
+    assert owed_failing.changed and interrupted_failing.changed
+    assert not not_owed_failing.changed
+    # a main step the journal owes still runs: its host never finished it
+    main = StepPlan(Step("kubelet", "node-2", chapter="c"), interrupted=True)
+    assert main.changed
+
+
+def test_forgetting_hosts_drops_their_entries_and_the_hooks_aimed_at_them(tmp_path):
+    journal = Journal(tmp_path / "journal.jsonl")
+    kubelet2 = Step("kubelet", "node-2", chapter="kubelet")
+    uncordon2 = Step("uncordon", "m", phase=AFTER, target="node-2", chapter="kubelet")
+    uncordon1 = Step("uncordon", "m", phase=AFTER, target="node-1", chapter="kubelet")
+    etcd = Step("etcd", "m", chapter="etcd")
+    journal.record(etcd, APPLIED)
+    journal.record(kubelet2, SKIPPED, "node-2 excluded")
+    journal.record(uncordon2, SKIPPED, "node-2 excluded")
+    journal.record(uncordon1, SKIPPED, "owed after node-1's turn")
+    dropped = journal.forget({"node-2"})
+    assert sorted(dropped) == ["m/kubelet/uncordon@node-2", "node-2/kubelet/kubelet"]
+    assert set(journal.last()) == {"m/etcd/etcd", "m/kubelet/uncordon@node-1"}
+    assert journal.forget({"node-2"}) == []
+    assert journal.settle_owed() == ["m/kubelet/uncordon@node-1"]
+    assert journal.carried_over() == {} and journal.interrupted() == set()
+    assert journal.last()["m/etcd/etcd"]["status"] == APPLIED  # what was done stays known
+
+
 def _walkthrough_context(tmp_path, monkeypatch):
     monkeypatch.setenv("K8SFS_CACHE", str(tmp_path / "cache"))
     cluster = Cluster(ClusterSpec(), connect=None, state_dir=tmp_path / "state")

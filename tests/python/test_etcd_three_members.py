@@ -34,7 +34,7 @@ def etcd_lab():
     ]
     if missing:
         pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them")
-    lab = Lab(name="k8sfse", subnet="192.168.79.0/24", progress=lambda m: print(f"[lab] {m}"))
+    lab = Lab(name="k8sfse", subnet="192.168.97.0/24", progress=lambda m: print(f"[lab] {m}"))
     try:
         lab.up()
         yield lab

@@ -1,14 +1,17 @@
 """A lab cluster that loses hosts, on a lab of its own, through the CLI as
-a user runs it: one apply at a time (the lock), a dead worker that does not
-stop plan or a limited apply, hosts that crash and come back with their
-disks, the cluster rebuilt with the same CA after `lab down`, and a host
-whose disk is lost rebuilt from the spec alone."""
+a user runs it: one apply at a time (the lock, --wait, two controllers
+with state of their own), --limit, a dead worker that does not stop plan
+or a limited apply, hosts that crash and come back with their disks, the
+cluster rebuilt with the same CA after `lab down` (after an apply that
+left a host out), and a host whose disk is lost rebuilt from the spec
+alone."""
 
 from __future__ import annotations
 
 import calendar
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -110,6 +113,74 @@ def test_a_killed_apply_leaves_a_lock_the_next_apply_takes_over(lab):
     killed.wait()
     again = run_k8sfs("apply", *LAB)
     assert f"left by k8sfs apply (pid {killed.pid}" in again.stderr and "which is gone" in again.stderr
+    assert plan_is_empty()
+
+
+def test_apply_wait_waits_for_the_holder_and_then_applies(lab):
+    run_k8sfs("pki", "renew", *LAB, "apiserver")
+    first = start_apply()
+    try:
+        wait_for("the first apply holds the lock", lambda: holder_pid(lab) == first.pid, 30, 0.1)
+        second = run_k8sfs("apply", *LAB, "--wait", "300")
+    finally:
+        first.communicate(timeout=300)
+    assert first.returncode == 0
+    assert f"waiting for the lock of cluster kubernetes, held by k8sfs apply (pid {first.pid}" in second.stderr
+    assert "0 of " in second.stderr  # the first apply had done the work by then
+    assert plan_is_empty()
+
+
+def test_two_controllers_with_their_own_state_and_different_hosts_meet_on_one_lock(lab, tmp_path):
+    """The lock on the hosts does not depend on --limit or --exclude: a
+    controller applying to node-1 only keeps out another, with a copy of
+    the state of its own, that applies to node-2 only."""
+    from k8sfs.cluster import Cluster
+    from k8sfs.engine.lock import LockHeldError
+
+    other_state = tmp_path / "other-controller"
+    subprocess.run(["cp", "-a", str(lab.cluster_state_dir), str(other_state)], check=True)
+    (other_state / "lock").unlink(missing_ok=True)
+    holder = Cluster.for_lab(lab)
+    try:
+        with holder.writing(holder.hosts_left_out(limit=["node-1"])):  # as `apply --limit node-1` holds it
+            refused = run_k8sfs(
+                "apply", *LAB, "--state", str(other_state), "--only", "kubelet", "--limit", "node-2", check=False
+            )
+            assert refused.returncode == 1, refused.stderr
+            assert f"pid {os.getpid()}, state {lab.cluster_state_dir}" in refused.stderr
+            assert "is applying to cluster kubernetes's hosts" in refused.stderr
+            # and the other way round: this process cannot take it while the CLI holds it
+            again = Cluster.for_lab(lab, state_dir=other_state)
+            with pytest.raises(LockHeldError):
+                with again.writing(again.hosts_left_out(limit=["node-2"])):
+                    pass
+            again.close()
+    finally:
+        holder.close()
+    took = run_k8sfs("apply", *LAB, "--state", str(other_state), "--only", "kubelet", "--limit", "node-2")
+    assert "0 of " in took.stderr
+
+
+def test_apply_limit_changes_only_the_chosen_hosts(lab):
+    run_k8sfs("pki", "renew", *LAB, "kubelet.conf@node-1", "kubelet.conf@node-2")
+
+    def digest(host: str) -> str:
+        return on_host(lab, host, ["sha256sum", "/etc/kubernetes/kubelet.conf"]).stdout.split()[0]
+
+    def renewed(host: str) -> str:
+        return hashlib.sha256(
+            (lab.cluster_state_dir / "pki" / "hosts" / host / "kubelet.conf").read_bytes()
+        ).hexdigest()
+
+    node2_before = digest("node-2")
+    alone = run_k8sfs("apply", *LAB, "--limit", "node-1", check=False)
+    assert alone.returncode == 1 and "acts on the whole cluster from k8s-master, which is left out" in alone.stderr
+    assert digest("node-1") != renewed("node-1")  # refused before anything changed
+    limited = run_k8sfs("apply", *LAB, "--limit", "node-1,control-plane")
+    assert digest("node-1") == renewed("node-1") and digest("node-2") == node2_before
+    assert any(line.split()[:1] == ["node-2"] and "not in --limit" in line for line in limited.stdout.splitlines())
+    run_k8sfs("apply", *LAB)  # the full apply catches node-2 up
+    assert digest("node-2") == renewed("node-2")
     assert plan_is_empty()
 
 
@@ -218,13 +289,26 @@ def test_a_host_whose_disk_is_lost_is_rebuilt_from_the_spec(lab):
     assert plan_is_empty()
 
 
-def test_down_keeps_the_cluster_state_and_up_plus_apply_rebuilds_with_the_same_ca(lab):
+def test_after_an_apply_that_left_a_host_out_down_and_up_rebuild_with_the_same_ca(lab):
+    """Issue 26's wedge, as a new user met it: an apply that leaves a dead
+    host out journals that host's steps as owed; `lab down` keeps the
+    journal with the cluster's state; the hosts `lab up` makes are new
+    machines, so what the journal owed them is dropped and the apply
+    builds the cluster again (it used to replay node-2's uncordon on a
+    k8s-master with no kubectl yet, and fail on every retry)."""
     ca = lab.cluster_state_dir / "pki" / "pki" / "ca.crt"
     fingerprint = hashlib.sha256(ca.read_bytes()).hexdigest()
+    run_k8sfs("lab", "stop", *LAB, "--kill", "node-2")
+    run_k8sfs("pki", "renew", *LAB, "kubelet.conf@node-1")
+    run_k8sfs("apply", *LAB, "--exclude", "node-2")
+    owed = [line for line in (lab.cluster_state_dir / "journal.jsonl").read_text().splitlines() if "node-2" in line]
+    assert any('"uncordon@node-2"' in line and '"skipped"' in line for line in owed)
     down = run_k8sfs("lab", "down", *LAB)
     assert f"kept the cluster's state in {lab.cluster_state_dir}" in down.stderr
     assert ca.exists() and (lab.cluster_state_dir / "secrets" / "encryption-key").exists()
-    run_k8sfs("lab", "up", *LAB, "--subnet", SUBNET)
+    up = run_k8sfs("lab", "up", *LAB, "--subnet", SUBNET)
+    assert "made with a new disk: dropped what the journal owed for them" in up.stderr
+    assert "k8s-master/kubelet/uncordon@node-2" in up.stderr
     run_k8sfs("apply", *LAB)
     assert hashlib.sha256(ca.read_bytes()).hexdigest() == fingerprint
     assert smoke_passes(lab)

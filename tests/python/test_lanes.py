@@ -15,7 +15,7 @@ from k8sfs import chapters
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.lanes import Lanes, lanes_allowed, waits_for
 from k8sfs.engine.plan import StepPlan
-from k8sfs.engine.step import BEFORE, Step
+from k8sfs.engine.step import AFTER, BEFORE, Step
 
 
 def test_the_control_plane_needs_no_worker_chapter_and_the_cluster_chapters_need_everything():
@@ -110,10 +110,12 @@ def test_after_a_failure_no_host_starts_another_chapter():
 
 def test_a_hook_that_is_due_keeps_the_chapter_by_chapter_order():
     rolling = chapters.CHAPTERS[chapters.ORDER.index("kubelet")]
-    hook = StepPlan(Step("drain", "master", chapter="kubelet", phase=BEFORE, target="node-1"))
+    hook = StepPlan(Step("uncordon", "master", chapter="kubelet", phase=AFTER, target="node-1", check=["false"]))
     assert lanes_allowed([rolling], [hook])
     hook.carried_over = "owed after node-1's turn"
-    assert not lanes_allowed([rolling], [hook])
+    assert lanes_allowed([rolling], [hook])  # owed, but its check passes: nothing is due
+    hook.check_failed = True
+    assert not lanes_allowed([rolling], [hook])  # owed and its check fails: due
 
 
 def _most_at_once(at: dict) -> int:

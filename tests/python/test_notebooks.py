@@ -73,6 +73,9 @@ def test_notebook_runs_top_to_bottom(lab, kubectl, path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    from conftest import OUTPUTS
+
+    OUTPUTS.append(f"notebook {path.name}\n{nbformat.writes(nb)}")  # for the secrets scan
     assert not [o for o in outputs if o.get("output_type") == "error"]
     # The pictures render: topology (01, 06), PKI tree (02), the apply's timeline (05).
     pictures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]

@@ -1,7 +1,13 @@
-"""A lock on one of the cluster's hosts, so two controllers (two state
-directories, two machines) cannot apply to the same hosts at once.
+"""A lock on the cluster's hosts, so two controllers (two state
+directories, two machines) cannot apply to the same cluster at once.
 
-It is flock(1) on /var/lib/k8sfs/apply.lock, held by a shell that runs
+It is held on every control-plane host of the spec, in the spec's order,
+whatever --limit and --exclude say: two controllers that include
+different hosts still meet on the same locks. A control-plane host that
+is left out and cannot be reached (it is down) is passed over; at least
+one must hold the lock.
+
+On each host it is flock(1) on /var/lib/k8sfs/apply.lock, held by a shell that runs
 over an SSH channel of its own for as long as the apply runs. The shell
 writes a byte every tenth of a second; when the controller dies or its
 connection drops, that write fails, the shell exits, and the kernel
@@ -19,7 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from k8sfs import quote
+from k8sfs import SSHError, quote
+from k8sfs.engine.errors import UnreachableError
 from k8sfs.engine.lock import LockHeldError
 
 LOCK_DIR = "/var/lib/k8sfs"
@@ -92,7 +99,10 @@ class HostLock:
         self._state = threading.Event()
         self._answer = ""
         self._error = None
-        self._session = self.connect(self.host)
+        try:
+            self._session = self.connect(self.host)
+        except (SSHError, OSError) as error:  # OSError: also the lab's refusal to route
+            raise UnreachableError(self.host, str(error)) from error
 
         def on_line(line: str) -> None:
             if line.startswith(("locked", "busy")) and not self._state.is_set():
@@ -117,6 +127,8 @@ class HostLock:
         self._session.close()
         if self._answer.startswith("busy"):
             raise LockHeldError(self._busy_message(self._answer[5:]))
+        if isinstance(self._error, (SSHError, OSError)):
+            raise UnreachableError(self.host, str(self._error)) from self._error
         raise LockHeldError(f"{self.host}: the host lock could not be taken: {self._error or 'no answer'}")
 
     def _busy_message(self, raw: str) -> str:
@@ -150,3 +162,59 @@ class HostLock:
         if not self._thread.is_alive():
             self._session.close()
         self._thread = None
+
+
+class HostLocks:
+    """The lock on every control-plane host of `hosts` (name, is a control
+    plane), taken in that order. `left_out` hosts that cannot be reached
+    are passed over with a line to `progress`; an included one that cannot
+    be reached is an UnreachableError."""
+
+    def __init__(
+        self,
+        connect: Callable[[str], Any],
+        hosts: list[tuple[str, bool]],
+        cluster: str,
+        state_dir: str,
+        shared: Callable[[str], Any] | None = None,
+        left_out: dict[str, str] | None = None,
+        progress: Callable[[str], None] = lambda _m: None,
+    ) -> None:
+        self.names = [name for name, control_plane in hosts if control_plane]
+        if not self.names:
+            raise ValueError("the spec has no control-plane host to hold the cluster's lock")
+        self.connect, self.cluster, self.state_dir, self.shared = connect, cluster, state_dir, shared
+        self.left_out = left_out or {}
+        self.progress = progress
+        self.held: list[HostLock] = []
+
+    def acquire(self, timeout: float = 30) -> None:
+        passed: dict[str, str] = {}
+        try:
+            for name in self.names:
+                lock = HostLock(self.connect, name, self.cluster, self.state_dir, self.shared)
+                try:
+                    lock.acquire(timeout)
+                except UnreachableError as error:
+                    if name not in self.left_out:
+                        raise
+                    passed[name] = error.why
+                    self.progress(
+                        f"{name}: {self.left_out[name]} and unreachable: the cluster's lock is not held there"
+                    )
+                    continue
+                self.held.append(lock)
+            if not self.held:
+                raise LockHeldError(
+                    "no control-plane host can hold the cluster's lock ("
+                    + "; ".join(f"{h}: {w}" for h, w in passed.items())
+                    + f"): an apply needs at least one of {', '.join(self.names)} up"
+                )
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for lock in reversed(held):
+            lock.release()

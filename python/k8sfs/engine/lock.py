@@ -10,7 +10,7 @@ taker says so. Readers (plan, status) take no lock: they read the record
 and check that its process still lives.
 
 Two controllers with separate state directories are kept apart by a lock
-on the cluster's first reachable control-plane host (engine/host_lock.py).
+on every control-plane host of the cluster (engine/host_lock.py).
 """
 
 from __future__ import annotations

@@ -35,9 +35,18 @@ class StepPlan:
     ended: float = 0.0
 
     @property
+    def owed(self) -> bool:
+        """An earlier apply started it and never finished, or left it out."""
+        return self.interrupted or bool(self.carried_over)
+
+    @property
     def changed(self) -> bool:
         if self.skipped:
             return False
+        if self.step.phase != MAIN:
+            # A hook runs in its host's turn, or when it is owed and its check
+            # still fails (mark_rolling_hooks): being owed alone is no reason.
+            return self.rolling or self.check_failed
         return (
             bool(self.changes)
             or bool(self.restart_due)

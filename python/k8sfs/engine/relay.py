@@ -52,23 +52,40 @@ _MAKE_KEY = (
     "ssh-keygen -q -t ed25519 -N '' -C k8sfs-relay -f \"$d/key\" </dev/null && "
     'printf \'%s\\n\' "$d" && cut -d" " -f1,2 "$d/key.pub"'
 )
-# $1 T's address, $2 the file, $3 T's public key, $4 the line's marker; prints S's host keys.
-# Lines an interrupted apply left, once expired, go first.
-_GRANT = (
-    f'stamp=$(date -d "+{GRANT_MINUTES} min" +%Y%m%d%H%M) && now=$(date +%Y%m%d%H%M) || exit 3; '
-    'umask 077; mkdir -p ~/.ssh; f=~/.ssh/authorized_keys; if grep -q " k8sfs-relay-" "$f" 2>/dev/null; then '
-    'awk -v now="$now" \'!(index($0, " k8sfs-relay-") && match($0, /expiry-time="[0-9]+"/) && '
-    'substr($0, RSTART + 13, 12) < now)\' "$f" > "$f.k8sfs-relay" && cat "$f.k8sfs-relay" > "$f"; '
-    'rm -f "$f.k8sfs-relay"; fi; '
-    'printf \'restrict,from="%s",expiry-time="%s",command="cat -- %s" %s %s\\n\' '
-    '"$1" "$stamp" "$2" "$3" "$4" >> ~/.ssh/authorized_keys && '
-    "for k in /etc/ssh/ssh_host_*_key.pub; do cut -d' ' -f1,2 \"$k\"; done"
+# authorized_keys is never edited in place: a kill, a full disk or a lost
+# link mid-write would cut it short and lock its user out. `rewrite` writes
+# the new content to a temporary file beside it with the same mode and
+# owner, checks that every line that is not a k8sfs grant is still there
+# byte for byte, fsyncs it, renames it over the original (atomic) and
+# fsyncs the directory. Anything that fails leaves the original untouched.
+# $1 a line to add ("" for none); the rest are awk's arguments, a filter of
+# the lines to keep. A symlinked file is replaced where the link points.
+_REWRITE = (
+    "rewrite() { line=$1; shift; f=~/.ssh/authorized_keys; "
+    'if [ -L "$f" ]; then f=$(readlink -f -- "$f") || return 5; fi; d=${f%/*}; '
+    'rm -f "$d"/.authorized_keys.k8sfs-relay.*; '
+    't=$(mktemp "$d/.authorized_keys.k8sfs-relay.XXXXXX") || return 5; '
+    'if [ -e "$f" ]; then chmod --reference="$f" -- "$t" && chown --reference="$f" -- "$t" && '
+    'awk "$@" "$f" > "$t" || { rm -f "$t"; return 5; }; fi; '
+    'if [ -n "$line" ]; then printf \'%s\\n\' "$line" >> "$t" || { rm -f "$t"; return 5; }; fi; '
+    "theirs() { grep -Ev ' k8sfs-relay-[0-9a-f]+$' \"$1\" 2>/dev/null | cksum; }; "
+    '[ "$(theirs "$f")" = "$(theirs "$t")" ] && sync -- "$t" && mv -f -- "$t" "$f" && sync -- "$d" '
+    '|| { rm -f "$t"; return 5; }; }; '
 )
-# $1 the marker: only that line goes; the file keeps its inode, mode and owner.
+# $1 T's address, $2 the file, $3 T's public key, $4 the line's marker; prints S's host keys.
+# Grants an interrupted apply left go once expired.
+_GRANT = (
+    _REWRITE + f'stamp=$(date -d "+{GRANT_MINUTES} min" +%Y%m%d%H%M) && now=$(date +%Y%m%d%H%M) || exit 3; '
+    "umask 077; mkdir -p ~/.ssh || exit 5; "
+    'line=$(printf \'restrict,from="%s",expiry-time="%s",command="cat -- %s" %s %s\' "$1" "$stamp" "$2" "$3" "$4"); '
+    'rewrite "$line" -v now="$now" \'!(/ k8sfs-relay-[0-9a-f]+$/ && match($0, /expiry-time="[0-9]+"/) && '
+    "substr($0, RSTART + 13, 12) < now)' || exit 5; "
+    'for k in /etc/ssh/ssh_host_*_key.pub; do if [ -e "$k" ]; then cut -d\' \' -f1,2 "$k"; fi; done'
+)
+# $1 the marker: only that line goes.
 _REVOKE = (
-    'f=~/.ssh/authorized_keys; [ -f "$f" ] || exit 0; '
-    'awk -v m="$1" \'index($0, m) == 0\' "$f" > "$f.k8sfs-relay" && cat "$f.k8sfs-relay" > "$f"; '
-    'rm -f "$f.k8sfs-relay"'
+    _REWRITE
+    + '[ -e ~/.ssh/authorized_keys ] || exit 0; rewrite "" -v m=" $1" \'substr($0, length($0) - length(m) + 1) != m\''
 )
 # $1 T's directory, $2 known_hosts text, $3 user@S, $4 port, $5 temporary file, $6 sha256, $7 target,
 # $8 mode, $9 owner:group
@@ -199,7 +216,7 @@ class Relay:
                     self._cannot_fetch.add(target)
             return False
         directory, key = lines
-        marker = f"k8sfs-relay-{secrets.token_hex(8)}"
+        marker = f"k8sfs-relay-{secrets.token_hex(8)}"  # the line's end: lowercase hex, as _REWRITE expects
         try:
             with self._editing[source]:
                 code, out = self._run(source, ["sh", "-c", _GRANT, "sh", self.peers[target].address, path, key, marker])

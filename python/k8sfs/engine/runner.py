@@ -20,12 +20,14 @@ from typing import Any
 from k8sfs import ExecResult, SSHError, join_command
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.errors import StepError, UnreachableError
+from k8sfs.engine.fault import FaultPoint
 from k8sfs.engine.inspect import DIGEST_CACHE, HostState, inspection_script, parse_inspection, remember_digests
 from k8sfs.engine.journal import APPLIED, SKIPPED, STARTED, Journal
 from k8sfs.engine.lanes import Lanes, lanes_allowed
 from k8sfs.engine.plan import Change, Plan, StepPlan, mark_rolling_hooks, rollout_order
 from k8sfs.engine.relay import Relay
 from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step, Upload
+from k8sfs.state_paths import journal_path
 
 Connect = Callable[[str], Any]  # host name -> k8sfs.Session
 Progress = Callable[[str], None]
@@ -102,9 +104,10 @@ class Runner:
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
             (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.state_dir / "journal.jsonl" if self.state_dir else None)
+        self.journal = Journal(journal_path(self.state_dir) if self.state_dir else None)
         self._interrupted = self.journal.interrupted()
         self._carried = self.journal.carried_over()
+        self._fault = FaultPoint()  # armed by apply from the environment (engine/fault.py)
 
     # ----- sessions and logs ------------------------------------------------
     def session(self, host: str) -> Any:
@@ -151,6 +154,7 @@ class Runner:
         return self.journal.interrupted()
 
     def run(self, host: str, step: str, argv: list[str], timeout: float = 300, check: bool = True) -> ExecResult:
+        self._fault.before(host, step)
         command = join_command(argv)
         self._log(host, f"$ {command}")
         result = self.session(host).exec(argv, timeout=timeout)
@@ -303,7 +307,7 @@ class Runner:
         changed something is left for `_finish_step` (True is returned)."""
         sp.started = time.time()
         try:
-            with self._naming_the_step(sp):
+            with self._owed_hint(sp), self._naming_the_step(sp):
                 return self._do_step(sp, verify)
         finally:
             sp.ended = time.time()
@@ -325,6 +329,29 @@ class Runner:
             why = str(error).removeprefix(f"{sp.step.host}: ")
             raise StepError(sp.step.host, sp.step.label, why) from error
 
+    @contextlib.contextmanager
+    def _owed_hint(self, sp: StepPlan) -> Iterator[None]:
+        """A step the journal says is owed that fails says so, and how to
+        go on without what the journal owes."""
+        try:
+            yield
+        except StepError as error:
+            if sp.owed:
+                error.args = (
+                    f"{error}\n  it ran because an earlier apply owed it ({self.journal.path}); if the host "
+                    "was rebuilt or reset since, `k8sfs apply --forget-owed` drops what the journal owes "
+                    "and decides from the hosts alone",
+                )
+            raise
+
+    def forget_owed(self) -> list[str]:
+        """Drops what the journal owes (interrupted and left-out steps): from
+        now on only what the hosts show decides. Returns their keys."""
+        keys = self.journal.settle_owed()
+        self._interrupted.clear()
+        self._carried.clear()
+        return keys
+
     def _apply_host(self, plans: list[StepPlan], together: bool) -> None:
         """One host's step plans in order. `together` (the chapter's steps
         do not need one another): every step is started before any is
@@ -341,7 +368,11 @@ class Runner:
         step, host = sp.step, sp.step.host
         label = step.label
         if not sp.changed:
-            self.progress(f"{host}: {label}: ok")
+            if sp.owed:  # inspected again: nothing to do any more, so it is owed no longer
+                self.journal.record(step, APPLIED)
+                self.progress(f"{host}: {label}: ok (an earlier apply owed it; its check passes now)")
+            else:
+                self.progress(f"{host}: {label}: ok")
             return False
         if step.pending:
             raise StepError(host, label, "content is not ready on the controller: " + "; ".join(step.pending))
@@ -357,6 +388,7 @@ class Runner:
         for f in step.files:
             if f.path in changed_paths:
                 owner, _, group = f.owner.partition(":")
+                self._fault.before(host, label)
                 self._log(host, f"put {f.path} ({len(f.data)} bytes, mode {f.mode:o})")
                 session.put_content(f.data, f.path, mode=f.mode, owner=owner, group=group, skip_if_same=False)
                 written[f.path] = _sha256(f.data)
@@ -366,6 +398,7 @@ class Runner:
                 relayed = self.relay.turn(host, u) if self.relay else contextlib.nullcontext(False)
                 with relayed as fetched:
                     if not fetched:
+                        self._fault.before(host, label)
                         self._log(host, f"put {u.local} -> {u.path}")
                         result = session.put(
                             str(u.local), u.path, mode=u.mode, owner=owner, group=group, skip_if_same=False
@@ -465,8 +498,7 @@ class Runner:
         for sp in plans:
             if sp.step.key not in seen:
                 if sp.step.phase != MAIN:
-                    sp.rolling = sp.interrupted = sp.check_failed = False
-                    sp.carried_over = ""
+                    sp.rolling = sp.check_failed = False
                 self._apply_step(sp)
                 done.append(sp)
         return done
@@ -495,8 +527,7 @@ class Runner:
                 plans = [upfront[s.key] for s in wanted]
             for sp in plans:
                 if sp.step.phase != MAIN:  # no turns in this apply: its hooks have nothing to do
-                    sp.rolling = sp.interrupted = sp.check_failed = False
-                    sp.carried_over = ""
+                    sp.rolling = sp.check_failed = False
                 if sp.changed:
                     changed.set()
             self._apply_host(plans, by_name[chapter].together)
@@ -529,6 +560,7 @@ class Runner:
         that acts on the whole cluster from a host that is left out stops
         the apply before anything changes."""
         self._check_chapters(steps, chapters)
+        self._fault = FaultPoint([c.name for c in chapters])
         left_out = left_out or {}
         done = Plan(list(chapters), [], applied=True)
         skipped = {s.key: self._skip_reason(s, left_out) for s in steps}

@@ -39,11 +39,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from k8sfs import _core
+from k8sfs.engine.journal import Journal
 from k8sfs.lab import cgroups, network, rootfs, sshfiles
 from k8sfs.lab.layout import LabHost, place
 from k8sfs.lab.processes import LabError, alive, container_inits, mounts_under, nspawn_pids, run, stop, tail
 from k8sfs.lab.safety import check_route, check_subnet
 from k8sfs.ssh import Session
+from k8sfs.state_paths import journal_path
 
 if TYPE_CHECKING:
     from k8sfs.spec import ClusterSpec
@@ -113,6 +115,7 @@ class Lab:
         self.bridge = f"{self.name}-br"
         self.hosts: list[LabHost] = [LabHost.from_dict(h) for h in state.get("hosts", [])]
         self._spec_data: dict | None = state.get("spec")
+        self._new_disks: set[str] = set()  # hosts made with an empty disk since the last _forget_new_disks
         if not self.hosts:
             self.hosts, _notes = place(self.name, self.network, self._wanted(self.default_spec()), [])
 
@@ -362,6 +365,7 @@ class Lab:
             for host in starting:
                 self._boot(host)
             self._wait_for_sshd([h for h in self.hosts if rows.get(h.name) != "running"], boot_timeout)
+            self._forget_new_disks()
             sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
             sshfiles.write_ssh_config(self.ssh_config_path, self.hosts, self.key_path, self.known_hosts_path)
             self._save_state(complete=True if first_up else None)
@@ -386,6 +390,7 @@ class Lab:
             )
             self._boot(host)
         self._wait_for_sshd([h for h in hosts if rows[h.name] != "running"], boot_timeout)
+        self._forget_new_disks()
         # A host whose disk was lost has a new host key; OpenSSH and k8sfs check it.
         sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
         self.progress(
@@ -440,9 +445,13 @@ class Lab:
         self._save_state()
         self.progress(f"lab {self.name}: {name} removed (its disk too)")
 
-    def _require_made(self) -> None:
+    def made(self) -> bool:
+        """`up` made this lab (and it was not taken down since)."""
         state = self._load_state()
-        if not state or not state.get("complete"):
+        return bool(state and state.get("complete"))
+
+    def _require_made(self) -> None:
+        if not self.made():
             raise LabError(f"lab {self.name} is not made: k8sfs lab up --lab {self.name}")
 
     def _check_preconditions(self, first: bool) -> None:
@@ -470,10 +479,24 @@ class Lab:
             except (OSError, ValueError) as error:
                 self.progress(f"lab {self.name}: could not raise {key.replace('/', '.')}: {error}")
 
+    def _forget_new_disks(self) -> None:
+        """A host made with a new disk is a new machine: what the cluster's
+        journal says it owes, or is owed, no longer holds (engine/journal.py)."""
+        new, self._new_disks = self._new_disks, set()
+        dropped = Journal(journal_path(self.cluster_state_dir)).forget(new)
+        if dropped:
+            self.progress(
+                f"lab {self.name}: {', '.join(sorted(new))} made with a new disk: dropped what the journal "
+                f"owed for them ({len(dropped)} step(s): {', '.join(sorted(dropped))})"
+            )
+
     def _ensure_root(self, host: LabHost, image: Path) -> Path:
         """The host's root filesystem: the cached image under its own upper
         directory (its disk, kept until `down`)."""
         hdir = self.host_dir(host)
+        upper = hdir / "upper"
+        if not upper.is_dir() or not any(upper.iterdir()):
+            self._new_disks.add(host.name)
         for sub in ("upper", "work", "root", "containerd", "containers"):
             (hdir / sub).mkdir(parents=True, exist_ok=True)
         merged = self.root_of(host)
