@@ -47,7 +47,8 @@ cpp-test: deps
 # A skip whose reason is not on conftest.ALLOWED_SKIPS fails the run; the
 # last line says passed / skipped / failed.
 py-test: artifacts
-	K8SFS_STRICT_SKIPS=1 $(PYTHON) -m pytest -v -rs --durations=30 -m "not long" tests/python
+	K8SFS_STRICT_SKIPS=1 K8SFS_RESULTS_NAME=make-test K8SFS_RESULTS_COMMAND="make test" \
+	  $(PYTHON) -m pytest -v -rs --durations=30 -m "not long" tests/python
 
 # The Catch2 suite once more, built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; any report fails it.
@@ -102,7 +103,8 @@ test: cpp-test cpp-sanitize lint fuzz-short py-test
 # of five hosts (roll, dead worker, etcd restore, restart), apply killed at
 # ten random points, notebooks 06 and 07.
 test-long: artifacts
-	K8SFS_STRICT_SKIPS=1 $(PYTHON) -m pytest -v -rs --durations=30 -m "long or scan" tests/python
+	K8SFS_STRICT_SKIPS=1 K8SFS_RESULTS_NAME=make-test-long K8SFS_RESULTS_COMMAND="make test-long" \
+	  $(PYTHON) -m pytest -v -rs --durations=30 -m "long or scan" tests/python
 
 # Every version and runtime k8sfs claims, each a lab cluster from scratch
 # through the smoke test (scripts/version-matrix.py; builds what is missing).

@@ -207,8 +207,9 @@ def kubectl() -> str:
 
 
 # Figures the lab tests measure (restart to Ready, ...), printed at the end
-# of the run for the record; no test asserts a time it measured.
+# of the run and written to its result file; no test asserts a time it measured.
 MEASURED: list[tuple[str, str]] = []
+STARTED = time.time()
 
 
 def measured(what: str, value: str) -> None:
@@ -262,6 +263,22 @@ def pytest_unconfigure(config):
     if strict and unexpected:
         line += f"; {len(unexpected)} unexpected skip(s) fail the run"
     print(line)
+    name = os.environ.get("K8SFS_RESULTS_NAME")
+    if name:  # make test and make test-long: the run's figures into results/<name>.json
+        from k8sfs.results import record
+
+        path = record(
+            name,
+            {
+                "passed": count["passed"],
+                "skipped": len(SKIPS),
+                "failed": count["failed"] + count["error"],
+                "pytest_seconds": round(time.time() - STARTED, 1),
+                "measured": dict(MEASURED),
+            },
+            command=os.environ.get("K8SFS_RESULTS_COMMAND"),
+        )
+        print(f"k8sfs tests: figures in {path}")
 
 
 def pytest_terminal_summary(terminalreporter):

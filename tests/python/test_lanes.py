@@ -15,7 +15,7 @@ from k8sfs import chapters
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.lanes import Lanes, lanes_allowed, waits_for
 from k8sfs.engine.plan import StepPlan
-from k8sfs.engine.step import AFTER, BEFORE, Step
+from k8sfs.engine.step import AFTER, Step
 
 
 def test_the_control_plane_needs_no_worker_chapter_and_the_cluster_chapters_need_everything():
