@@ -4,6 +4,8 @@ k8sfs lab up|down|status|start|stop|ssh   the local lab: a spec's hosts on this 
 k8sfs exec HOST -- COMMAND...         run a command through the library
 k8sfs plan|apply [--lab NAME|--spec FILE] [--until CHAPTER]   the main workflow
 k8sfs chapters                        the chapters, in order
+k8sfs explain [CHAPTER...]            what each chapter writes, every flag's reason, how to check it
+k8sfs plan --explain                  the plan with the same reasons beside each file
 k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
 k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
 k8sfs demo                            the main job: the lab cluster from scratch, with a smoke test
@@ -256,6 +258,7 @@ COMMAND_MODULES = {
         "plan",
         "apply",
         "chapters",
+        "explain",
         "init",
         "picture",
         "spec-schema",

@@ -25,7 +25,7 @@ from k8sfs.table import render_table
 def cmd_plan(args: argparse.Namespace) -> int:
     with open_cluster(args, "plan") as cluster:
         plan = cluster.plan(args.only, args.until, args.limit, args.exclude, args.allow_downgrade)
-    print(plan.render())
+    print(plan.render(diff=args.diff, explain=args.explain))
     if plan.unreachable:
         return 1
     return 2 if args.detailed_exitcode and plan.changes else 0
@@ -60,6 +60,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         + f"; {time.monotonic() - started:.1f}s",
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    with open_cluster(args, "explain") as cluster:
+        views = [cluster.show(name) for name in args.chapters or chapters_mod.ORDER]
+    print("\n\n".join(v.render(explain=not args.no_reasons, contents=not args.no_contents) for v in views))
     return 0
 
 
@@ -403,6 +410,18 @@ def add_parsers(sub: Any) -> None:
     _version_options(p)
     _parallel_options(p)
     p.add_argument(
+        "--diff",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="new files in full and changed ones as unified diffs (default); --no-diff: one line per file",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="with each file, what every flag and field does and why this value (with its reference page), the "
+        "commands a person checks each step with, and k8sfs's own check scripts",
+    )
+    p.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 0 when nothing would change, 2 when something would, 1 when a host is unreachable "
@@ -447,6 +466,19 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_apply)
     p = sub.add_parser("chapters", help="the chapters, in order")
     p.set_defaults(func=cmd_chapters)
+    p = sub.add_parser(
+        "explain",
+        help="what each chapter writes on which host, every flag and field with its reason, and how to check it",
+        description="For each chapter (all, or those named): every file it writes on each host in full "
+        "(secrets as a fingerprint), a reason for each flag and field with the reference page of the "
+        "version rendered, the commands k8sfs runs and the commands a person checks it with. Reads the "
+        "hosts' facts; changes nothing.",
+    )
+    add_target_options(p)
+    p.add_argument("chapters", nargs="*", metavar="CHAPTER", help="chapters to explain (default: all)")
+    p.add_argument("--no-contents", action="store_true", help="name the files without their contents")
+    p.add_argument("--no-reasons", action="store_true", help="leave out the reasons of flags and fields")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(
         "init", help="write a commented example spec (the walkthrough's cluster), or one from the shorthands"

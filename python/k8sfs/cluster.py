@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from k8sfs import _core, images, join_command, upgrade
 from k8sfs import chapters as chapters_mod
+from k8sfs import explain as explain_mod
 from k8sfs.artifacts import ArtifactCache, versions_for
 from k8sfs.chapters import Chapter, Context
 from k8sfs.engine import facts as facts_mod
@@ -42,6 +43,9 @@ from k8sfs.engine.runner import HOSTS_AT_ONCE, Connect, Runner
 from k8sfs.engine.step import Step
 from k8sfs.spec import ROLES, ClusterSpec
 from k8sfs.state_paths import default_state_dir, pki_dir
+from k8sfs.view.chapter import ChapterView
+from k8sfs.view.files import step_views
+from k8sfs.view.transcript import Transcript
 
 if TYPE_CHECKING:
     from k8sfs.lab import Lab
@@ -331,6 +335,34 @@ class Cluster:
     def steps(self, chapters: list[Chapter], context: Context | None = None) -> list[Step]:
         return chapters_mod.build_steps(context or self.context(), chapters)
 
+    # ----- the walkthrough: what a chapter writes, and checking it by hand ------------
+    def doc_values(self) -> dict[str, str]:
+        """The versions reference links point at (the docs of the minor rendered)."""
+        return explain_mod.doc_values(self.spec.kubernetes_version, self.spec.runtime.name)
+
+    def show(self, chapter: str) -> ChapterView:
+        """What `chapter` writes on each host, every file in full with a reason
+        for each flag and field, the commands it runs and the checks a person
+        types. Reads the hosts' facts; changes nothing."""
+        (chosen,) = chapters_mod.select(only=[chapter])
+        steps = self.steps([chosen])
+        return ChapterView(chosen.name, chosen.title, step_views(steps, self.doc_values()))
+
+    def check_by_hand(self, chapter: str, hosts: list[str] | None = None, timeout: float = 60) -> Transcript:
+        """Runs the commands a person types to check `chapter` (each step's
+        `by_hand`) on their hosts, and shows what they printed."""
+        (chosen,) = chapters_mod.select(only=[chapter])
+        done = Transcript()
+        seen: set[tuple[str, str]] = set()
+        for step in self.steps([chosen]):
+            if hosts is not None and step.host not in hosts:
+                continue
+            for command in step.by_hand:
+                if (step.host, command) not in seen:
+                    seen.add((step.host, command))
+                    done.entries.append(self.exec(step.host, command, timeout=timeout))
+        return done
+
     # ----- plan and apply ------------------------------------------------------
     def plan(
         self,
@@ -352,6 +384,7 @@ class Cluster:
         plan = self.runner.plan(self.steps(chosen, ctx), chosen, left_out, unreachable)
         plan.controller = controller
         plan.busy = self.lock.describe_holder()
+        plan.doc_values = self.doc_values()
         plan.notes = ([change.describe()] if change else []) + facts_mod.clock_warnings(self._facts)
         return plan
 

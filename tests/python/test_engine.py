@@ -112,8 +112,46 @@ def test_plan_render_shows_diffs_and_commands_but_never_secrets():
     assert "KEY" not in text and "(secret: content not shown)" in text
     assert text.endswith("2 step(s) would change")
     html = plan._repr_html_()
-    assert "<table>" in html and "KEY" not in html and "would change" in html
+    assert "KEY" not in html and "would change" in html and "$ systemctl restart kubelet" in html
     assert Plan(chapters[1:2], [quiet]).render().endswith("no changes")
+
+
+ETCD_UNIT = "[Service]\nExecStart=/usr/local/bin/etcd \\\n  --name=k8s-master \\\n  --data-dir=/var/lib/etcd\n"
+
+
+def test_a_plan_shows_a_new_file_in_full_with_its_reasons_and_folds_the_check_script():
+    from k8sfs.engine.runner import _created
+    from k8sfs.explain import doc_values
+
+    unit = File("/etc/systemd/system/etcd.service", ETCD_UNIT)
+    key = File("/etc/kubernetes/pki/etcd/peer.key", b"-----BEGIN EC PRIVATE KEY-----\nSECRETSECRET\n", secret=True)
+    step = stamped(
+        "etcd",
+        Step(
+            "etcd",
+            "k8s-master",
+            files=[unit, key],
+            check=["sh", "-c", "systemctl is-active --quiet etcd && stat -c %Y /x"],
+            apply=[["systemctl", "restart", "etcd"]],
+            by_hand=["systemctl status etcd --no-pager"],
+        ),
+    )
+    sp = StepPlan(step, [Change(unit.path, "missing", _created(unit)), Change(key.path, "missing", _created(key))])
+    sp.check_failed = True
+    plan = Plan([Chapter("etcd", "etcd", lambda _c: [])], [sp], doc_values=doc_values("v1.34.4"))
+    text = plan.render()
+    assert "+  --name=k8s-master \\" in text and "--- /dev/null" in text  # the new file in full, as a diff from nothing
+    assert "SECRETSECRET" not in text and "(secret: content not shown; " in text and "sha256:" in text
+    assert "stat -c" not in text and "check    k8sfs's check fails" in text
+    explained = plan.render(explain=True)
+    assert "--data-dir=/var/lib/etcd" in explained and "write-ahead log" in explained
+    assert "https://etcd.io/docs/v3.6/op-guide/configuration/" in explained
+    assert "by hand  systemctl status etcd --no-pager" in explained and "stat -c" in explained
+    assert "+  --name" not in plan.render(diff=False)
+    html = plan._repr_html_()
+    assert "SECRETSECRET" not in html and "write-ahead log" in html
+    assert html.index("how k8sfs checks") < html.index("stat -c")  # the script only inside the fold
+    assert "<details class='internal'>" in html
 
 
 def test_before_writing_parents_are_made_and_stale_upload_temporaries_go(tmp_path):

@@ -58,6 +58,7 @@ def controllers_steps(ctx: Context) -> list[Step]:
                 uploads=[ctx.upload("kube-controller-manager", "/usr/local/bin/kube-controller-manager")],
                 verify=_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"),
                 verify_timeout=90,
+                by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"))],
             )
         )
         steps.append(
@@ -74,6 +75,7 @@ def controllers_steps(ctx: Context) -> list[Step]:
                 uploads=[ctx.upload("kube-scheduler", "/usr/local/bin/kube-scheduler")],
                 verify=_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"),
                 verify_timeout=90,
+                by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"))],
             )
         )
     return steps
@@ -144,6 +146,7 @@ def pod_network_steps(ctx: Context) -> list[Step]:
             extra_check=" && ".join(checks),
             data=["/etc/cni/net.d", "/var/lib/cni"],
             undo=undo,
+            by_hand=["ip route", *(["ip -4 addr show cni0", "ls /etc/cni/net.d"] if h.worker else [])],
         )
         step.verify = step.check
         step.needs = list(others)
@@ -187,6 +190,7 @@ def kube_proxy_steps(ctx: Context) -> list[Step]:
                 verify_timeout=60,
                 data=["/var/lib/kube-proxy"],
                 undo=KUBE_PROXY_UNDO,
+                by_hand=["iptables -t nat -L KUBE-SERVICES -n"],
             )
         )
     return steps
@@ -222,6 +226,10 @@ def dns_steps(ctx: Context) -> list[Step]:
             verify=available,
             verify_timeout=180,
             scope=CLUSTER,
+            by_hand=[
+                join_command(_kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "wide")),
+                join_command(_kubectl("-n", "kube-system", "get", "service", "kube-dns")),
+            ],
         )
     ]
 
@@ -255,5 +263,6 @@ def smoke_test_steps(ctx: Context) -> list[Step]:
             verify_timeout=180,
             scope=CLUSTER,
             needs=[h.name for h in ctx.workers],
+            by_hand=[SMOKE_SCRIPT, join_command(_kubectl("-n", "k8sfs-smoke", "get", "pods", "-o", "wide"))],
         )
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from k8sfs import _core, manifests
+from k8sfs import _core, join_command, manifests
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.host_setup import package_step
 from k8sfs.engine.service import service_step
@@ -25,10 +25,26 @@ def pki_file_steps(files: list[tuple[str, File]], hosts: list[str]) -> list[Step
     for host, f in files:
         by_host.setdefault(host, []).append(f)
     return [
-        Step("pki", host, f"{len(fs)} files from the cluster PKI", files=fs, data=["/etc/kubernetes"])
+        Step(
+            "pki",
+            host,
+            f"{len(fs)} files from the cluster PKI",
+            files=fs,
+            data=["/etc/kubernetes"],
+            by_hand=[
+                f"openssl x509 -in {path} -noout -subject -issuer -enddate -ext subjectAltName"
+                for path in _worth_reading([f.path for f in fs])
+            ],
+        )
         for host, fs in by_host.items()
         if fs
     ]
+
+
+def _worth_reading(paths: list[str]) -> list[str]:
+    """The leaf certificates a person looks at first: the API's, then a kubelet's."""
+    leaves = [p for p in paths if p.endswith(".crt") and not p.endswith("ca.crt")]
+    return sorted(leaves, key=lambda p: (not p.endswith("/apiserver.crt"), not p.endswith("/kubelet.crt"), p))[:2]
 
 
 def certificates_steps(ctx: Context) -> list[Step]:
@@ -85,6 +101,7 @@ def etcd_steps(ctx: Context) -> list[Step]:
                 verify=health,
                 verify_timeout=60,
                 data=[o.data_dir],
+                by_hand=[join_command(health), join_command([*health[:-2], "member", "list", "-w", "table"])],
             )
         )
     return steps
@@ -163,6 +180,10 @@ def apiserver_steps(ctx: Context) -> list[Step]:
                 verify=local_kubectl("get", "--raw", "/readyz"),
                 verify_timeout=120,
                 data=["/var/log/kubernetes"],
+                by_hand=[
+                    "curl --cacert /etc/kubernetes/pki/ca.crt https://127.0.0.1:6443/healthz",
+                    f"kubectl --kubeconfig {ADMIN_CONF} get --raw '/readyz?verbose'",
+                ],
             )
         )
         steps.extend(endpoint_hooks(ctx, h))
@@ -209,6 +230,7 @@ def api_endpoint_steps(ctx: Context) -> list[Step]:
                 ],
                 verify=answers,
                 verify_timeout=60,
+                by_hand=[f"ip -4 addr show | grep {vip}"],
             )
         )
     return steps
@@ -235,6 +257,10 @@ def authorization_steps(ctx: Context) -> list[Step]:
             apply=[kubectl_with(bootstrap, "apply", "-f", RBAC_FILE)],
             verify=["sh", "-c", f"test \"$(kubectl --kubeconfig {ADMIN_CONF} auth can-i '*' '*')\" = yes"],
             scope=CLUSTER,
+            by_hand=[
+                f"kubectl --kubeconfig {ADMIN_CONF} auth can-i '*' '*'",
+                f"kubectl --kubeconfig {ADMIN_CONF} get -f {RBAC_FILE}",
+            ],
         )
     ]
 
@@ -250,6 +276,7 @@ def kubectl_steps(ctx: Context) -> list[Step]:
             files=[ctx.pki_file("admin.conf", "/root/.kube/config", 0o600)],
             verify=["kubectl", "cluster-info"],
             data=["/root/.kube"],
+            by_hand=["kubectl cluster-info", "kubectl get nodes"],
         )
         for h in ctx.control_plane
     ]
@@ -270,6 +297,7 @@ def nodes_steps(ctx: Context) -> list[Step]:
             verify=registered,
             verify_timeout=120,
             needs=names,
+            by_hand=[f"kubectl --kubeconfig {ADMIN_CONF} get nodes -o wide"],
         )
     ]
 

@@ -48,6 +48,7 @@ def package_step(ctx: Context, h: HostSpec, packages: list[str]) -> Step:
         check=["sh", "-c", have],
         apply=apply,
         verify=["sh", "-c", have],
+        by_hand=[f"command -v {p}" for p in packages],
     )
 
 
@@ -66,4 +67,5 @@ def kernel_step(h: HostSpec) -> Step:
         check=["sh", "-c", f"{loaded} && {values}"],
         apply=[*(["modprobe", m] for m in MODULES), ["sysctl", "--system"]],
         verify=["sh", "-c", f"{loaded} && {values}"],
+        by_hand=[f"lsmod | grep -e {' -e '.join(MODULES)}", "sysctl " + " ".join(k for k, _ in SYSCTLS)],
     )

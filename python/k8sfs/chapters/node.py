@@ -66,6 +66,7 @@ def swap_steps(ctx: Context) -> list[Step]:
                     check=FSTAB_CHECK,
                     apply=[FSTAB_COMMENT_SWAP],
                     verify=FSTAB_CHECK,
+                    by_hand=["swapon --show", "grep swap /etc/fstab"],
                 )
             )
         else:
@@ -77,6 +78,7 @@ def swap_steps(ctx: Context) -> list[Step]:
                     check=SWAP_OFF_CHECK,
                     apply=[["swapoff", "-a"], FSTAB_COMMENT_SWAP],
                     verify=SWAP_OFF_CHECK,
+                    by_hand=["swapon --show", "grep swap /etc/fstab"],
                 )
             )
     return steps
@@ -215,6 +217,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
         prepare=prepare,
         verify=["ctr", "version"],
         undo=CONTAINERD_UNDO,
+        by_hand=["containerd --version", "runc --version", "ctr version"],
     )
     uploads = ctx.image_uploads(IMAGE_DIR)
     images = Step(
@@ -225,6 +228,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
         check=images_present_check("containerd", _image_names(ctx)),
         apply=[image_import_command("containerd", u.path, n) for u, n in zip(uploads, _image_names(ctx), strict=True)],
         verify=images_present_check("containerd", _image_names(ctx)),
+        by_hand=["ctr -n k8s.io images ls -q"],
     )
     return [install, configure, images]
 
@@ -292,6 +296,7 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         verify=["sh", "-c", "systemctl is-active --quiet crio && test -S /var/run/crio/crio.sock"],
         data=["/etc/crio", "/etc/containers"],
         undo=CRIO_UNDO,
+        by_hand=["crio --version", "crio status config | grep -E 'cgroup_manager|pause_image'"],
     )
     uploads = ctx.image_uploads(IMAGE_DIR)
     images = Step(
@@ -302,6 +307,7 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         check=images_present_check("crio", _image_names(ctx)),
         apply=[image_import_command("crio", u.path, n) for u, n in zip(uploads, _image_names(ctx), strict=True)],
         verify=images_present_check("crio", _image_names(ctx)),
+        by_hand=["crictl images"],
     )
     return [install, configure, images]
 
@@ -455,6 +461,7 @@ def kubelet_steps(ctx: Context) -> list[Step]:
                 verify_timeout=90,
                 data=["/var/lib/kubelet", "/etc/kubernetes"],
                 undo=KUBELET_UNDO,
+                by_hand=["curl -s http://127.0.0.1:10248/healthz"],
             )
         )
         steps.extend(drain_hooks(ctx, h))
@@ -471,6 +478,7 @@ def crictl_steps(ctx: Context) -> list[Step]:
             files=[File("/etc/crictl.yaml", _core.render_crictl_config(endpoint))],
             uploads=[ctx.upload("crictl", "/usr/local/bin/crictl")],
             verify=["crictl", "version"],
+            by_hand=["crictl version", "crictl ps", "crictl pods"],
         )
         for h in ctx.workers
     ]
@@ -502,5 +510,10 @@ def static_pod_steps(ctx: Context) -> list[Step]:
             check=STATIC_POD_ANSWERS,
             verify=STATIC_POD_ANSWERS,
             verify_timeout=120,
+            by_hand=[
+                "crictl pods --name k8sfs-hello",
+                "crictl ps --name hello",
+                "crictl exec $(crictl ps -q --name hello) wget -qO- http://127.0.0.1:8081/",
+            ],
         )
     ]

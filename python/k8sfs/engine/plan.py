@@ -6,7 +6,6 @@ CLI) and HTML (Jupyter); secrets are never shown in either."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from html import escape
 
 from k8sfs import join_command
 from k8sfs.engine.chapter import Chapter
@@ -124,6 +123,7 @@ class Plan:
     applied: bool = False  # the result of apply (changes were made), not a plan
     busy: str = ""  # another apply holds the cluster's lock (who)
     notes: list[str] = field(default_factory=list)  # what this run is (an upgrade, ...)
+    doc_values: dict[str, str] = field(default_factory=dict)  # versions the reasons' links point at
 
     @property
     def changes(self) -> int:
@@ -140,7 +140,11 @@ class Plan:
     def _verb(self) -> str:
         return "changed" if self.applied else "would change"
 
-    def render(self) -> str:
+    def render(self, diff: bool = True, explain: bool = False) -> str:
+        """The plan as text: per chapter and host what changes, new files in
+        full and changed ones as unified diffs (`diff`), and with `explain`
+        a reason for every flag and field of each file, the commands a
+        person checks it with, and k8sfs's own check scripts."""
         out = []
         if self.busy:
             out.append(f"note: {self.busy}; this plan may change under it")
@@ -162,7 +166,7 @@ class Plan:
             if order.fresh and order.turns:
                 out.append(f"  new here (together, first): {', '.join(order.fresh)}")
             for sp in todo:
-                out.extend(_render_step(sp))
+                out.extend(_render_step(sp, diff, explain, self.doc_values))
             for sp in in_chapter:
                 if sp.skipped and sp.step.host not in self.unreachable:
                     out.append(f"  {sp.step.host}: {sp.step.name}: skipped ({sp.skipped})")
@@ -178,57 +182,41 @@ class Plan:
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
-        """Jupyter: one row per step, diffs folded away (secrets never shown)."""
-        rows = []
-        for sp in self.steps:
-            if sp.skipped:
-                state, color = f"skipped: {sp.skipped}", "#6d6d6d"
-            elif sp.changed:
-                state, color = self._verb(), "#b35900"
-            else:
-                state, color = "ok", "#2e7d32"
-            details = "".join(
-                f"<div><code>{escape(c.why)} {escape(c.path)}</code>"
-                + (f"<details><summary>diff</summary><pre>{escape(c.diff)}</pre></details>" if c.diff else "")
-                + "</div>"
-                for c in sp.changes
-            )
-            if sp.check_failed and sp.step.check:
-                details += f"<div><code>check fails: {escape(join_command(sp.step.check))}</code></div>"
-            details += "".join(f"<div><code>run {escape(c)}</code></div>" for c in sp.commands)
-            where = escape(sp.step.host) + (
-                f" <small>({escape(sp.step.phase)} {escape(sp.step.rollout_host)})</small>"
-                if sp.step.phase != MAIN
-                else ""
-            )
-            rows.append(
-                f"<tr><td>{escape(sp.step.chapter)}</td><td>{where}</td>"
-                f"<td>{escape(sp.step.name)}<br><small>{escape(sp.step.description)}</small></td>"
-                f"<td style='color:{color}'>{escape(state)}</td><td>{details}</td></tr>"
-            )
-        notes = "".join(f"<p>controller: {escape(line)}</p>" for line in self.controller)
-        notes += "".join(
-            f"<p style='color:#c62828'>{escape(h)}: unreachable: {escape(e)}</p>" for h, e in self.unreachable.items()
-        )
-        summary = f"{self.changes} step(s) {self._verb()}" if self.changes else "no changes"
-        return (
-            f"{notes}<table><thead><tr><th>chapter</th><th>host</th><th>step</th><th>state</th><th>what</th>"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table><p><b>{escape(summary)}</b></p>"
-        )
+        """Jupyter: per chapter, each step that changes something with its
+        files (new ones in full, changed ones as diffs, each folded and
+        coloured by kind, with the reasons of its flags), the commands k8sfs
+        runs and the checks a person types; k8sfs's check scripts folded
+        away, secrets never shown."""
+        from k8sfs.view.plan_html import plan_html
+
+        return plan_html(self)
 
 
-def _render_step(sp: StepPlan) -> list[str]:
+def file_content(step: Step, path: str) -> str | None:
+    """The planned text of a file of `step` (None: a secret, pending or binary)."""
+    for f in step.files:
+        if f.path == path and not f.secret and isinstance(f.content, bytes):
+            try:
+                return f.content.decode()
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _render_step(sp: StepPlan, diff: bool = True, explain: bool = False, values: dict | None = None) -> list[str]:
     step = sp.step
     hook = f" [{step.phase} {step.rollout_host}]" if step.phase in (BEFORE, AFTER) else ""
     out = [f"  {step.host}: {step.name}{hook}" + (f" ({step.description})" if step.description else "")]
     for c in sp.changes:
         out.append(f"    {c.why:8} {c.path}")
-        if c.diff:
+        if c.diff and diff:
             out.extend("      " + line for line in c.diff.rstrip("\n").splitlines())
+        if explain:
+            out.extend(_reasons(c.path, file_content(step, c.path), values or {}))
     if sp.restart_due:
         out.append(f"    restart  {step.service} reads {', '.join(sp.restart_due)}, which an earlier step changes")
     if sp.check_failed and step.check:
-        out.append(f"    check    {join_command(step.check)} fails")
+        out.append("    check    k8sfs's check fails" + (f": {join_command(step.check)}" if explain else ""))
     if sp.interrupted:
         out.append("    resume   an earlier apply started this step and did not finish it")
     if sp.carried_over:
@@ -237,4 +225,24 @@ def _render_step(sp: StepPlan) -> list[str]:
         out.append(f"    turn     runs {step.phase} {step.rollout_host} changes")
     for command in sp.commands:
         out.append(f"    run      {command}")
+    if explain:
+        out.extend(f"    by hand  {command}" for command in step.by_hand)
+    return out
+
+
+def _reasons(path: str, text: str | None, values: dict) -> list[str]:
+    """A file's flags and fields, each with what it does and why this value."""
+    import textwrap
+
+    from k8sfs.explain import explain
+
+    if not values:
+        return []
+    found = explain(path, text, values)
+    out = [f"      what: {found.what} <{found.ref}>"] if found.what else []
+    for r in found.reasons:
+        out.append(f"      {r.key}={r.value}" if r.value else f"      {r.key}")
+        out += textwrap.wrap(
+            f"{r.what}; why: {r.why} <{r.ref}>", 100, initial_indent=" " * 10, subsequent_indent=" " * 10
+        )
     return out

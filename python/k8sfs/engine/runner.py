@@ -41,6 +41,24 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _fingerprint(data: bytes) -> str:
+    """A short digest that tells two versions of a secret apart and reveals nothing of it."""
+    return f"{len(data)} bytes, sha256:{_sha256(data)[:16]}"
+
+
+def _created(item: File) -> str:
+    """A new file as a diff from nothing; a secret, binary or large one as a line."""
+    if item.secret:
+        return f"(secret: content not shown; {_fingerprint(item.data)})"
+    if len(item.data) > MAX_DIFF_BYTES:
+        return f"(large file: {_fingerprint(item.data)})"
+    try:
+        text = item.data.decode()
+    except UnicodeDecodeError:
+        return f"(binary: {_fingerprint(item.data)})"
+    return "".join(difflib.unified_diff([], text.splitlines(True), "/dev/null", f"{item.path} (planned)"))
+
+
 def _owner_matches(want: str, have: str) -> bool:
     return want == have or (want in ("root", "root:root") and have == "root:root")
 
@@ -201,7 +219,8 @@ class Runner:
                 if self.relay is not None and isinstance(item, Upload) and have and have.sha256 == want:
                     self.relay.have(host, item.path, want)  # others may fetch it from here
                 if have is None or have.sha256 is None:
-                    sp.changes.append(Change(item.path, "missing"))
+                    created = _created(item) if with_diffs and isinstance(item, File) else ""
+                    sp.changes.append(Change(item.path, "missing", created))
                 elif have.sha256 != want:
                     diff = self._diff(host, item) if with_diffs and isinstance(item, File) else ""
                     sp.changes.append(Change(item.path, "content", diff))
@@ -221,7 +240,7 @@ class Runner:
 
     def _diff(self, host: str, item: File) -> str:
         if item.secret:
-            return "(secret: content not shown)"
+            return f"(secret: content not shown; new content {_fingerprint(item.data)})"
         if len(item.data) > MAX_DIFF_BYTES:
             return "(large file: content differs)"
         try:

@@ -29,10 +29,12 @@ def service_step(
     data: list[str] | None = None,
     extra_check: str = "",
     undo: list[Argv] | None = None,
+    by_hand: list[str] | None = None,
 ) -> Step:
     """A step that installs `unit` and (re)starts it when anything it reads
     is newer than its start. `prepare` runs before the restart (directories
-    it needs); `reads` lists what the service reads besides these files."""
+    it needs); `reads` lists what the service reads besides these files;
+    `by_hand` what a person runs to check it, after systemctl and journalctl."""
     files, uploads = list(files or []), list(uploads or [])
     inputs = list(dict.fromkeys([*(reads or []), *(f.path for f in files), *(u.path for u in uploads)]))
     enabled = f"systemctl is-enabled --quiet {quote(unit)}"
@@ -54,6 +56,7 @@ def service_step(
         guard=guard,
         verify=verify,
         verify_timeout=verify_timeout,
+        by_hand=[f"systemctl status {unit} --no-pager", f"journalctl -u {unit} -n 20 --no-pager", *(by_hand or [])],
         service=unit,
         inputs=inputs,
         data=list(data or []),

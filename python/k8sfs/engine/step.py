@@ -93,6 +93,9 @@ class Step:
     guard: Guard | None = None
     # Retried until it exits 0 or verify_timeout passes.
     verify: Argv | None = None
+    # How a person checks this step by hand on its host (plans and the
+    # walkthrough show these; check and verify are k8sfs's own, folded away).
+    by_hand: list[str] = field(default_factory=list)
     verify_timeout: float = 60.0
     # The systemd unit this step runs: a rollout restarts hosts where it is
     # active one at a time, and reset stops and disables it.

@@ -50,6 +50,8 @@ EXTRA_PACKAGES = [
     "skopeo",
     # Not needed by k8sfs itself; lets Ansible (bench/) run its modules here.
     "python3",
+    # The checks a person types in the walkthrough (curl --cacert ... /healthz).
+    "curl",
 ]
 
 # Early in boot: give the host writable cgroup controllers (the controller
