@@ -165,3 +165,23 @@ def test_reset_follows_what_the_steps_declare(tmp_path, monkeypatch):
         assert path in removed, path
     assert not any(p.startswith(("/etc/ssh", "/root/.ssh")) for p in removed)
     assert "systemctl stop kubelet" in script and "systemctl disable k8sfs-pod-routes" in script
+
+
+def test_a_plans_repr_shows_no_files_content_so_a_key_never_lands_in_a_notebook():
+    """Jupyter stores a cell's text/plain repr beside its HTML: the dataclass
+    repr of a plan once carried every private key and the secrets-at-rest key."""
+    from k8sfs.engine.plan import Plan
+    from k8sfs.engine.step import File
+
+    key = b"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+    step = Step(
+        host="node-1",
+        name="kubelet certificate",
+        chapter="certificates",
+        files=[File("/var/lib/kubelet/pki/kubelet.key", key, secret=True), File("/etc/x.conf", b"plain=1\n")],
+    )
+    plan = Plan(steps=[StepPlan(step, check_failed=True)], chapters=[Chapter("certificates", "", lambda ctx: [])])
+    for shown in (repr(plan), repr(step), str([step])):
+        assert "PRIVATE KEY" not in shown and "MIIEvQ" not in shown
+    assert "kubelet.key" in repr(step) and "secret" in repr(step)
+    assert "plain=1" not in repr(step)  # no content at all, only the size

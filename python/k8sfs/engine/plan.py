@@ -181,6 +181,11 @@ class Plan:
         out.append(summary)
         return "\n".join(out)
 
+    def __repr__(self) -> str:
+        # What a person reads (also Jupyter's text/plain), not the dataclass
+        # fields: those hold every file's content.
+        return self.render(diff=False)
+
     def _repr_html_(self) -> str:
         """Jupyter: per chapter, each step that changes something with its
         files (new ones in full, changed ones as diffs, each folded and

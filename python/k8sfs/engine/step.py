@@ -44,6 +44,14 @@ class File:
         if self.content is None and not self.pending:
             raise ValueError(f"{self.path}: a file needs content or the reason it is pending")
 
+    def __repr__(self) -> str:
+        # Never the content: a Step's repr lands in Jupyter outputs and
+        # tracebacks, and the content may be a key.
+        if not isinstance(self.content, bytes):
+            return f"File({self.path!r}, pending: {self.pending})"
+        what = "secret" if self.secret else f"{len(self.content)} bytes"
+        return f"File({self.path!r}, {what}, mode={self.mode:o}, owner={self.owner})"
+
     @property
     def data(self) -> bytes:
         """The content (apply only: a pending file has none yet)."""
