@@ -39,6 +39,13 @@ spec:
         imagePullPolicy: Never
         command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
         readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+        # An evicted pod is told to stop at the same moment as its endpoint
+        # is withdrawn, and every node's kube-proxy learns of that a little
+        # later: a server that stops at once refuses what is still sent to
+        # it. Serving on for a few seconds is what any workload that wants
+        # zero failed requests through a drain does (without it: 9-16 failed
+        # requests per upgrade in earlier runs).
+        lifecycle: {preStop: {sleep: {seconds: 5}}}
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -67,7 +74,11 @@ def on_host(lab, host: str, argv, timeout: float = 60):
 
 class ServiceProber:
     """A request to the Service every 0.2 s from a client on every worker (a
-    DaemonSet: a drain leaves it running), counted from its logs afterwards."""
+    DaemonSet: a drain leaves it running), counted from its logs afterwards.
+
+    The requests alternate between the Service's name and its address (the
+    WEB_SERVICE_HOST variable), each logged with the second it was made, so
+    a failure says whether DNS or the Service's rules were behind it."""
 
     CLIENT = """
 apiVersion: apps/v1
@@ -87,12 +98,16 @@ spec:
         - -c
         - >-
           while true; do
-          if timeout 1 wget -qO- http://web/ >/dev/null 2>&1; then echo ok; else echo fail; fi;
-          sleep 0.2; done
+          for target in web $WEB_SERVICE_HOST; do
+          if [ "$target" = web ]; then kind=name; else kind=address; fi;
+          if timeout 1 wget -qO- "http://$target/" >/dev/null 2>&1; then r=ok; else r=fail; fi;
+          echo "$(date +%s) $kind $r";
+          sleep 0.2; done; done
 """
 
     def __init__(self, lab_args) -> None:
         self.lab_args = lab_args
+        self.started = time.time()
         kubectl(lab_args, "apply", "-f", "-", input=self.CLIENT)
         kubectl(lab_args, "rollout", "status", "daemonset/client", "--timeout=120s")
         self.skip = {pod: len(lines) for pod, lines in self.logs().items()}
@@ -101,10 +116,20 @@ spec:
         pods = kubectl(
             self.lab_args, "get", "pods", "-l", "app=client", "-o", "jsonpath={.items[*].metadata.name}"
         ).stdout.split()
-        return {p: kubectl(self.lab_args, "logs", p, check=False).stdout.split() for p in pods}
+        return {p: kubectl(self.lab_args, "logs", p, check=False).stdout.splitlines() for p in pods}
 
-    def since_start(self) -> list[str]:
-        return [word for pod, lines in self.logs().items() for word in lines[self.skip.get(pod, 0) :]]
+    def since_start(self) -> list[tuple[str, int, str, str]]:
+        """(pod, second, name|address, ok|fail) for each request since the start."""
+        out = []
+        for pod, lines in self.logs().items():
+            for line in lines[self.skip.get(pod, 0) :]:
+                when, kind, result = line.split()
+                out.append((pod, int(when), kind, result))
+        return out
+
+    def describe_failures(self, results: list[tuple[str, int, str, str]], since: float) -> str:
+        """Each failed request: the second (from `since`), the pod, and whether it went by name or address."""
+        return ", ".join(f"{when - since:.0f}s {pod} {kind}" for pod, when, kind, r in results if r == "fail")
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +257,8 @@ def test_an_upgrade_goes_control_plane_first_then_drains_each_worker_while_the_s
     started = time.monotonic()
     done = threading.Event()
     seen: list[list[str]] = []  # the cordoned nodes at each look; asserted below, in the test
+    cordons: list[tuple[float, list[str]]] = []  # the same with the time, to place failed requests
+    wall = time.time()
 
     def watch() -> None:  # which nodes were cordoned while it ran
         while not done.is_set():
@@ -244,6 +271,7 @@ def test_an_upgrade_goes_control_plane_first_then_drains_each_worker_while_the_s
                 check=False,
             ).stdout.split()
             seen.append(out)
+            cordons.append((time.time() - wall, out))
             time.sleep(1)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -255,12 +283,19 @@ def test_an_upgrade_goes_control_plane_first_then_drains_each_worker_while_the_s
         watcher.join()
     took = time.monotonic() - started
     results = probe.since_start()
-    failed = results.count("fail")
+    failed = sum(1 for *_, r in results if r == "fail")
     measured(f"upgrade {OLD} -> {NEW} (1+2, artifacts cached)", f"{took:.1f} s")
+    by_kind = {k: sum(1 for _, _, kind, r in results if kind == k and r == "fail") for k in ("name", "address")}
     measured(
         "upgrade: requests to a 2-replica Service with a PDB (every 0.2 s, 1 s timeout)",
-        f"{failed} of {len(results)} failed",
+        f"{failed} of {len(results)} failed (by name {by_kind['name']}, by address {by_kind['address']})",
     )
+    if failed:
+        windows = [
+            f"{t:.0f}s {'+'.join(c) or '-'}" for i, (t, c) in enumerate(cordons) if i == 0 or cordons[i - 1][1] != c
+        ]
+        print(f"failed requests (seconds after the apply started): {probe.describe_failures(results, wall)}")
+        print(f"cordoned nodes over time: {', '.join(windows)}")
     assert len(seen) >= 10, f"the watcher looked only {len(seen)} times"
     assert [looked for looked in seen if len(looked) > 1] == []  # one worker cordoned at a time
     assert {node for looked in seen for node in looked} == {"node-1", "node-2"}
@@ -269,8 +304,8 @@ def test_an_upgrade_goes_control_plane_first_then_drains_each_worker_while_the_s
     assert json.loads(kubectl(args, "version", "-o", "json").stdout)["serverVersion"]["gitVersion"] == NEW
     assert not [n for n in versions if n["spec"].get("unschedulable")]
     # Each worker is drained (its replica moves, the PDBs of the workload and of CoreDNS keep one of each) and
-    # the one control plane restarting does not touch the data path. Measured: 9-10 of ~1700 requests failed
-    # (0.6%), on a machine busy with other labs; where they come from is not pinned down yet (the candidates:
-    # the client's own node restarting kube-proxy, which rewrites its rules). The budget: 1%.
+    # the one control plane restarting does not touch the data path. The goal is none failed; the budget, for a
+    # machine busy with other labs, stays 1% (before the workload's preStop delay: 9-16 of ~1500 failed). A
+    # failure prints when each failed request was made, and how.
     assert failed <= len(results) // 100, f"{failed} of {len(results)} requests failed"
     assert run_k8sfs("plan", *args, "--detailed-exitcode", check=False).returncode == 0
