@@ -1,5 +1,6 @@
 """Pictures where people would rather look than read: the cluster's
-topology, the PKI as a tree, and a timeline of the last apply. Graphs are
+topology, the PKI as a tree, a timeline of the last apply, and the path of
+a request to a Service through kube-proxy's rules. Graphs are
 drawn by Graphviz (the `dot` program, through the graphviz package), the
 timeline by matplotlib; each is an SVG that Jupyter shows inline and the
 CLI writes (`k8sfs picture ... --svg FILE | --html FILE`)."""
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from k8sfs import _core
+from k8sfs.service_rules import ServicePath
 from k8sfs.spec import ClusterSpec
 
 CONTROL, WORKER, CA, LEAF, FILE = "#dbe8f7", "#e3f1df", "#f7e3c6", "#f4f4f4", "#ffffff"
@@ -156,6 +158,38 @@ def timeline(record: dict[str, Any]) -> Picture:
     figure.savefig(out, format="svg", metadata={"Date": None})
     pyplot.close(figure)
     return Picture(f"Last apply of {record.get('cluster', '')}", out.getvalue())
+
+
+def service_path(path: ServicePath) -> Picture:
+    """A request to a Service from a pod on each worker: that node's
+    KUBE-SERVICES rule, the Service's chain, one chain per endpoint with its
+    share of new connections, and the pod (and node) its DNAT leads to.
+    Read from the nodes' real rules (service_rules.gather)."""
+    title = f"a request to {path.namespace}/{path.name} ({path.cluster_ip}:{path.port}), as kube-proxy's rules send it"
+    g = _graph(title, rankdir="LR")
+    pods_drawn: set[str] = set()
+    for node, chain in path.per_node.items():
+        client = f"client-{node}"
+        g.node(client, f"a pod on {node}\nconnects to {path.cluster_ip}:{path.port}", fillcolor=WORKER)
+        if chain is None:
+            g.node(f"none-{node}", f"{node}: no rule for the Service\n(kube-proxy has not synced it)", fillcolor=CA)
+            g.edge(client, f"none-{node}")
+            continue
+        g.node(f"svc-{node}", f"{node}: nat KUBE-SERVICES\n-d {path.cluster_ip} --dport {path.port}", fillcolor=LEAF)
+        g.node(f"chain-{node}", f"{node}: {chain.service_chain}", fillcolor=LEAF)
+        g.edge(client, f"svc-{node}")
+        g.edge(f"svc-{node}", f"chain-{node}")
+        for e in chain.endpoints:
+            g.node(f"sep-{node}-{e.chain}", f"{e.chain}\nDNAT → {e.destination}", fillcolor=FILE)
+            g.edge(f"chain-{node}", f"sep-{node}-{e.chain}", f"{e.share:.0%} of new connections")
+            address = e.destination.rsplit(":", 1)[0]
+            pod, where = path.pods.get(address, ("a pod k8sfs could not name", "?"))
+            key = f"pod-{address}"
+            if key not in pods_drawn:
+                pods_drawn.add(key)
+                g.node(key, f"{pod}\n{address}\non {where}", fillcolor=WORKER, shape="box3d")
+            g.edge(f"sep-{node}-{e.chain}", key)
+    return Picture(title, _svg(g))
 
 
 def last_apply(state_dir: Path) -> dict[str, Any]:

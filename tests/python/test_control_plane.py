@@ -231,7 +231,8 @@ def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(clust
         "pki", "renew", "kubelet.conf@node-1", "--lab", TEST_LAB, "--subnet", TEST_SUBNET, "--dir", str(cluster.pki_dir)
     )
     plan = k8sfs("plan", *LAB_ARGS, check=False).stdout
-    assert "/etc/kubernetes/kubelet.conf" in plan and "(secret: content not shown)" in plan
+    # A secret shows as a fingerprint of its new content, never the content.
+    assert "/etc/kubernetes/kubelet.conf" in plan and "(secret: content not shown; new content " in plan
     assert "BEGIN" not in plan and "PRIVATE" not in plan
     k8sfs("apply", *LAB_ARGS)
     with lab.session("node-1") as node:
