@@ -14,7 +14,7 @@ export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
 endif
 
-.PHONY: test-long test-versions conformance deps build artifacts cpp-test cpp-sanitize py-test lint format test demo bench fuzz clean lab-down fuzz-short fuzz-spec
+.PHONY: book notebooks test-long test-versions conformance deps build artifacts cpp-test cpp-sanitize py-test lint format test demo bench fuzz clean lab-down fuzz-short fuzz-spec
 C_SOURCES = $(shell git ls-files 'cpp/*.cpp' 'cpp/*.h' 'bindings/*.cpp' 'tests/cpp/*.cpp' 'tests/fuzz/*.cpp')
 PY_SOURCES = python tests/python bench scripts
 
@@ -132,6 +132,18 @@ bench: artifacts
 
 lab-down:
 	k8sfs lab down
+
+# The walkthrough as a book: every notebook run on fresh labs of its own,
+# the executed notebooks kept in docs/book/ (committed) and HTML pages in
+# build/book/ (open build/book/index.html). About BOOK_MINUTES here.
+book: artifacts
+	$(PYTHON) scripts/book.py
+
+# JupyterLab on the notebooks, with a kernel that imports k8sfs (this
+# Python, where make build installed it). Prints the URL to open.
+notebooks: build
+	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore jupyterlab
+	cd notebooks && $(PYTHON) -m jupyter lab --allow-root --no-browser --ip 127.0.0.1
 
 clean:
 	rm -rf build

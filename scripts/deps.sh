@@ -26,6 +26,8 @@ apt_packages=(
   busybox-static
   # pictures: Graphviz draws the topology and the PKI tree
   graphviz
+  # the book's test reads its pages in headless Chromium, as a reader would
+  chromium
   # make fuzz: libFuzzer with clang
   clang-14 libclang-rt-14-dev
 )
@@ -45,7 +47,7 @@ fi
 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "scikit-build-core>=0.10" "pybind11>=2.12" "pytest>=7" "pytest-timeout" \
   "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core" "pyyaml" \
-  "jsonschema" "nbclient" "nbformat" "ipykernel" "graphviz" "matplotlib" "hypothesis" \
+  "jsonschema" "nbclient" "nbformat" "ipykernel" "nbconvert" "pygments" "graphviz" "matplotlib" "hypothesis" \
   "ruff==0.17.6" "mypy==2.4.1" "types-PyYAML" "pybind11-stubgen==3.0.0" "clang-format==23.1.3"
 
 # Go is needed only to build the binaries from their modules (where the

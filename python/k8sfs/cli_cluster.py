@@ -19,6 +19,7 @@ from k8sfs.cli_target import (
     state_dir,
     target_spec,
 )
+from k8sfs.state_paths import StateLayout
 from k8sfs.table import render_table
 
 
@@ -141,7 +142,7 @@ def cmd_etcd_snapshot(args: argparse.Namespace) -> int:
             raise ValueError("the spec has no etcd host")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         remote = f"/var/lib/k8sfs/etcd-snapshot-{stamp}.db"
-        out = Path(args.output) if args.output else cluster.state_dir / "backups" / f"etcd-{stamp}.db"
+        out = Path(args.output) if args.output else StateLayout(cluster.state_dir).backups / f"etcd-{stamp}.db"
         out.parent.mkdir(parents=True, exist_ok=True)
         cluster.runner.run(host, "etcd-snapshot", ["install", "-d", "-m", "0700", "/var/lib/k8sfs"])
         cluster.runner.run(

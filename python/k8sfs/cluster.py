@@ -42,7 +42,7 @@ from k8sfs.engine.relay import Peer, Relay
 from k8sfs.engine.runner import HOSTS_AT_ONCE, Connect, Runner
 from k8sfs.engine.step import Step
 from k8sfs.spec import ROLES, ClusterSpec
-from k8sfs.state_paths import default_state_dir, pki_dir
+from k8sfs.state_paths import StateLayout, default_state_dir, pki_dir
 from k8sfs.view.chapter import ChapterView
 from k8sfs.view.files import step_views
 from k8sfs.view.transcript import Transcript
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from k8sfs.lab import Lab
 
 Progress = Callable[[str], None]
+HISTORY = 50  # applies kept in <state>/applies.jsonl
 
 
 class HostFactsError(ValueError):
@@ -246,7 +247,7 @@ class Cluster:
         return (found.path, found.version, found.sha256) if found else None
 
     def _encryption_key_path(self) -> Path:
-        return self.state_dir / "secrets" / "encryption-key"
+        return StateLayout(self.state_dir).encryption_key
 
     def controller_plan(self) -> tuple[list[str], Context]:
         """What apply would make on the controller first, and a context that
@@ -426,7 +427,8 @@ class Cluster:
             return done
 
     def _record_timeline(self, done: Plan, started: float) -> None:
-        """<state>/last-apply.json: each step's start and end (k8sfs picture timeline)."""
+        """<state>/last-apply.json: each step's start and end (k8sfs picture
+        timeline); <state>/applies.jsonl: the same for the recent applies."""
         record = {
             "cluster": self.spec.cluster_name,
             "started": started,
@@ -444,9 +446,17 @@ class Cluster:
                 for sp in done.steps
             ],
         }
-        tmp = self.state_dir / "last-apply.json.tmp"
+        layout = StateLayout(self.state_dir)
+        tmp = layout.last_apply.with_name(layout.last_apply.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=1) + "\n")
-        tmp.replace(self.state_dir / "last-apply.json")
+        tmp.replace(layout.last_apply)
+        # The recent applies too (a notebook applies chapter by chapter and
+        # draws them together): the last HISTORY, one JSON line each.
+        history = layout.applies
+        kept = history.read_text().splitlines()[-(HISTORY - 1) :] if history.exists() else []
+        tmp = history.with_name(history.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in [*kept, json.dumps(record)]))
+        tmp.replace(history)
 
     @contextlib.contextmanager
     def writing(self, left_out: dict[str, str] | None = None, wait: float = 0) -> Iterator[None]:

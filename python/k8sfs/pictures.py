@@ -17,6 +17,7 @@ from typing import Any
 from k8sfs import _core
 from k8sfs.service_rules import ServicePath
 from k8sfs.spec import ClusterSpec
+from k8sfs.state_paths import StateLayout
 
 CONTROL, WORKER, CA, LEAF, FILE = "#dbe8f7", "#e3f1df", "#f7e3c6", "#f4f4f4", "#ffffff"
 
@@ -192,8 +193,24 @@ def service_path(path: ServicePath) -> Picture:
     return Picture(title, _svg(g))
 
 
+def applies_since(state_dir: Path, since: float) -> dict[str, Any]:
+    """The applies that started at or after `since` (epoch seconds) as one
+    record for timeline(): a notebook applies chapter by chapter."""
+    path = StateLayout(Path(state_dir)).applies
+    records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    records = [r for r in records if r["started"] >= since]
+    if not records:
+        raise ValueError(f"{path}: no apply started after {since:.0f}")
+    return {
+        "cluster": records[0]["cluster"],
+        "started": records[0]["started"],
+        "ended": records[-1]["ended"],
+        "steps": [step for r in records for step in r["steps"]],
+    }
+
+
 def last_apply(state_dir: Path) -> dict[str, Any]:
-    path = Path(state_dir) / "last-apply.json"
+    path = StateLayout(Path(state_dir)).last_apply
     if not path.exists():
         raise ValueError(f"{path} does not exist: no apply has finished for this cluster yet")
     record: dict[str, Any] = json.loads(path.read_text())

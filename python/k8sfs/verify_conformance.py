@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from k8sfs.artifacts import CONFORMANCE_TOOLS, PARALLEL_TOOL, build, versions_for
 from k8sfs.artifacts.gobuild import module_source_dir
 from k8sfs.chapters.node import IMAGE_DIR, image_import_command, images_present_check
+from k8sfs.state_paths import StateLayout
 
 if TYPE_CHECKING:
     from k8sfs.cluster import Cluster
@@ -265,7 +266,7 @@ def run(
         raise ValueError(f"{admin} does not exist yet: run k8sfs apply first")
     tools = prepare(cluster, progress, parallel=parallel > 1)
     e2e = tools["e2e.test"]
-    reports = cluster.state_dir / "conformance"
+    reports = StateLayout(cluster.state_dir).conformance
     shutil.rmtree(reports, ignore_errors=True)  # a report is of one run
     reports.mkdir(parents=True)
     report = Report(cluster.spec.kubernetes_version, focus, skip, junit=str(junit or reports / "junit_01.xml"))

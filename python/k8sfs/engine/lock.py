@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from k8sfs.state_paths import StateLayout
+
 
 class LockHeldError(RuntimeError):
     """Another k8sfs process is changing the same cluster."""
@@ -55,7 +57,7 @@ def describe(holder: dict) -> str:
 
 class ClusterLock:
     def __init__(self, state_dir: Path, cluster: str, command: str) -> None:
-        self.path = Path(state_dir) / "lock"
+        self.path = StateLayout(Path(state_dir)).lock
         self.cluster = cluster
         self.command = command
         self._fd: int | None = None

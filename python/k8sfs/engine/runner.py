@@ -27,7 +27,7 @@ from k8sfs.engine.lanes import Lanes, lanes_allowed
 from k8sfs.engine.plan import Change, Plan, StepPlan, mark_rolling_hooks, rollout_order
 from k8sfs.engine.relay import Relay
 from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, MAIN, File, Step, Upload
-from k8sfs.state_paths import journal_path
+from k8sfs.state_paths import StateLayout, journal_path
 
 Connect = Callable[[str], Any]  # host name -> k8sfs.Session
 Progress = Callable[[str], None]
@@ -121,7 +121,7 @@ class Runner:
         self.digest_cache = DIGEST_CACHE  # on each host
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
-            (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+            StateLayout(self.state_dir).logs.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(journal_path(self.state_dir) if self.state_dir else None)
         self._interrupted = self.journal.interrupted()
         self._carried = self.journal.carried_over()
@@ -164,7 +164,7 @@ class Runner:
         if self.state_dir:
             now = time.time()  # to the millisecond: where a step's seconds go
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
-            with open(self.state_dir / "logs" / f"{host}.log", "a") as f:
+            with open(StateLayout(self.state_dir).log(host), "a") as f:
                 f.write(f"[{stamp}] {text}\n")
 
     def interrupted_steps(self) -> set[str]:
