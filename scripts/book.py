@@ -27,7 +27,7 @@ BOOK = ROOT / "docs" / "book"
 HTML = ROOT / "build" / "book"
 # Labs of the book's own, on subnets no test uses.
 LABS = {
-    "K8SFS_LAB": ("k8sfsbook", "192.168.70.0/24", "K8SFS_LAB_SUBNET"),
+    "K8SFS_LAB": ("k8sfsbk", "192.168.70.0/24", "K8SFS_LAB_SUBNET"),
     "K8SFS_HA_LAB": ("k8sfsbk6", "192.168.71.0/24", "K8SFS_HA_SUBNET"),
     "K8SFS_DAY2_LAB": ("k8sfsbk7", "192.168.75.0/24", "K8SFS_DAY2_SUBNET"),
 }

@@ -131,7 +131,7 @@ def timeline(record: dict[str, Any]) -> Picture:
 
     # Text stays text (searchable, readable by screen readers); no timestamp in the file.
     pyplot.rcParams["svg.fonttype"] = "none"
-    steps = [s for s in record["steps"] if s.get("ended", 0) > s.get("started", 0)]
+    steps = [s for s in record["steps"] if s.get("changed", True) and s.get("ended", 0) > s.get("started", 0)]
     start = record["started"]
     hosts = list(dict.fromkeys(s["host"] for s in record["steps"]))
     chapters = list(dict.fromkeys(s["chapter"] for s in steps))

@@ -57,9 +57,12 @@ PROBE = """
 <script>
 window.addEventListener('load', () => {
   const headings = [...document.querySelectorAll('h1, h2')].map(h => h.innerText.replace(/¶$/, '').trim());
-  const svgs = [...document.querySelectorAll('.jp-OutputArea svg, .output svg')]
+  // nbconvert puts a picture output in an <img> with the SVG as a data URI; a broken one decodes to 0x0.
+  const svgs = [...document.querySelectorAll('[data-mime-type="image/svg+xml"] img, [data-mime-type="image/svg+xml"] svg')]
     .filter(s => !s.parentElement.closest('svg'))
-    .map(s => { const r = s.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; });
+    .map(s => { const r = s.getBoundingClientRect();
+                const decoded = s.tagName === 'IMG' ? s.naturalWidth : r.width;
+                return [Math.round(Math.min(r.width, decoded)), Math.round(r.height)]; });
   const links = [...document.querySelectorAll('a[href^="http"]')].map(a => a.href);
   const out = document.createElement('pre');
   out.id = 'k8sfs-probe';

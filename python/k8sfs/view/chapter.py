@@ -135,6 +135,9 @@ class ChapterView:
     def __str__(self) -> str:
         return self.render()
 
+    def __repr__(self) -> str:  # Jupyter's text/plain beside the HTML
+        return self.render()
+
     def files(self) -> list[FileView]:
         return [f for s in self.steps for f in s.files]
 

@@ -25,6 +25,9 @@ class Transcript:
                 out.append(f"(exit {e.exit_code})")
         return "\n".join(out)
 
+    def __repr__(self) -> str:  # Jupyter's text/plain beside the HTML
+        return str(self)
+
     def _repr_html_(self) -> str:
         blocks = []
         for e in self.entries:
