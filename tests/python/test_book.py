@@ -58,7 +58,8 @@ PROBE = """
 window.addEventListener('load', () => {
   const headings = [...document.querySelectorAll('h1, h2')].map(h => h.innerText.replace(/¶$/, '').trim());
   // nbconvert puts a picture output in an <img> with the SVG as a data URI; a broken one decodes to 0x0.
-  const svgs = [...document.querySelectorAll('[data-mime-type="image/svg+xml"] img, [data-mime-type="image/svg+xml"] svg')]
+  const picture = '[data-mime-type="image/svg+xml"]';
+  const svgs = [...document.querySelectorAll(`${picture} img, ${picture} svg`)]
     .filter(s => !s.parentElement.closest('svg'))
     .map(s => { const r = s.getBoundingClientRect();
                 const decoded = s.tagName === 'IMG' ? s.naturalWidth : r.width;
