@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from k8sfs import pictures
+from k8sfs import pictures, results
 from k8sfs.cluster import Cluster
 from k8sfs.lab import Lab
 from k8sfs.pictures import last_apply
@@ -125,6 +125,11 @@ def main() -> int:
     finally:
         lab.down(quiet=True)
     print(render_table(["WHAT", "TIME"], rows))
+    results.record(
+        "bench-apply",
+        {"table": results.table(["WHAT", "TIME"], rows)},
+        notes=["the walkthrough's 3 hosts on the lab, artifacts cached; `Cluster.apply()` in process"],
+    )
     print("\nThe cold apply's CPU (each host: its systemd, services and commands over SSH):\n" + budget)
     print("\nThe cold apply per chapter:\n" + timeline)
     return 0

@@ -20,6 +20,7 @@ import dataclasses
 import sys
 import time
 
+from k8sfs import results
 from k8sfs.cluster import Cluster
 from k8sfs.lab import Lab
 from k8sfs.table import render_table
@@ -140,6 +141,7 @@ def main() -> int:
         ]
     )
     print(render_table(["WHAT", "TIME", "NOTE"], rows))
+    results.record("bench-day-two", {"table": results.table(["WHAT", "TIME", "NOTE"], rows)})
     return 0
 
 

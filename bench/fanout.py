@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import k8sfs
+from k8sfs import results
 from k8sfs.lab import Lab
 from k8sfs.spec import ClusterSpec, sized_hosts
 from k8sfs.table import render_table
@@ -120,6 +121,11 @@ def main() -> int:
         print(f"\n`{COMMAND}` on N hosts at once, fresh connections, median of {args.repeat}")
         print("(ratio = peer / k8sfs; above 1 means k8sfs is faster)")
         print(render_table(["HOSTS", "TOOL", "SECONDS", "RATIO"], rows))
+        results.record(
+            "bench-fanout",
+            {"table": results.table(["HOSTS", "TOOL", "SECONDS", "RATIO"], rows)},
+            notes=[f"`{COMMAND}` on N hosts at once, fresh connections, median of {args.repeat}; ratio = peer / k8sfs"],
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         lab.down(purge=True)

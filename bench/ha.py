@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 
-from k8sfs import _core
+from k8sfs import _core, results
 from k8sfs.cluster import Cluster
 from k8sfs.lab import Lab
 from k8sfs.spec import ClusterSpec, endpoint_for, sized_hosts
@@ -95,6 +95,7 @@ def main() -> int:
         for lab in labs:
             lab.down(quiet=True, purge=True)
     print(render_table(["WHAT", "TIME", "NOTE"], rows))
+    results.record("bench-ha", {"table": results.table(["WHAT", "TIME", "NOTE"], rows)})
     return 0
 
 

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from k8sfs import results
 from k8sfs.lab import Lab
 from k8sfs.table import render_table
 
@@ -98,6 +99,11 @@ def main() -> int:
     how = ", binaries passed on between hosts (--relay-uploads)" if relay else ""
     print(f"\n1 control plane + N workers, artifacts cached{how}; in brackets: ratio to the first N")
     print(render_table(["N", "COLD APPLY s", "RE-APPLY s", "PLAN s", "CONTROLLER CPU s", "SENT MiB"], rows))
+    results.record(
+        "bench-scale",
+        {"table": results.table(["N", "COLD APPLY s", "RE-APPLY s", "PLAN s", "CONTROLLER CPU s", "SENT MiB"], rows)},
+        notes=[f"1 control plane + N workers, artifacts cached{how}; in brackets: ratio to the first N"],
+    )
     return 0
 
 

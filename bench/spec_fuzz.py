@@ -7,6 +7,7 @@ error that names no key path). Exit 1 on a finding."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 import time
 from pathlib import Path
@@ -42,9 +43,23 @@ def main() -> int:
     except AssertionError as error:
         print(f"finding: {error}")
         findings = 1
+    took = time.monotonic() - started
     print(
-        f"{counts['ran']} specs in {time.monotonic() - started:.0f} s: {counts['refused']} refused with a "
+        f"{counts['ran']} specs in {took:.0f} s: {counts['refused']} refused with a "
         f"SpecError naming the key, {counts['ran'] - counts['refused']} accepted, {findings} finding(s)"
+    )
+    from k8sfs import results
+
+    results.record(
+        "fuzz-spec",
+        {
+            "specs": counts["ran"],
+            "refused": counts["refused"],
+            "accepted": counts["ran"] - counts["refused"],
+            "findings": findings,
+            "seconds": round(took),
+        },
+        peers={"hypothesis": importlib.metadata.version("hypothesis")},
     )
     return findings
 

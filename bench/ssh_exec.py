@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import os
 import shutil
 import statistics
@@ -25,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from k8sfs import results
 from k8sfs.lab import Lab
 from k8sfs.table import render_table
 
@@ -231,6 +233,24 @@ def main() -> int:
         table.append(["ansible -m command", f"{ansible * 1000:.0f}", f"{ansible / base_cmd:.0f}x", "-", "-"])
         print("\nexec `true` (time per command, ratio = peer / k8sfs; above 1 means k8sfs is faster)")
         print(render_table(["TOOL", "OPEN CONN ms", "RATIO", "FRESH CONN ms", "RATIO"], table))
+        peers = {
+            "OpenSSH": results.tool_version(["ssh", "-V"]),
+            "asyncssh": importlib.metadata.version("asyncssh"),
+            "Fabric": importlib.metadata.version("fabric"),
+            "paramiko": importlib.metadata.version("paramiko"),
+            "ansible-core": importlib.metadata.version("ansible-core"),
+        }
+        results.record(
+            "bench-ssh-exec",
+            {"table": results.table(["TOOL", "OPEN CONN ms", "RATIO", "FRESH CONN ms", "RATIO"], table)},
+            peers=peers,
+            notes=[
+                f"`true` on {args.host}: {args.commands} commands over one connection and {args.fresh} fresh "
+                "connections per tool, medians; ratio = peer / k8sfs",
+                "k8sfs, asyncssh and Fabric run in this process; OpenSSH's ssh is a process per command (over a "
+                "ControlMaster); Ansible starts a process (and Python) per command",
+            ],
+        )
 
         push = bench_push(t, args.size_mb, args.push_repeat)
         base = push[0][1]
@@ -240,6 +260,17 @@ def main() -> int:
                 ["TOOL", "SECONDS", "MB/s", "RATIO"],
                 [[name, f"{sec:.2f}", f"{args.size_mb / sec:.0f}", f"{sec / base:.2f}x"] for name, sec in push],
             )
+        )
+        results.record(
+            "bench-ssh-push",
+            {
+                "table": results.table(
+                    ["TOOL", "SECONDS", "MB/s", "RATIO"],
+                    [[name, f"{sec:.2f}", f"{args.size_mb / sec:.0f}", f"{sec / base:.2f}x"] for name, sec in push],
+                )
+            },
+            peers=peers,
+            notes=[f"a {args.size_mb} MB file to {args.host}, median of {args.push_repeat}; ratio = peer / k8sfs"],
         )
     finally:
         if not was_up:

@@ -14,6 +14,7 @@ failure are printed. Exit 0 when every spec passed.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -25,6 +26,27 @@ LAB = ["--lab", "k8sfscs", "--subnet", "192.168.96.0/24"]
 def k8sfs(*args: str, timeout: float = 4 * 3600, quiet: bool = False) -> int:
     out = subprocess.DEVNULL if quiet else None
     return subprocess.run([sys.executable, "-m", "k8sfs.cli", *args], timeout=timeout, stdout=out).returncode
+
+
+def record(report_path: Path) -> None:
+    """results/conformance.json: the counts of the run (what the README quotes)."""
+    if not report_path.exists():
+        return
+    from k8sfs import results
+
+    report = json.loads(report_path.read_text())
+    counts = {status: sum(1 for r in report["results"] if r["status"] == status) for status in ("passed", "failed")}
+    results.record(
+        "conformance",
+        {
+            "version": report["version"],
+            "specs": len(report["results"]),
+            **counts,
+            "failed specs": [r["name"] for r in report["results"] if r["status"] == "failed"],
+            "minutes": round(report["seconds"] / 60),
+        },
+        command="make conformance",
+    )
 
 
 def main() -> int:
@@ -41,7 +63,9 @@ def main() -> int:
             return 1
         print(f"conformance-suite: cluster up in {time.monotonic() - started:.0f} s", file=sys.stderr)
         report = ["--json", str(out / "conformance.json"), "--junit", str(out / "junit.xml")]
-        return k8sfs("verify", "conformance", *LAB, "--parallel", str(args.parallel), *report)
+        code = k8sfs("verify", "conformance", *LAB, "--parallel", str(args.parallel), *report)
+        record(out / "conformance.json")
+        return code
     finally:
         k8sfs("lab", "down", *LAB, "--purge", quiet=True)
         print(f"conformance-suite: {time.monotonic() - started:.0f} s in all; report in {out}/", file=sys.stderr)

@@ -100,3 +100,8 @@ def tool_version(argv: list[str]) -> str:
         return ""
     text = (done.stdout or done.stderr).strip()
     return text.splitlines()[0] if text else ""
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:
+    """A table figure (what scripts/figures.py renders for a block without a template)."""
+    return {"headers": list(headers), "rows": [[str(cell) for cell in row] for row in rows]}

@@ -237,7 +237,12 @@ def unexpected_skips() -> list[tuple[str, str]]:
     return [(test, why) for test, why in SKIPS if not any(allowed in why for allowed in ALLOWED_SKIPS)]
 
 
+INTERRUPTED = []  # a run stopped with Ctrl-C records no figures: they would be of part of it
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        INTERRUPTED.append(True)
     if SPEC_STATE_OWNED:
         shutil.rmtree(SPEC_STATE, ignore_errors=True)
     if os.environ.get("K8SFS_STRICT_SKIPS") == "1" and unexpected_skips() and session.exitstatus == 0:
@@ -264,7 +269,7 @@ def pytest_unconfigure(config):
         line += f"; {len(unexpected)} unexpected skip(s) fail the run"
     print(line)
     name = os.environ.get("K8SFS_RESULTS_NAME")
-    if name:  # make test and make test-long: the run's figures into results/<name>.json
+    if name and not INTERRUPTED:  # make test and make test-long: the run's figures into results/<name>.json
         from k8sfs.results import record
 
         path = record(
