@@ -19,6 +19,7 @@ from k8sfs.cli_target import (
     state_dir,
     target_spec,
 )
+from k8sfs.spec import WALKTHROUGH_SUBNET
 from k8sfs.state_paths import StateLayout
 from k8sfs.table import render_table
 
@@ -568,7 +569,7 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("-o", "--output", default="cluster.yaml", help="the spec to write (default: %(default)s)")
     q.add_argument("--force", action="store_true", help="overwrite an existing spec")
     q.add_argument(
-        "--subnet", default="192.168.50.0/24", help="the cluster network the addresses are in (default: %(default)s)"
+        "--subnet", default=WALKTHROUGH_SUBNET, help="the cluster network the addresses are in (default: %(default)s)"
     )
     q.add_argument("--vagrant", default="vagrant", metavar="CMD", help="the vagrant command (default: %(default)s)")
     q.add_argument("--version", dest="kubernetes_version", metavar="V", help="Kubernetes version, e.g. v1.21.6")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The commands of k8s.io/kubernetes k8sfs uses (kubeadm only as a reference for tests).
 KUBERNETES = (
     "kube-apiserver",
     "kube-controller-manager",

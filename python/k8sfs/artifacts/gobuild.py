@@ -24,16 +24,6 @@ from pathlib import Path
 
 from k8sfs.artifacts import catalog, openapi
 
-# Commands built from k8s.io/kubernetes. kubeadm is only a reference for tests.
-KUBERNETES_COMMANDS: tuple[str, ...] = (
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kubelet",
-    "kube-proxy",
-    "kubectl",
-    "kubeadm",
-)
 CRITOOLS_COMMANDS = ("crictl",)
 
 Progress = Callable[[str], None]
@@ -144,7 +134,7 @@ def build_kubernetes(
     version: str,
     out_dir: Path,
     work_dir: Path,
-    commands: tuple[str, ...] = KUBERNETES_COMMANDS,
+    commands: tuple[str, ...] = catalog.KUBERNETES,
     progress: Progress = print,
 ) -> dict[str, Path]:
     """Build `commands` of k8s.io/kubernetes@version into out_dir."""

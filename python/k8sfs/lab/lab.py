@@ -44,6 +44,7 @@ from k8sfs.lab import cgroups, network, rootfs, sshfiles
 from k8sfs.lab.layout import LabHost, place
 from k8sfs.lab.processes import LabError, alive, container_inits, mounts_under, nspawn_pids, run, stop, tail
 from k8sfs.lab.safety import check_route, check_subnet
+from k8sfs.spec import WALKTHROUGH_SUBNET
 from k8sfs.ssh import Session
 from k8sfs.state_paths import journal_path
 
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from k8sfs.spec import ClusterSpec
 
 DEFAULT_NAME = "k8sfs"
-DEFAULT_SUBNET = "192.168.50.0/24"
+DEFAULT_SUBNET = WALKTHROUGH_SUBNET  # the walkthrough's addresses
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 STATE_ROOT = Path("/var/lib/k8sfs/lab")
 CLUSTERS_ROOT = Path("/var/lib/k8sfs/clusters")
