@@ -172,12 +172,14 @@ std::string cgroup_driver_mismatch(const std::string& runtime, CgroupDriver runt
   if (runtime_driver == kubelet_driver) return {};
   const std::string runtime_setting = runtime == "containerd" ? "SystemdCgroup in /etc/containerd/config.toml"
                                                               : "cgroup_manager in /etc/crio/crio.conf.d/";
+  // The spec's keys, not only the files: k8sfs renders both files from the spec.
   return fmt::format(
       "cgroup driver mismatch: {} uses {} but kubelet is configured with cgroupDriver: {}. Pods would fail to "
       "start (the walkthrough's \"misconfiguration: kubelet cgroup driver\" error). Fix: set cgroupDriver: {} in "
-      "the kubelet configuration (spec: runtime.cgroup_driver), or change {} to {} and restart {}",
-      runtime, to_string(runtime_driver), to_string(kubelet_driver), to_string(runtime_driver), runtime_setting,
-      to_string(kubelet_driver), runtime);
+      "the kubelet configuration (spec: kubelet.cgroup_driver: {}, or leave it unset and the kubelet follows the "
+      "runtime), or make {} use {} (spec: runtime.cgroup_driver: {}; it is {})",
+      runtime, to_string(runtime_driver), to_string(kubelet_driver), to_string(runtime_driver),
+      to_string(runtime_driver), runtime, to_string(kubelet_driver), to_string(kubelet_driver), runtime_setting);
 }
 
 }  // namespace k8sfs::components
