@@ -1,4 +1,8 @@
-// k8sfs._core: component rendering (kubelet, container runtimes, crictl).
+// k8sfs._core: component rendering (each component's flags, configuration
+// files, systemd units and what they read: etcd, kube-apiserver, the
+// controllers, keepalived, kubelet, kube-proxy, CNI, containerd and CRI-O,
+// crictl), the Kubernetes version rules, and k8sfs._core.layout: where
+// everything lives on a host.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -7,6 +11,7 @@
 #include "k8sfs/components/etcd.h"
 #include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
+#include "k8sfs/components/layout.h"
 #include "k8sfs/components/node_network.h"
 #include "k8sfs/components/runtime.h"
 #include "k8sfs/components/version.h"
@@ -23,8 +28,57 @@ std::optional<std::string> driver_text(const std::optional<c::CgroupDriver>& d) 
 
 }  // namespace
 
+namespace {
+
+struct Layout {};  // a namespace for Python: class attributes and static functions
+
+void bind_layout(py::module_& m) {
+  namespace l = k8sfs::layout;
+  py::class_<Layout> layout(m, "layout", "Where everything lives on a host (components/layout.h), named once.");
+  layout.def_static("binary", &l::binary, py::arg("name"), "/usr/local/bin/NAME");
+  layout.def_static("script", &l::script, py::arg("name"), "/usr/local/sbin/NAME (k8sfs's own scripts)");
+  layout.def_static("unit_path", &l::unit_path, py::arg("unit"), "/etc/systemd/system/UNIT.service");
+  layout.def_static("kubeconfig", &l::kubeconfig, py::arg("who"), "/etc/kubernetes/WHO.conf");
+  const std::pair<const char*, const std::string*> paths[] = {
+      {"BIN_DIR", &l::kBinDir},
+      {"SCRIPT_DIR", &l::kScriptDir},
+      {"UNIT_DIR", &l::kUnitDir},
+      {"KUBERNETES_DIR", &l::kKubernetesDir},
+      {"PKI_DIR", &l::kPkiDir},
+      {"ETCD_PKI_DIR", &l::kEtcdPkiDir},
+      {"MANIFESTS_DIR", &l::kManifestsDir},
+      {"ADDONS_DIR", &l::kAddonsDir},
+      {"ADMIN_CONF", &l::kAdminConf},
+      {"SUPER_ADMIN_CONF", &l::kSuperAdminConf},
+      {"CONTROLLER_MANAGER_CONF", &l::kControllerManagerConf},
+      {"SCHEDULER_CONF", &l::kSchedulerConf},
+      {"KUBE_PROXY_CONF", &l::kKubeProxyConf},
+      {"KUBELET_CONF", &l::kKubeletConf},
+      {"ENCRYPTION_CONFIG", &l::kEncryptionConfig},
+      {"AUDIT_POLICY", &l::kAuditPolicy},
+      {"SCHEDULER_CONFIG", &l::kSchedulerConfig},
+      {"LOG_DIR", &l::kLogDir},
+      {"AUDIT_LOG", &l::kAuditLog},
+      {"ETCD_DATA_DIR", &l::kEtcdDataDir},
+      {"KUBELET_DIR", &l::kKubeletDir},
+      {"KUBELET_CONFIG", &l::kKubeletConfig},
+      {"KUBELET_PKI_DIR", &l::kKubeletPkiDir},
+      {"KUBE_PROXY_DIR", &l::kKubeProxyDir},
+      {"KUBE_PROXY_CONFIG", &l::kKubeProxyConfig},
+      {"CNI_BIN_DIR", &l::kCniBinDir},
+      {"CNI_CONF_DIR", &l::kCniConfDir},
+      {"DEBIAN_CNI_BIN_DIR", &l::kDebianCniBinDir},
+      {"APISERVER_READY", &l::kApiserverReady},
+      {"SMOKE_TEST", &l::kSmokeTest},
+  };
+  for (const auto& [name, path] : paths) layout.attr(name) = *path;
+}
+
+}  // namespace
+
 void bind_components(py::module_& m) {
   py::register_exception<c::RenderError>(m, "RenderError", PyExc_ValueError);
+  bind_layout(m);
 
   py::class_<c::KubeVersion>(m, "KubeVersion")
       .def_static("parse", &c::KubeVersion::parse, py::arg("text"))
@@ -64,9 +118,9 @@ void bind_components(py::module_& m) {
       .def_readwrite("container_host", &c::KubeletOptions::container_host);
   m.def("render_kubelet_config", &c::render_kubelet_config, py::arg("options"));
   m.def("kubelet_flags", &c::kubelet_flags, py::arg("options"));
-  m.def("kubelet_reads", &c::kubelet_reads, py::arg("options"), py::arg("binary") = "/usr/local/bin/kubelet");
+  m.def("kubelet_reads", &c::kubelet_reads, py::arg("options"), py::arg("binary") = k8sfs::layout::binary("kubelet"));
   m.def("render_kubelet_unit", &c::render_kubelet_unit, py::arg("options"), py::arg("runtime_unit"),
-        py::arg("binary") = "/usr/local/bin/kubelet");
+        py::arg("binary") = k8sfs::layout::binary("kubelet"));
 
   py::class_<c::ContainerdOptions>(m, "ContainerdOptions")
       .def(py::init<>())
@@ -140,10 +194,11 @@ void bind_components(py::module_& m) {
       .def_readwrite("data_dir", &c::EtcdOptions::data_dir)
       .def_readwrite("pki_dir", &c::EtcdOptions::pki_dir);
   m.def("etcd_flags", &c::etcd_flags, py::arg("options"));
-  m.def("etcd_reads", &c::etcd_reads, py::arg("options"), py::arg("binary") = "/usr/local/bin/etcd");
-  m.def("render_etcd_unit", &c::render_etcd_unit, py::arg("options"), py::arg("binary") = "/usr/local/bin/etcd");
+  m.def("etcd_reads", &c::etcd_reads, py::arg("options"), py::arg("binary") = k8sfs::layout::binary("etcd"));
+  m.def("render_etcd_unit", &c::render_etcd_unit, py::arg("options"),
+        py::arg("binary") = k8sfs::layout::binary("etcd"));
   m.def("etcd_client_urls", &c::etcd_client_urls, py::arg("members"));
-  m.def("etcdctl_tls_args", &c::etcdctl_tls_args, py::arg("pki_dir") = "/etc/kubernetes/pki/etcd",
+  m.def("etcdctl_tls_args", &c::etcdctl_tls_args, py::arg("pki_dir") = k8sfs::layout::kEtcdPkiDir,
         py::arg("endpoint") = "https://127.0.0.1:2379");
 
   py::class_<c::ApiserverOptions>(m, "ApiserverOptions")
@@ -163,9 +218,9 @@ void bind_components(py::module_& m) {
       .def_readwrite("audit_log", &c::ApiserverOptions::audit_log);
   m.def("apiserver_flags", &c::apiserver_flags, py::arg("options"));
   m.def("apiserver_reads", &c::apiserver_reads, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-apiserver");
+        py::arg("binary") = k8sfs::layout::binary("kube-apiserver"));
   m.def("render_apiserver_unit", &c::render_apiserver_unit, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-apiserver");
+        py::arg("binary") = k8sfs::layout::binary("kube-apiserver"));
   m.def("render_encryption_config", &c::render_encryption_config, py::arg("key_base64"), py::arg("key_name") = "key1");
   m.def("render_audit_policy", &c::render_audit_policy);
   m.def("service_account_issuer", &c::service_account_issuer, py::arg("dns_domain"));
@@ -183,9 +238,9 @@ void bind_components(py::module_& m) {
       .def_readwrite("sign_csrs", &c::ControllerManagerOptions::sign_csrs);
   m.def("controller_manager_flags", &c::controller_manager_flags, py::arg("options"));
   m.def("controller_manager_reads", &c::controller_manager_reads, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-controller-manager");
+        py::arg("binary") = k8sfs::layout::binary("kube-controller-manager"));
   m.def("render_controller_manager_unit", &c::render_controller_manager_unit, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-controller-manager");
+        py::arg("binary") = k8sfs::layout::binary("kube-controller-manager"));
   py::class_<c::SchedulerOptions>(m, "SchedulerOptions")
       .def(py::init([](const std::string& version) {
              c::SchedulerOptions o;
@@ -196,9 +251,9 @@ void bind_components(py::module_& m) {
       .def_readwrite("config_path", &c::SchedulerOptions::config_path);
   m.def("render_scheduler_config", &c::render_scheduler_config, py::arg("options"));
   m.def("scheduler_reads", &c::scheduler_reads, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-scheduler");
+        py::arg("binary") = k8sfs::layout::binary("kube-scheduler"));
   m.def("render_scheduler_unit", &c::render_scheduler_unit, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-scheduler");
+        py::arg("binary") = k8sfs::layout::binary("kube-scheduler"));
 
   m.def("node_pod_subnet", &c::node_pod_subnet, py::arg("pod_cidr"), py::arg("index"));
   m.def("render_cni_bridge", &c::render_cni_bridge, py::arg("pod_subnet"), py::arg("cni_version") = "1.0.0");
@@ -215,9 +270,10 @@ void bind_components(py::module_& m) {
       .def_readwrite("node_name", &c::KubeProxyOptions::node_name)
       .def_readwrite("container_host", &c::KubeProxyOptions::container_host);
   m.def("render_kube_proxy_config", &c::render_kube_proxy_config, py::arg("options"));
-  m.def("kube_proxy_reads", &c::kube_proxy_reads, py::arg("options"), py::arg("binary") = "/usr/local/bin/kube-proxy");
+  m.def("kube_proxy_reads", &c::kube_proxy_reads, py::arg("options"),
+        py::arg("binary") = k8sfs::layout::binary("kube-proxy"));
   m.def("render_kube_proxy_unit", &c::render_kube_proxy_unit, py::arg("options"),
-        py::arg("binary") = "/usr/local/bin/kube-proxy");
+        py::arg("binary") = k8sfs::layout::binary("kube-proxy"));
 
   py::class_<c::KeepalivedOptions>(m, "KeepalivedOptions")
       .def(py::init<>())

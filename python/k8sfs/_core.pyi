@@ -33,7 +33,7 @@ class CommandError(SSHError):
 class PKIError(ValueError):
     """Key or certificate material is unusable or inconsistent."""
     host: str
-__all__: list[str] = ['ApiserverOptions', 'AuthError', 'Certificate', 'CertificateStatus', 'ClusterPkiSpec', 'CommandError', 'ConnectError', 'ConnectOptions', 'ConnectOutcome', 'ConnectionLostError', 'ContainerdOptions', 'ControllerManagerOptions', 'CrioOptions', 'EtcdMember', 'EtcdOptions', 'ExecOutcome', 'ExecResult', 'ExtendedUsage', 'FileStep', 'GetResult', 'HostKeyError', 'KeepalivedOptions', 'KubeProxyOptions', 'KubeVersion', 'KubeletOptions', 'Material', 'NEWEST_MINOR', 'OLDEST_MINOR', 'PKIError', 'PackageRepository', 'PkiHost', 'PkiPlan', 'PkiPlanItem', 'PkiStore', 'Pool', 'PrivateKey', 'PutOutcome', 'PutResult', 'RenderError', 'ResolvedOptions', 'SFTPError', 'SSHError', 'SchedulerOptions', 'Session', 'TimeoutError', 'admin_group', 'apiserver_flags', 'apiserver_reads', 'cgroup_driver_mismatch', 'cluster_materials', 'containerd_cgroup_driver_from_config', 'containerd_cgroup_driver_from_info', 'controller_manager_flags', 'controller_manager_reads', 'crio_cgroup_driver_from_config', 'crio_repository', 'etcd_client_urls', 'etcd_flags', 'etcd_reads', 'etcdctl_tls_args', 'first_service_ip', 'has_super_admin', 'issue_leaf', 'join_command', 'kube_proxy_reads', 'kubelet_flags', 'kubelet_reads', 'make_ca', 'node_pod_subnet', 'quote', 'render_apiserver_unit', 'render_audit_policy', 'render_cni_bridge', 'render_cni_loopback', 'render_containerd_config', 'render_controller_manager_unit', 'render_crictl_config', 'render_crio_config', 'render_encryption_config', 'render_etcd_unit', 'render_keepalived_config', 'render_kube_proxy_config', 'render_kube_proxy_unit', 'render_kubelet_config', 'render_kubelet_unit', 'render_scheduler_config', 'render_scheduler_unit', 'resolve_options', 'runtime_socket', 'scheduler_reads', 'service_account_issuer', 'virtual_router_id_for']
+__all__: list[str] = ['ApiserverOptions', 'AuthError', 'Certificate', 'CertificateStatus', 'ClusterPkiSpec', 'CommandError', 'ConnectError', 'ConnectOptions', 'ConnectOutcome', 'ConnectionLostError', 'ContainerdOptions', 'ControllerManagerOptions', 'CrioOptions', 'EtcdMember', 'EtcdOptions', 'ExecOutcome', 'ExecResult', 'ExtendedUsage', 'FileStep', 'GetResult', 'HostKeyError', 'KeepalivedOptions', 'KubeProxyOptions', 'KubeVersion', 'KubeletOptions', 'Material', 'NEWEST_MINOR', 'OLDEST_MINOR', 'PKIError', 'PackageRepository', 'PkiHost', 'PkiPlan', 'PkiPlanItem', 'PkiStore', 'Pool', 'PrivateKey', 'PutOutcome', 'PutResult', 'RenderError', 'ResolvedOptions', 'SFTPError', 'SSHError', 'SchedulerOptions', 'Session', 'TimeoutError', 'admin_group', 'apiserver_flags', 'apiserver_reads', 'cgroup_driver_mismatch', 'cluster_materials', 'containerd_cgroup_driver_from_config', 'containerd_cgroup_driver_from_info', 'controller_manager_flags', 'controller_manager_reads', 'crio_cgroup_driver_from_config', 'crio_repository', 'etcd_client_urls', 'etcd_flags', 'etcd_reads', 'etcdctl_tls_args', 'first_service_ip', 'has_super_admin', 'issue_leaf', 'join_command', 'kube_proxy_reads', 'kubelet_flags', 'kubelet_reads', 'layout', 'make_ca', 'node_pod_subnet', 'quote', 'render_apiserver_unit', 'render_audit_policy', 'render_cni_bridge', 'render_cni_loopback', 'render_containerd_config', 'render_controller_manager_unit', 'render_crictl_config', 'render_crio_config', 'render_encryption_config', 'render_etcd_unit', 'render_keepalived_config', 'render_kube_proxy_config', 'render_kube_proxy_unit', 'render_kubelet_config', 'render_kubelet_unit', 'render_scheduler_config', 'render_scheduler_unit', 'resolve_options', 'runtime_socket', 'scheduler_reads', 'service_account_issuer', 'virtual_router_id_for']
 class ConnectOptions:
     def __init__(self, host: str, *, hostname: str = '', port: typing.SupportsInt | typing.SupportsIndex = 0, user: str = '', identity_files: collections.abc.Sequence[str] = [], key_passphrase: str = '', password: str = '', use_agent: bool = True, known_hosts: str = '', host_key_policy: str = 'strict', ssh_config: str = '', proxy_jump: str = '', connect_timeout: typing.SupportsFloat | typing.SupportsIndex = 0.0, keepalive: typing.SupportsFloat | typing.SupportsIndex = 15.0, sudo_password: str = '') -> None:
         ...
@@ -518,6 +518,60 @@ class PkiStore:
         ...
 class RenderError(ValueError):
     pass
+class layout:
+    """
+    Where everything lives on a host (components/layout.h), named once.
+    """
+    ADDONS_DIR: typing.ClassVar[str] = '/etc/kubernetes/addons'
+    ADMIN_CONF: typing.ClassVar[str] = '/etc/kubernetes/admin.conf'
+    APISERVER_READY: typing.ClassVar[str] = '/usr/local/sbin/k8sfs-apiserver-ready'
+    AUDIT_LOG: typing.ClassVar[str] = '/var/log/kubernetes/audit.log'
+    AUDIT_POLICY: typing.ClassVar[str] = '/etc/kubernetes/audit-policy.yaml'
+    BIN_DIR: typing.ClassVar[str] = '/usr/local/bin'
+    CNI_BIN_DIR: typing.ClassVar[str] = '/opt/cni/bin'
+    CNI_CONF_DIR: typing.ClassVar[str] = '/etc/cni/net.d'
+    CONTROLLER_MANAGER_CONF: typing.ClassVar[str] = '/etc/kubernetes/controller-manager.conf'
+    DEBIAN_CNI_BIN_DIR: typing.ClassVar[str] = '/usr/lib/cni'
+    ENCRYPTION_CONFIG: typing.ClassVar[str] = '/etc/kubernetes/encryption-config.yaml'
+    ETCD_DATA_DIR: typing.ClassVar[str] = '/var/lib/etcd'
+    ETCD_PKI_DIR: typing.ClassVar[str] = '/etc/kubernetes/pki/etcd'
+    KUBELET_CONF: typing.ClassVar[str] = '/etc/kubernetes/kubelet.conf'
+    KUBELET_CONFIG: typing.ClassVar[str] = '/var/lib/kubelet/config.yaml'
+    KUBELET_DIR: typing.ClassVar[str] = '/var/lib/kubelet'
+    KUBELET_PKI_DIR: typing.ClassVar[str] = '/var/lib/kubelet/pki'
+    KUBERNETES_DIR: typing.ClassVar[str] = '/etc/kubernetes'
+    KUBE_PROXY_CONF: typing.ClassVar[str] = '/etc/kubernetes/kube-proxy.conf'
+    KUBE_PROXY_CONFIG: typing.ClassVar[str] = '/var/lib/kube-proxy/config.yaml'
+    KUBE_PROXY_DIR: typing.ClassVar[str] = '/var/lib/kube-proxy'
+    LOG_DIR: typing.ClassVar[str] = '/var/log/kubernetes'
+    MANIFESTS_DIR: typing.ClassVar[str] = '/etc/kubernetes/manifests'
+    PKI_DIR: typing.ClassVar[str] = '/etc/kubernetes/pki'
+    SCHEDULER_CONF: typing.ClassVar[str] = '/etc/kubernetes/scheduler.conf'
+    SCHEDULER_CONFIG: typing.ClassVar[str] = '/etc/kubernetes/kube-scheduler.yaml'
+    SCRIPT_DIR: typing.ClassVar[str] = '/usr/local/sbin'
+    SMOKE_TEST: typing.ClassVar[str] = '/usr/local/sbin/k8sfs-smoke-test'
+    SUPER_ADMIN_CONF: typing.ClassVar[str] = '/etc/kubernetes/super-admin.conf'
+    UNIT_DIR: typing.ClassVar[str] = '/etc/systemd/system'
+    @staticmethod
+    def binary(name: str) -> str:
+        """
+        /usr/local/bin/NAME
+        """
+    @staticmethod
+    def kubeconfig(who: str) -> str:
+        """
+        /etc/kubernetes/WHO.conf
+        """
+    @staticmethod
+    def script(name: str) -> str:
+        """
+        /usr/local/sbin/NAME (k8sfs's own scripts)
+        """
+    @staticmethod
+    def unit_path(unit: str) -> str:
+        """
+        /etc/systemd/system/UNIT.service
+        """
 class KubeVersion:
     @staticmethod
     def parse(text: str) -> KubeVersion:

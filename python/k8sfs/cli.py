@@ -20,6 +20,7 @@ import sys
 import time
 
 import k8sfs
+from k8sfs._core import layout
 from k8sfs.cli_target import _lab, add_lab_options, add_spec_shorthands, print_spec
 from k8sfs.table import render_table
 
@@ -220,7 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 cluster.kubectl("get", "--raw", "/readyz"),
                 cluster.kubectl("get", "nodes", "-o", "wide"),
                 cluster.kubectl("-n", "k8sfs-smoke", "get", "pods,services", "-o", "wide"),
-                cluster.exec(first_plane, ["/usr/local/sbin/k8sfs-smoke-test"], timeout=120),
+                cluster.exec(first_plane, [layout.script("k8sfs-smoke-test")], timeout=120),
             ]
         rows = [
             [sp.step.host, sp.step.chapter, sp.step.name, sp.step.description, "changed" if sp.changed else "ok"]

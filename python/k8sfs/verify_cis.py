@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from k8sfs._core import layout
 from k8sfs.artifacts import build, versions_for
 
 if TYPE_CHECKING:
@@ -28,15 +29,15 @@ REMOTE_DIR = "/opt/k8sfs/kube-bench"
 
 # k8sfs's files, put first in kube-bench's candidate lists (cfg/config.yaml).
 PATHS: dict[tuple[str, str], dict[str, list[str]]] = {
-    ("master", "apiserver"): {"confs": ["/etc/systemd/system/kube-apiserver.service"]},
-    ("master", "scheduler"): {"confs": ["/etc/systemd/system/kube-scheduler.service"]},
-    ("master", "controllermanager"): {"confs": ["/etc/systemd/system/kube-controller-manager.service"]},
-    ("master", "etcd"): {"confs": ["/etc/systemd/system/etcd.service"], "datadirs": ["/var/lib/etcd"]},
-    ("etcd", "etcd"): {"confs": ["/etc/systemd/system/etcd.service"], "datadirs": ["/var/lib/etcd"]},
+    ("master", "apiserver"): {"confs": [layout.unit_path("kube-apiserver")]},
+    ("master", "scheduler"): {"confs": [layout.unit_path("kube-scheduler")]},
+    ("master", "controllermanager"): {"confs": [layout.unit_path("kube-controller-manager")]},
+    ("master", "etcd"): {"confs": [layout.unit_path("etcd")], "datadirs": [layout.ETCD_DATA_DIR]},
+    ("etcd", "etcd"): {"confs": [layout.unit_path("etcd")], "datadirs": [layout.ETCD_DATA_DIR]},
     ("node", "proxy"): {
-        "confs": ["/var/lib/kube-proxy/config.yaml"],
-        "kubeconfig": ["/etc/kubernetes/kube-proxy.conf"],
-        "svc": ["/etc/systemd/system/kube-proxy.service"],
+        "confs": [layout.KUBE_PROXY_CONFIG],
+        "kubeconfig": [layout.KUBE_PROXY_CONF],
+        "svc": [layout.unit_path("kube-proxy")],
     },
 }
 

@@ -2,6 +2,7 @@
 // requirements" page (kubeadm's layout) plus the conventional kube-proxy
 // identity; the comments say where k8sfs adds to it and why.
 #include "k8sfs/pki/cluster_pki.h"
+#include "k8sfs/components/layout.h"
 
 #include <arpa/inet.h>
 
@@ -185,23 +186,23 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
   for (Material* m : {&ca, &etcd_ca, &fp_ca}) m->leaf.validity_days = spec.ca_validity_days;
   for (const auto& h : spec.hosts) {
     if (h.control_plane) {
-      b.send(ca, h, "/etc/kubernetes/pki/ca", false, "client CA of the apiserver and controller-manager");
+      b.send(ca, h, layout::kPkiDir + "/ca", false, "client CA of the apiserver and controller-manager");
       if (spec.ca_key_on_control_plane) {
-        ca.files.push_back({h.name, ca.key_path(), "/etc/kubernetes/pki/ca.key", kKeyMode, "root:root",
+        ca.files.push_back({h.name, ca.key_path(), layout::kPkiDir + "/ca.key", kKeyMode, "root:root",
                             "spec pki.ca_key_on_control_plane: kube-controller-manager signs CSRs with it"});
       }
-      b.send(etcd_ca, h, "/etc/kubernetes/pki/etcd/ca", false, "the apiserver verifies etcd with it");
-      b.send(fp_ca, h, "/etc/kubernetes/pki/front-proxy-ca", false, "requestheader client CA");
+      b.send(etcd_ca, h, layout::kEtcdPkiDir + "/ca", false, "the apiserver verifies etcd with it");
+      b.send(fp_ca, h, layout::kPkiDir + "/front-proxy-ca", false, "requestheader client CA");
     } else if (h.worker) {
-      b.send(ca, h, "/etc/kubernetes/pki/ca", false, "the kubelet verifies clients with it");
+      b.send(ca, h, layout::kPkiDir + "/ca", false, "the kubelet verifies clients with it");
     }
-    if (h.etcd && !h.control_plane) b.send(etcd_ca, h, "/etc/kubernetes/pki/etcd/ca", false, "etcd trusts it");
+    if (h.etcd && !h.control_plane) b.send(etcd_ca, h, layout::kEtcdPkiDir + "/ca", false, "etcd trusts it");
   }
 
   // --- Service-account signing key pair.
   auto& sa = b.add("sa", MaterialKind::KeyPair, "pki/sa");
   for (const auto& h : spec.hosts) {
-    if (h.control_plane) b.send(sa, h, "/etc/kubernetes/pki/sa", true, "service-account token signing");
+    if (h.control_plane) b.send(sa, h, layout::kPkiDir + "/sa", true, "service-account token signing");
   }
 
   // --- etcd: server and peer per member, then the two etcd clients.
@@ -216,13 +217,13 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
            {h.name, h.address, std::string("localhost"), std::string("127.0.0.1"), std::string("::1")}) {
         add_san(m.leaf, san);
       }
-      b.send(m, h, fmt::format("/etc/kubernetes/pki/etcd/{}", kind), true, fmt::format("etcd {} TLS", kind));
+      b.send(m, h, layout::kEtcdPkiDir + "/" + kind, true, fmt::format("etcd {} TLS", kind));
     }
   }
   auto& health = b.add("etcd-healthcheck-client", MaterialKind::Leaf, "pki/etcd/healthcheck-client", "etcd-ca");
   health.leaf = b.leaf("kube-etcd-healthcheck-client", {}, client);
   for (const auto& h : spec.hosts) {
-    if (h.etcd) b.send(health, h, "/etc/kubernetes/pki/etcd/healthcheck-client", true, "etcdctl health checks");
+    if (h.etcd) b.send(health, h, layout::kEtcdPkiDir + "/healthcheck-client", true, "etcdctl health checks");
   }
   auto& etcd_client = b.add("apiserver-etcd-client", MaterialKind::Leaf, "pki/apiserver-etcd-client", "etcd-ca");
   etcd_client.leaf = b.leaf("kube-apiserver-etcd-client", {}, client);
@@ -250,10 +251,10 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
   fp_client.leaf = b.leaf("front-proxy-client", {}, client);
   for (const auto& h : spec.hosts) {
     if (!h.control_plane) continue;
-    b.send(etcd_client, h, "/etc/kubernetes/pki/apiserver-etcd-client", true, "the apiserver's etcd client");
-    b.send(apiserver, h, "/etc/kubernetes/pki/apiserver", true, "the apiserver's serving certificate");
-    b.send(kubelet_client, h, "/etc/kubernetes/pki/apiserver-kubelet-client", true, "apiserver -> kubelet calls");
-    b.send(fp_client, h, "/etc/kubernetes/pki/front-proxy-client", true, "aggregation layer client");
+    b.send(etcd_client, h, layout::kPkiDir + "/apiserver-etcd-client", true, "the apiserver's etcd client");
+    b.send(apiserver, h, layout::kPkiDir + "/apiserver", true, "the apiserver's serving certificate");
+    b.send(kubelet_client, h, layout::kPkiDir + "/apiserver-kubelet-client", true, "apiserver -> kubelet calls");
+    b.send(fp_client, h, layout::kPkiDir + "/front-proxy-client", true, "aggregation layer client");
   }
 
   // --- Per node: kubelet serving certificate (k8sfs issues it instead of
@@ -264,7 +265,7 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
     m.leaf = b.leaf("system:node:" + h.name, {"system:nodes"}, server);
     add_san(m.leaf, h.name);
     add_san(m.leaf, h.address);
-    b.send(m, h, "/var/lib/kubelet/pki/kubelet", true, "the kubelet's serving certificate");
+    b.send(m, h, layout::kKubeletPkiDir + "/kubelet", true, "the kubelet's serving certificate");
   }
 
   // --- Kubeconfigs with embedded client certificates.
@@ -283,7 +284,7 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
     // bootstrap RBAC (the binding that gives admin.conf its rights) is applied.
     for (const auto& h : spec.hosts) {
       if (!h.control_plane) continue;
-      b.send(super_admin, h, "/etc/kubernetes/super-admin.conf", false, "bootstrap RBAC (break-glass identity)");
+      b.send(super_admin, h, layout::kSuperAdminConf, false, "bootstrap RBAC (break-glass identity)");
       break;
     }
   }
@@ -292,22 +293,22 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
   auto& sched = kubeconfig("scheduler.conf", "scheduler.conf", "system:kube-scheduler", {}, local_url);
   for (const auto& h : spec.hosts) {
     if (!h.control_plane) continue;
-    b.send(admin, h, "/etc/kubernetes/admin.conf", false, "kubectl on the control plane");
-    b.send(cm, h, "/etc/kubernetes/controller-manager.conf", false, "kube-controller-manager's identity");
-    b.send(sched, h, "/etc/kubernetes/scheduler.conf", false, "kube-scheduler's identity");
+    b.send(admin, h, layout::kAdminConf, false, "kubectl on the control plane");
+    b.send(cm, h, layout::kControllerManagerConf, false, "kube-controller-manager's identity");
+    b.send(sched, h, layout::kSchedulerConf, false, "kube-scheduler's identity");
   }
   if (any_of(spec.hosts, &PkiHost::worker)) {
     auto& proxy =
         kubeconfig("kube-proxy.conf", "kube-proxy.conf", "system:kube-proxy", {"system:node-proxier"}, remote_url);
     for (const auto& h : spec.hosts) {
-      if (h.worker) b.send(proxy, h, "/etc/kubernetes/kube-proxy.conf", false, "kube-proxy's identity");
+      if (h.worker) b.send(proxy, h, layout::kKubeProxyConf, false, "kube-proxy's identity");
     }
   }
   for (const auto& h : spec.hosts) {
     if (!h.worker) continue;
     auto& m = kubeconfig("kubelet.conf@" + h.name, fmt::format("hosts/{}/kubelet.conf", h.name),
                          "system:node:" + h.name, {"system:nodes"}, remote_url);
-    b.send(m, h, "/etc/kubernetes/kubelet.conf", false, "the kubelet's identity (Node authorizer)");
+    b.send(m, h, layout::kKubeletConf, false, "the kubelet's identity (Node authorizer)");
   }
   return {std::make_move_iterator(b.out.begin()), std::make_move_iterator(b.out.end())};
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from k8sfs import _core, join_command, manifests, quote
+from k8sfs._core import layout
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.control_plane import ADMIN_CONF, cluster_dns_ip, kubectl_with
 from k8sfs.chapters.units import oneshot_unit
@@ -14,9 +15,9 @@ from k8sfs.engine.service import service_step
 from k8sfs.engine.step import CLUSTER, File, Step
 from k8sfs.images import TEST_IMAGE
 
-KUBE_PROXY_CONFIG = "/var/lib/kube-proxy/config.yaml"
-SMOKE_MANIFEST = "/etc/kubernetes/addons/smoke-test.yaml"
-SMOKE_SCRIPT = "/usr/local/sbin/k8sfs-smoke-test"
+KUBE_PROXY_CONFIG = layout.KUBE_PROXY_CONFIG
+SMOKE_MANIFEST = f"{layout.ADDONS_DIR}/smoke-test.yaml"
+SMOKE_SCRIPT = layout.script("k8sfs-smoke-test")
 
 
 def _kubectl(*args: str) -> list[str]:
@@ -50,12 +51,8 @@ def controllers_steps(ctx: Context) -> list[Step]:
                     ", signs CSRs with ca.key" if cm.sign_csrs else ", CSR signing off (ca.key stays on the controller)"
                 ),
                 reads=_core.controller_manager_reads(cm),
-                files=[
-                    File(
-                        "/etc/systemd/system/kube-controller-manager.service", _core.render_controller_manager_unit(cm)
-                    )
-                ],
-                uploads=[ctx.upload("kube-controller-manager", "/usr/local/bin/kube-controller-manager")],
+                files=[File(layout.unit_path("kube-controller-manager"), _core.render_controller_manager_unit(cm))],
+                uploads=[ctx.upload("kube-controller-manager", layout.binary("kube-controller-manager"))],
                 verify=_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"),
                 verify_timeout=90,
                 by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"))],
@@ -69,10 +66,10 @@ def controllers_steps(ctx: Context) -> list[Step]:
                 f"kube-scheduler {ctx.version('kube-scheduler')}",
                 reads=_core.scheduler_reads(sched),
                 files=[
-                    File("/etc/systemd/system/kube-scheduler.service", _core.render_scheduler_unit(sched)),
+                    File(layout.unit_path("kube-scheduler"), _core.render_scheduler_unit(sched)),
                     File(sched.config_path, _core.render_scheduler_config(sched)),
                 ],
-                uploads=[ctx.upload("kube-scheduler", "/usr/local/bin/kube-scheduler")],
+                uploads=[ctx.upload("kube-scheduler", layout.binary("kube-scheduler"))],
                 verify=_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"),
                 verify_timeout=90,
                 by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"))],
@@ -81,7 +78,7 @@ def controllers_steps(ctx: Context) -> list[Step]:
     return steps
 
 
-ROUTES_SCRIPT = "/usr/local/sbin/k8sfs-pod-routes"
+ROUTES_SCRIPT = layout.script("k8sfs-pod-routes")
 
 
 def pod_subnets(ctx: Context) -> dict[str, str]:
@@ -96,8 +93,8 @@ def cni_version(ctx: Context) -> str:
     return "0.4.0" if ctx.spec.runtime.name == "crio" and ctx.spec.kubernetes_minor < 23 else "1.0.0"
 
 
-CNI_BRIDGE = "/etc/cni/net.d/10-bridge.conflist"
-OLD_CNI_BRIDGE = "/etc/cni/net.d/10-bridge.conf"  # the bridge alone, without portmap
+CNI_BRIDGE = f"{layout.CNI_CONF_DIR}/10-bridge.conflist"
+OLD_CNI_BRIDGE = f"{layout.CNI_CONF_DIR}/10-bridge.conf"  # the bridge alone, without portmap
 
 
 def pod_network_steps(ctx: Context) -> list[Step]:
@@ -120,12 +117,12 @@ def pod_network_steps(ctx: Context) -> list[Step]:
             wanted=" ".join(quote(s) for s in others.values()),
             pod_cidr=quote(ctx.spec.pod_cidr),
         )
-        files = [File(ROUTES_SCRIPT, script, 0o755), File("/etc/systemd/system/k8sfs-pod-routes.service", unit)]
+        files = [File(ROUTES_SCRIPT, script, 0o755), File(layout.unit_path("k8sfs-pod-routes"), unit)]
         description = f"routes to {', '.join(others.values()) or 'no other node'}"
         if h.worker:
             files += [
                 File(CNI_BRIDGE, _core.render_cni_bridge(subnets[h.name], cni_version(ctx))),
-                File("/etc/cni/net.d/99-loopback.conf", _core.render_cni_loopback()),
+                File(f"{layout.CNI_CONF_DIR}/99-loopback.conf", _core.render_cni_loopback()),
             ]
             description = f"CNI bridge with pods in {subnets[h.name]}; " + description
         checks = [f"ip route show {quote(s)} | grep -q via" for s in others.values()]
@@ -144,9 +141,9 @@ def pod_network_steps(ctx: Context) -> list[Step]:
             # the bridge-only config earlier k8sfs wrote would sort before the list.
             prepare=[["rm", "-f", OLD_CNI_BRIDGE], [ROUTES_SCRIPT]] if h.worker else [[ROUTES_SCRIPT]],
             extra_check=" && ".join(checks),
-            data=["/etc/cni/net.d", "/var/lib/cni"],
+            data=[layout.CNI_CONF_DIR, "/var/lib/cni"],
             undo=undo,
-            by_hand=["ip route", *(["ip -4 addr show cni0", "ls /etc/cni/net.d"] if h.worker else [])],
+            by_hand=["ip route", *(["ip -4 addr show cni0", f"ls {layout.CNI_CONF_DIR}"] if h.worker else [])],
         )
         step.verify = step.check
         step.needs = list(others)
@@ -183,12 +180,12 @@ def kube_proxy_steps(ctx: Context) -> list[Step]:
                 reads=_core.kube_proxy_reads(o),
                 files=[
                     File(KUBE_PROXY_CONFIG, _core.render_kube_proxy_config(o)),
-                    File("/etc/systemd/system/kube-proxy.service", _core.render_kube_proxy_unit(o)),
+                    File(layout.unit_path("kube-proxy"), _core.render_kube_proxy_unit(o)),
                 ],
-                uploads=[ctx.upload("kube-proxy", "/usr/local/bin/kube-proxy")],
+                uploads=[ctx.upload("kube-proxy", layout.binary("kube-proxy"))],
                 verify=["sh", "-c", "iptables-save -t nat | grep -q KUBE-SERVICES"],
                 verify_timeout=60,
-                data=["/var/lib/kube-proxy"],
+                data=[layout.KUBE_PROXY_DIR],
                 undo=KUBE_PROXY_UNDO,
                 by_hand=["iptables -t nat -L KUBE-SERVICES -n"],
             )
@@ -196,7 +193,7 @@ def kube_proxy_steps(ctx: Context) -> list[Step]:
     return steps
 
 
-COREDNS_MANIFEST = "/etc/kubernetes/addons/coredns.yaml"
+COREDNS_MANIFEST = f"{layout.ADDONS_DIR}/coredns.yaml"
 
 
 def dns_steps(ctx: Context) -> list[Step]:

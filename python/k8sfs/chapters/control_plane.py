@@ -7,16 +7,17 @@ from __future__ import annotations
 import ipaddress
 
 from k8sfs import _core, join_command, manifests
+from k8sfs._core import layout
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.host_setup import package_step
 from k8sfs.engine.service import service_step
 from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, File, Step
 from k8sfs.spec import HostSpec
 
-PKI = "/etc/kubernetes/pki"
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
-SUPER_ADMIN_CONF = "/etc/kubernetes/super-admin.conf"
-RBAC_FILE = "/etc/kubernetes/addons/rbac.yaml"
+PKI = layout.PKI_DIR
+ADMIN_CONF = layout.ADMIN_CONF
+SUPER_ADMIN_CONF = layout.SUPER_ADMIN_CONF
+RBAC_FILE = f"{layout.ADDONS_DIR}/rbac.yaml"
 
 
 def pki_file_steps(files: list[tuple[str, File]], hosts: list[str]) -> list[Step]:
@@ -30,7 +31,7 @@ def pki_file_steps(files: list[tuple[str, File]], hosts: list[str]) -> list[Step
             host,
             f"{len(fs)} files from the cluster PKI",
             files=fs,
-            data=["/etc/kubernetes"],
+            data=[layout.KUBERNETES_DIR],
             by_hand=[
                 f"openssl x509 -in {path} -noout -subject -issuer -enddate -ext subjectAltName"
                 for path in _worth_reading([f.path for f in fs])
@@ -83,8 +84,8 @@ def etcd_steps(ctx: Context) -> list[Step]:
                 h.name,
                 "etcdctl and etcdutl",
                 uploads=[
-                    ctx.upload("etcdctl", "/usr/local/bin/etcdctl"),
-                    ctx.upload("etcdutl", "/usr/local/bin/etcdutl"),
+                    ctx.upload("etcdctl", layout.binary("etcdctl")),
+                    ctx.upload("etcdutl", layout.binary("etcdutl")),
                 ],
             )
         )
@@ -95,8 +96,8 @@ def etcd_steps(ctx: Context) -> list[Step]:
                 "etcd",
                 f"etcd {o.version}, TLS for clients and peers, {len(o.members)} member(s)",
                 reads=_core.etcd_reads(o),
-                files=[File("/etc/systemd/system/etcd.service", _core.render_etcd_unit(o))],
-                uploads=[ctx.upload("etcd", "/usr/local/bin/etcd")],
+                files=[File(layout.unit_path("etcd"), _core.render_etcd_unit(o))],
+                uploads=[ctx.upload("etcd", layout.binary("etcd"))],
                 prepare=[["install", "-d", "-m", "0700", o.data_dir]],
                 verify=health,
                 verify_timeout=60,
@@ -168,20 +169,20 @@ def apiserver_steps(ctx: Context) -> list[Step]:
                 "audit log",
                 reads=_core.apiserver_reads(o),
                 files=[
-                    File("/etc/systemd/system/kube-apiserver.service", _core.render_apiserver_unit(o)),
+                    File(layout.unit_path("kube-apiserver"), _core.render_apiserver_unit(o)),
                     ctx.encryption_config(o.encryption_config),
                     File(o.audit_policy, _core.render_audit_policy()),
                 ],
                 uploads=[
-                    ctx.upload("kube-apiserver", "/usr/local/bin/kube-apiserver"),
-                    ctx.upload("kubectl", "/usr/local/bin/kubectl"),
+                    ctx.upload("kube-apiserver", layout.binary("kube-apiserver")),
+                    ctx.upload("kubectl", layout.binary("kubectl")),
                 ],
-                prepare=[["install", "-d", "-m", "0700", "/var/log/kubernetes"]],
+                prepare=[["install", "-d", "-m", "0700", layout.LOG_DIR]],
                 verify=local_kubectl("get", "--raw", "/readyz"),
                 verify_timeout=120,
-                data=["/var/log/kubernetes"],
+                data=[layout.LOG_DIR],
                 by_hand=[
-                    "curl --cacert /etc/kubernetes/pki/ca.crt https://127.0.0.1:6443/healthz",
+                    f"curl --cacert {layout.PKI_DIR}/ca.crt https://127.0.0.1:6443/healthz",
                     f"kubectl --kubeconfig {ADMIN_CONF} get --raw '/readyz?verbose'",
                 ],
             )
@@ -190,7 +191,7 @@ def apiserver_steps(ctx: Context) -> list[Step]:
     return steps
 
 
-APISERVER_READY = "/usr/local/sbin/k8sfs-apiserver-ready"
+APISERVER_READY = layout.script("k8sfs-apiserver-ready")
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from k8sfs import _core, join_command, manifests, quote, versions
+from k8sfs._core import layout
 from k8sfs.artifacts.catalog import CONTAINERD as CONTAINERD_BINARIES
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.host_setup import kernel_step, package_step
@@ -17,10 +18,10 @@ from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
 from k8sfs.spec import HostSpec
 
 IMAGE_DIR = "/var/lib/k8sfs/images"
-KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
-MANIFESTS = "/etc/kubernetes/manifests"
+KUBELET_CONFIG = layout.KUBELET_CONFIG
+MANIFESTS = layout.MANIFESTS_DIR
 STATIC_POD = f"{MANIFESTS}/k8sfs-hello.yaml"
-CONTAINER_HOST_SCRIPT = "/usr/local/sbin/k8sfs-container-host"
+CONTAINER_HOST_SCRIPT = layout.script("k8sfs-container-host")
 
 # Swap: none active and no active swap line left in /etc/fstab.
 SWAP_OFF_CHECK = [
@@ -104,11 +105,11 @@ def _container_host_step(ctx: Context, h: HostSpec) -> Step:
         f"lab only: cgroup root {root}, kubelet sysctls",
         files=[
             File(CONTAINER_HOST_SCRIPT, script, 0o755),
-            File("/etc/systemd/system/k8sfs-container-host.service", unit),
+            File(layout.unit_path("k8sfs-container-host"), unit),
             # The cgroup root can go while the host runs (seen with CRI-O
             # removing pods): kubelet makes sure of it on every start.
             File(
-                "/etc/systemd/system/kubelet.service.d/10-k8sfs-container-host.conf",
+                f"{layout.UNIT_DIR}/kubelet.service.d/10-k8sfs-container-host.conf",
                 f"# Written by k8sfs.\n[Service]\nExecStartPre={CONTAINER_HOST_SCRIPT}\n",
             ),
         ],
@@ -191,7 +192,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     options.sandbox_image = PAUSE_IMAGE
     options.container_host = ctx.container_hosts
     # Debian's containernetworking-plugins live in /usr/lib/cni; release tarballs in /opt/cni/bin.
-    options.cni_bin_dir = "/usr/lib/cni" if "debian" in facts.os_family_words.split() else "/opt/cni/bin"
+    options.cni_bin_dir = layout.DEBIAN_CNI_BIN_DIR if "debian" in facts.os_family_words.split() else layout.CNI_BIN_DIR
     install = package_step(ctx, h, ["runc"] if own else ["containerd", "runc"])
     files = [File("/etc/containerd/config.toml", _core.render_containerd_config(options))]
     uploads: list[Upload] = []
@@ -202,10 +203,10 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
         what = f"containerd {version} (k8sfs's build)"
         # In /etc/systemd/system: it replaces a package's unit, or a mask.
         unit = manifests.render(
-            "containerd.service", cluster=ctx.spec.cluster_name, version=version, binary="/usr/local/bin/containerd"
+            "containerd.service", cluster=ctx.spec.cluster_name, version=version, binary=layout.binary("containerd")
         )
-        files.append(File("/etc/systemd/system/containerd.service", unit))
-        uploads = [ctx.upload(name, f"/usr/local/bin/{name}") for name in CONTAINERD_BINARIES]
+        files.append(File(layout.unit_path("containerd"), unit))
+        uploads = [ctx.upload(name, layout.binary(name)) for name in CONTAINERD_BINARIES]
         prepare = []
     configure = service_step(
         "containerd",
@@ -233,7 +234,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     return [install, configure, images]
 
 
-OCI_WRAPPER = "/usr/local/sbin/k8sfs-oci-runtime"
+OCI_WRAPPER = layout.script("k8sfs-oci-runtime")
 CRIO_CONFIG = "/etc/crio/crio.conf.d/10-k8sfs.conf"
 # Containers first, while CRI-O still answers; then its state (a bind mount
 # in the lab, so the directory's contents only).
@@ -256,15 +257,17 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
     options = _core.CrioOptions()
     options.cgroup_driver = ctx.spec.runtime.cgroup_driver
     options.pause_image = PAUSE_IMAGE
-    options.cni_plugin_dir = "/usr/lib/cni" if "debian" in facts.os_family_words.split() else "/opt/cni/bin"
+    options.cni_plugin_dir = (
+        layout.DEBIAN_CNI_BIN_DIR if "debian" in facts.os_family_words.split() else layout.CNI_BIN_DIR
+    )
     files = [
         # Nothing is pulled (k8sfs imports its images): any pull is refused.
         File("/etc/containers/policy.json", manifests.render("containers-policy.json")),
         File("/etc/containers/registries.conf", manifests.render("registries.conf", cluster=cluster)),
         File(
-            "/etc/systemd/system/crio.service",
+            layout.unit_path("crio"),
             manifests.render(
-                "crio.service", cluster=cluster, version=ctx.version("crio"), binary="/usr/local/bin/crio"
+                "crio.service", cluster=cluster, version=ctx.version("crio"), binary=layout.binary("crio")
             ),
         ),
     ]
@@ -292,7 +295,7 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         "crio",
         f"CRI-O {ctx.version('crio')}: {options.cgroup_driver} cgroups, pause_image {PAUSE_IMAGE}",
         files=files,
-        uploads=[ctx.upload("crio", "/usr/local/bin/crio"), ctx.upload("pinns", "/usr/local/bin/pinns")],
+        uploads=[ctx.upload("crio", layout.binary("crio")), ctx.upload("pinns", layout.binary("pinns"))],
         verify=["sh", "-c", "systemctl is-active --quiet crio && test -S /var/run/crio/crio.sock"],
         data=["/etc/crio", "/etc/containers"],
         undo=CRIO_UNDO,
@@ -337,10 +340,10 @@ def kubelet_options(ctx: Context, h: HostSpec) -> _core.KubeletOptions:
         # TLS with the certificate k8sfs issued, authenticate callers by CA.
         from k8sfs.chapters.control_plane import cluster_dns_ip
 
-        o.kubeconfig = "/etc/kubernetes/kubelet.conf"
-        o.client_ca_file = "/etc/kubernetes/pki/ca.crt"
-        o.tls_cert_file = "/var/lib/kubelet/pki/kubelet.crt"
-        o.tls_private_key_file = "/var/lib/kubelet/pki/kubelet.key"
+        o.kubeconfig = layout.KUBELET_CONF
+        o.client_ca_file = f"{layout.PKI_DIR}/ca.crt"
+        o.tls_cert_file = f"{layout.KUBELET_PKI_DIR}/kubelet.crt"
+        o.tls_private_key_file = f"{layout.KUBELET_PKI_DIR}/kubelet.key"
         o.node_ip = h.address
         o.cluster_dns = [cluster_dns_ip(ctx.spec.service_cidr)]
         o.cluster_domain = ctx.spec.cluster_domain
@@ -406,7 +409,7 @@ def drain_hooks(ctx: Context, h: HostSpec) -> list[Step]:
     on = ctx.control_plane[0].name
     marked = join_command(k("get", "node", h.name, "-o", "jsonpath={.metadata.annotations.k8sfs\\.io/drained}"))
     not_drained = ["sh", "-c", f'test "$({marked})" != yes']
-    guards = ["/usr/local/bin/kubelet"]
+    guards = [layout.binary("kubelet")]
     return [
         Step(
             "drain",
@@ -452,14 +455,14 @@ def kubelet_steps(ctx: Context) -> list[Step]:
                 reads=_core.kubelet_reads(o),
                 files=[
                     File(KUBELET_CONFIG, kubelet_config(ctx, h)),
-                    File("/etc/systemd/system/kubelet.service", _core.render_kubelet_unit(o, runtime_unit)),
+                    File(layout.unit_path("kubelet"), _core.render_kubelet_unit(o, runtime_unit)),
                 ],
-                uploads=[ctx.upload("kubelet", "/usr/local/bin/kubelet")],
+                uploads=[ctx.upload("kubelet", layout.binary("kubelet"))],
                 guard=_cgroup_guard(ctx),
                 prepare=[["mkdir", "-p", MANIFESTS]],
                 verify=KUBELET_HEALTHY,
                 verify_timeout=90,
-                data=["/var/lib/kubelet", "/etc/kubernetes"],
+                data=[layout.KUBELET_DIR, layout.KUBERNETES_DIR],
                 undo=KUBELET_UNDO,
                 by_hand=["curl -s http://127.0.0.1:10248/healthz"],
             )
@@ -476,7 +479,7 @@ def crictl_steps(ctx: Context) -> list[Step]:
             h.name,
             f"crictl {ctx.version('crictl')} talking to {endpoint}",
             files=[File("/etc/crictl.yaml", _core.render_crictl_config(endpoint))],
-            uploads=[ctx.upload("crictl", "/usr/local/bin/crictl")],
+            uploads=[ctx.upload("crictl", layout.binary("crictl"))],
             verify=["crictl", "version"],
             by_hand=["crictl version", "crictl ps", "crictl pods"],
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k8sfs import quote
+from k8sfs._core import layout
 
 VERSION_CACHE = "/var/lib/k8sfs/versions"
 
@@ -32,12 +33,18 @@ printf 'arch=%s\n' "$(uname -m)"
 printf 'cgroup=%s\n' "$(stat -fc %T /sys/fs/cgroup)"
 printf 'containerd=%s\n' "$(version containerd)"
 printf 'systemd=%s\n' "$(systemctl --version 2>/dev/null | head -1)"
-printf 'kubelet=%s\n' "$(version /usr/local/bin/kubelet)"
-printf 'apiserver=%s\n' "$(version /usr/local/bin/kube-apiserver)"
+printf 'kubelet=%s\n' "$(version @KUBELET@)"
+printf 'apiserver=%s\n' "$(version @APISERVER@)"
 printf 'clock=%s\n' "$(date +%s)"
-printf 'etcd_data=%s\n' "$(test -d /var/lib/etcd/member && echo yes)"
+printf 'etcd_data=%s\n' "$(test -d @ETCD_DATA@/member && echo yes)"
 ip -o -4 addr show 2>/dev/null | awk '{print "addr=" $2 " " $4}'
 """
+# The paths are layout's (the script stays raw text: its $ and \ are the shell's).
+SCRIPT = (
+    SCRIPT.replace("@KUBELET@", quote(layout.binary("kubelet")))
+    .replace("@APISERVER@", quote(layout.binary("kube-apiserver")))
+    .replace("@ETCD_DATA@", quote(layout.ETCD_DATA_DIR))
+)
 
 
 @dataclass

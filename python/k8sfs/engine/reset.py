@@ -7,6 +7,7 @@ other firewall rules are never touched: no step declares them."""
 from __future__ import annotations
 
 from k8sfs import join_command, quote
+from k8sfs._core import layout
 from k8sfs.engine.inspect import DIGEST_CACHE
 from k8sfs.engine.step import Step
 
@@ -24,7 +25,7 @@ def reset_script(steps: list[Step]) -> str:
     paths.append(DIGEST_CACHE.rsplit("/", 1)[0])  # the engine's own state on the host
     # Volumes kubelet mounted under its data dir go first, deepest first.
     lines.append(
-        "awk '$2 ~ \"^/var/lib/kubelet/\" {print $2}' /proc/mounts | sort -r | "
+        f"awk '$2 ~ \"^{layout.KUBELET_DIR}/\" {{print $2}}' /proc/mounts | sort -r | "
         'while read -r m; do umount "$m" 2>/dev/null; done'
     )
     lines.append("rm -rf " + " ".join(quote(p) for p in paths))

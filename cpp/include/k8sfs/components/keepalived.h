@@ -7,6 +7,7 @@
 
 #include <string>
 #include <vector>
+#include "k8sfs/components/layout.h"
 
 namespace k8sfs::components {
 
@@ -18,7 +19,7 @@ struct KeepalivedOptions {
   std::vector<std::string> peers;  // the other control-plane addresses
   int priority = 100;              // the first control plane gets the highest
   int virtual_router_id = 51;      // 1-255, one per endpoint on a network
-  std::string health_check = "/usr/local/sbin/k8sfs-apiserver-ready";
+  std::string health_check = layout::kApiserverReady;
 };
 
 // /etc/keepalived/keepalived.conf. Throws RenderError for an address or id

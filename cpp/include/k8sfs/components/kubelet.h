@@ -6,16 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "k8sfs/components/layout.h"
 #include "k8sfs/components/version.h"
 
 namespace k8sfs::components {
 
 struct KubeletOptions {
   KubeVersion version;
-  std::string config_path = "/var/lib/kubelet/config.yaml";
+  std::string config_path = layout::kKubeletConfig;
   std::string runtime_endpoint = "unix:///run/containerd/containerd.sock";
   CgroupDriver cgroup_driver = CgroupDriver::Systemd;
-  std::string static_pod_path = "/etc/kubernetes/manifests";
+  std::string static_pod_path = layout::kManifestsDir;
   // With an apiserver: kubeconfig, the CA that signs client certificates,
   // the serving certificate. All empty: standalone kubelet (static pods only).
   std::string kubeconfig;
@@ -39,8 +40,8 @@ std::vector<std::string> kubelet_flags(const KubeletOptions& options);
 // What kubelet reads at start (binary, config, kubeconfig, CA, serving
 // certificate): when one is newer than the running kubelet, it restarts.
 std::vector<std::string> kubelet_reads(const KubeletOptions& options,
-                                       const std::string& binary = "/usr/local/bin/kubelet");
+                                       const std::string& binary = layout::binary("kubelet"));
 std::string render_kubelet_unit(const KubeletOptions& options, const std::string& runtime_unit,
-                                const std::string& binary = "/usr/local/bin/kubelet");
+                                const std::string& binary = layout::binary("kubelet"));
 
 }  // namespace k8sfs::components

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "k8sfs/components/layout.h"
 #include "k8sfs/components/version.h"
 
 namespace k8sfs::components {
@@ -21,8 +22,8 @@ std::string render_cni_loopback();  // /etc/cni/net.d/99-loopback.conf
 
 struct KubeProxyOptions {
   KubeVersion version;
-  std::string kubeconfig = "/etc/kubernetes/kube-proxy.conf";
-  std::string config_path = "/var/lib/kube-proxy/config.yaml";
+  std::string kubeconfig = layout::kKubeProxyConf;
+  std::string config_path = layout::kKubeProxyConfig;
   std::string pod_cidr = "10.200.0.0/16";
   std::string node_name;
   // Hosts that are containers: conntrack limits are the machine's, and the
@@ -31,8 +32,8 @@ struct KubeProxyOptions {
 };
 std::string render_kube_proxy_config(const KubeProxyOptions& options);
 std::vector<std::string> kube_proxy_reads(const KubeProxyOptions& options,
-                                          const std::string& binary = "/usr/local/bin/kube-proxy");
+                                          const std::string& binary = layout::binary("kube-proxy"));
 std::string render_kube_proxy_unit(const KubeProxyOptions& options,
-                                   const std::string& binary = "/usr/local/bin/kube-proxy");
+                                   const std::string& binary = layout::binary("kube-proxy"));
 
 }  // namespace k8sfs::components

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "k8sfs/components/layout.h"
 #include "k8sfs/components/version.h"
 
 namespace k8sfs::components {
@@ -15,8 +16,8 @@ struct ContainerdOptions {
   int major_version = 1;  // 1.x writes config version 2, 2.x version 3
   CgroupDriver cgroup_driver = CgroupDriver::Systemd;
   std::string sandbox_image;
-  std::string cni_bin_dir = "/opt/cni/bin";
-  std::string cni_conf_dir = "/etc/cni/net.d";
+  std::string cni_bin_dir = layout::kCniBinDir;
+  std::string cni_conf_dir = layout::kCniConfDir;
   // Hosts that are containers (the lab): cannot lower oom_score_adj, may
   // lack the hugetlb controller.
   bool container_host = false;
@@ -26,7 +27,7 @@ std::string render_containerd_config(const ContainerdOptions& options);
 struct CrioOptions {
   CgroupDriver cgroup_driver = CgroupDriver::Systemd;
   std::string pause_image;
-  std::string cni_plugin_dir = "/opt/cni/bin";
+  std::string cni_plugin_dir = layout::kCniBinDir;
   // The OCI runtime CRI-O runs containers with; empty: its default (crun
   // from PATH). The lab points it at a wrapper (see node.py).
   std::string runtime_path;
