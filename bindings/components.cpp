@@ -65,6 +65,8 @@ void bind_layout(py::module_& m) {
       {"KUBELET_PKI_DIR", &l::kKubeletPkiDir},
       {"KUBE_PROXY_DIR", &l::kKubeProxyDir},
       {"KUBE_PROXY_CONFIG", &l::kKubeProxyConfig},
+      {"CONTAINERD_CONFIG", &l::kContainerdConfig},
+      {"CRIO_CONFIG", &l::kCrioConfig},
       {"CNI_BIN_DIR", &l::kCniBinDir},
       {"CNI_CONF_DIR", &l::kCniConfDir},
       {"DEBIAN_CNI_BIN_DIR", &l::kDebianCniBinDir},

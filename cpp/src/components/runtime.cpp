@@ -170,8 +170,8 @@ std::optional<CgroupDriver> containerd_cgroup_driver_from_config(const std::stri
 std::string cgroup_driver_mismatch(const std::string& runtime, CgroupDriver runtime_driver,
                                    CgroupDriver kubelet_driver) {
   if (runtime_driver == kubelet_driver) return {};
-  const std::string runtime_setting = runtime == "containerd" ? "SystemdCgroup in /etc/containerd/config.toml"
-                                                              : "cgroup_manager in /etc/crio/crio.conf.d/";
+  const std::string runtime_setting = runtime == "containerd" ? "SystemdCgroup in " + layout::kContainerdConfig
+                                                              : "cgroup_manager in " + layout::kCrioConfig;
   // The spec's keys, not only the files: k8sfs renders both files from the spec.
   return fmt::format(
       "cgroup driver mismatch: {} uses {} but kubelet is configured with cgroupDriver: {}. Pods would fail to "

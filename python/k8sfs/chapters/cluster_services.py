@@ -210,7 +210,15 @@ def dns_steps(ctx: Context) -> list[Step]:
     ip = cluster_dns_ip(ctx.spec.service_cidr)
     available = _replicas_available("kube-system", "coredns", 1)
     manifest = manifests.render(
-        "coredns.yaml", cluster=ctx.spec.cluster_name, image=image, cluster_ip=ip, domain=ctx.spec.cluster_domain
+        "coredns.yaml",
+        cluster=ctx.spec.cluster_name,
+        image=image,
+        cluster_ip=ip,
+        domain=ctx.spec.cluster_domain,
+        # The kubelet's own sleep action (1.30 on; the image has no sleep binary).
+        lifecycle="lifecycle: {preStop: {sleep: {seconds: 5}}}"
+        if ctx.spec.kubernetes_minor >= 30
+        else "# before 1.30 the kubelet has no sleep action, and the image no sleep binary",
     )
     return [
         Step(

@@ -194,7 +194,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     # Debian's containernetworking-plugins live in /usr/lib/cni; release tarballs in /opt/cni/bin.
     options.cni_bin_dir = layout.DEBIAN_CNI_BIN_DIR if "debian" in facts.os_family_words.split() else layout.CNI_BIN_DIR
     install = package_step(ctx, h, ["runc"] if own else ["containerd", "runc"])
-    files = [File("/etc/containerd/config.toml", _core.render_containerd_config(options))]
+    files = [File(layout.CONTAINERD_CONFIG, _core.render_containerd_config(options))]
     uploads: list[Upload] = []
     prepare = [["systemctl", "unmask", "containerd"]]
     what = "containerd"
@@ -235,7 +235,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
 
 
 OCI_WRAPPER = layout.script("k8sfs-oci-runtime")
-CRIO_CONFIG = "/etc/crio/crio.conf.d/10-k8sfs.conf"
+CRIO_CONFIG = layout.CRIO_CONFIG
 # Containers first, while CRI-O still answers; then its state (a bind mount
 # in the lab, so the directory's contents only).
 CRIO_UNDO = [
@@ -443,6 +443,7 @@ def drain_hooks(ctx: Context, h: HostSpec) -> list[Step]:
 
 def kubelet_steps(ctx: Context) -> list[Step]:
     runtime_unit = "containerd" if ctx.spec.runtime.name == "containerd" else "crio"
+    runtime_config = layout.CONTAINERD_CONFIG if runtime_unit == "containerd" else layout.CRIO_CONFIG
     steps = []
     for h in ctx.workers:
         o = kubelet_options(ctx, h)
@@ -452,7 +453,9 @@ def kubelet_steps(ctx: Context) -> list[Step]:
                 h.name,
                 "kubelet",
                 f"kubelet {ctx.version('kubelet')}, {o.cgroup_driver} cgroups, static pods in {MANIFESTS}",
-                reads=_core.kubelet_reads(o),
+                # The runtime's configuration too: a new cgroup driver there restarts the
+                # kubelet, and its guard checks the two still agree first.
+                reads=[*_core.kubelet_reads(o), runtime_config],
                 files=[
                     File(KUBELET_CONFIG, kubelet_config(ctx, h)),
                     File(layout.unit_path("kubelet"), _core.render_kubelet_unit(o, runtime_unit)),

@@ -45,6 +45,10 @@ inline const std::string kKubeletPkiDir = kKubeletDir + "/pki";
 inline const std::string kKubeProxyDir = "/var/lib/kube-proxy";
 inline const std::string kKubeProxyConfig = kKubeProxyDir + "/config.yaml";
 
+// The container runtimes' configuration (what k8sfs writes of it).
+inline const std::string kContainerdConfig = "/etc/containerd/config.toml";
+inline const std::string kCrioConfig = "/etc/crio/crio.conf.d/10-k8sfs.conf";
+
 // Pod networking.
 inline const std::string kCniBinDir = "/opt/cni/bin";
 inline const std::string kCniConfDir = "/etc/cni/net.d";
