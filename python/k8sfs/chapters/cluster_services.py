@@ -215,10 +215,6 @@ def dns_steps(ctx: Context) -> list[Step]:
         image=image,
         cluster_ip=ip,
         domain=ctx.spec.cluster_domain,
-        # The kubelet's own sleep action (1.30 on; the image has no sleep binary).
-        lifecycle="lifecycle: {preStop: {sleep: {seconds: 5}}}"
-        if ctx.spec.kubernetes_minor >= 30
-        else "# before 1.30 the kubelet has no sleep action, and the image no sleep binary",
     )
     return [
         Step(
