@@ -40,7 +40,7 @@ artifacts: build
 	k8sfs artifacts build kube-bench kube-bench-cfg e2e.test agnhost nnp e2e-images sample-apiserver ginkgo
 
 cpp-test: deps
-	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF >/dev/null
+	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF -DK8SFS_WERROR=ON >/dev/null
 	cmake --build $(CPP_BUILD)
 	ctest --test-dir $(CPP_BUILD) --output-on-failure
 

@@ -55,6 +55,18 @@ def commit() -> str:
     return head + ("+changes" if dirty.stdout.strip() else "")
 
 
+def _this_command() -> str:
+    """How this script was started, as a person would type it (python3 bench/pki.py --rounds 5)."""
+    script = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not script:
+        return "python3"
+    try:
+        shown = os.path.relpath(script)
+    except ValueError:
+        shown = script
+    return shlex.join(["python3", shown, *sys.argv[1:]])
+
+
 def record(
     name: str,
     figures: dict[str, Any],
@@ -70,7 +82,7 @@ def record(
     out.parent.mkdir(parents=True, exist_ok=True)
     entry = {
         "name": name,
-        "command": command or shlex.join([Path(sys.argv[0]).name if sys.argv[0] else "python", *sys.argv[1:]]),
+        "command": command or _this_command(),
         "commit": commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
