@@ -21,27 +21,6 @@ from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.facts import Facts
 from k8sfs.spec import ClusterSpec
 
-# Control-plane chapters first; node chapters (drained per host) after.
-ORDER = [
-    "certificates",
-    "swap",
-    "etcd",
-    "apiserver",
-    "api-endpoint",
-    "authorization",
-    "kubectl",
-    "controllers",
-    "runtime",
-    "kubelet",
-    "crictl",
-    "static-pod",
-    "nodes",
-    "pod-network",
-    "kube-proxy",
-    "dns",
-    "smoke-test",
-]
-
 
 class SkewError(ValueError):
     """The change would break the version-skew policy; the message names the rule."""
@@ -108,5 +87,4 @@ def detect(spec: ClusterSpec, facts: dict[str, Facts], allow_downgrade: bool = F
 
 def ordered(chapters: Sequence[Chapter]) -> list[Chapter]:
     """The chosen chapters in the upgrade's order."""
-    position = {name: i for i, name in enumerate(ORDER)}
-    return sorted(chapters, key=lambda c: position.get(c.name, len(ORDER)))
+    return sorted(chapters, key=lambda c: c.upgrade_turn)

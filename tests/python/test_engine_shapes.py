@@ -185,3 +185,13 @@ def test_a_plans_repr_shows_no_files_content_so_a_key_never_lands_in_a_notebook(
         assert "PRIVATE KEY" not in shown and "MIIEvQ" not in shown
     assert "kubelet.key" in repr(step) and "secret" in repr(step)
     assert "plain=1" not in repr(step)  # no content at all, only the size
+
+
+def test_an_upgrade_takes_the_control_plane_first_then_the_nodes_each_chapter_saying_its_turn():
+    from k8sfs import upgrade
+
+    order = [c.name for c in upgrade.ordered(list(chapters_mod.CHAPTERS))]
+    assert order.index("etcd") < order.index("apiserver") < order.index("controllers") < order.index("runtime")
+    assert order.index("runtime") < order.index("kubelet") < order.index("kube-proxy") < order.index("smoke-test")
+    turns = [c.upgrade_turn for c in chapters_mod.CHAPTERS]
+    assert len(set(turns)) == len(turns), "two chapters share an upgrade turn: their order would be the build order"

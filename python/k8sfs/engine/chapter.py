@@ -42,6 +42,9 @@ class Chapter:
     rollout: Rollout | None = None
     after: tuple[str, ...] | None = None
     together: bool = False
+    # Its place in an upgrade (kubeadm's order: the control plane, then each
+    # node); chapters of equal turns keep their build order.
+    upgrade_turn: int = 0
 
     def steps(self, context: Any) -> list[Step]:
         built = self.build(context)
