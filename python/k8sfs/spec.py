@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from k8sfs.versions import VERSION
+
 ROLES = ("control-plane", "etcd", "worker")
 KEY_TYPES = ("ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -365,7 +367,7 @@ def spec_from_dict(data: Any) -> ClusterSpec:
         raise SpecError(f"cluster_domain: {spec.cluster_domain!r} is not a DNS domain like cluster.local")
     if "kubernetes_version" in data:
         version = _expect(data["kubernetes_version"], str, "kubernetes_version", "a version like v1.34.4")
-        if not re.fullmatch(r"v1\.\d+\.\d+", version):
+        if not VERSION.fullmatch(version) or not version.startswith("v1."):
             raise SpecError(f"kubernetes_version: {version!r} is not a version like v1.34.4")
         spec.kubernetes_version = version
     for key in ("service_cidr", "pod_cidr"):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from k8sfs.engine.chapter import Chapter
 from k8sfs.engine.facts import Facts
 from k8sfs.spec import ClusterSpec
+from k8sfs.versions import triple
 
 
 class SkewError(ValueError):
@@ -27,13 +28,8 @@ class SkewError(ValueError):
 
 
 def _minor(version: str) -> tuple[int, int]:
-    major, minor, _patch = _full(version)
+    major, minor, _patch = triple(version)
     return major, minor
-
-
-def _full(version: str) -> tuple[int, int, int]:
-    major, minor, patch = (int(x) for x in version.lstrip("v").split("."))
-    return major, minor, patch
 
 
 @dataclass
@@ -63,7 +59,7 @@ def detect(spec: ClusterSpec, facts: dict[str, Facts], allow_downgrade: bool = F
         )
     if running == target and all(v == target for v in kubelets.values()):
         return None
-    if _full(target) < _full(running):
+    if triple(target) < triple(running):
         if not allow_downgrade:
             raise SkewError(
                 f"kubernetes_version {target} is older than the running {running}: a downgrade is "

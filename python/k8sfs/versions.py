@@ -9,7 +9,12 @@ supports 1.21 (the walkthrough's v1.21.6) to the newest minor.
 
 from __future__ import annotations
 
+import re
+
 from k8sfs import _core
+
+# A Kubernetes release as the spec and the hosts' --version spell it.
+VERSION = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 
 LAB_KUBERNETES_VERSION = "v1.34.4"
 # The CIS benchmark checker `k8sfs verify cis` runs (its cis-1.11 definitions cover 1.31-1.34).
@@ -59,6 +64,16 @@ def containerd_from_artifacts(kubernetes_version: str) -> bool:
 def crio_version(kubernetes_version: str) -> str:
     """CRI-O's minor follows Kubernetes' (its release policy); the .0 of that minor."""
     return f"v1.{minor(kubernetes_version)}.0"
+
+
+def triple(version: str) -> tuple[int, int, int]:
+    """(major, minor, patch) of any release (running ones too, which the
+    renderers may not support); ValueError names a malformed one."""
+    found = VERSION.fullmatch(version)
+    if not found:
+        raise ValueError(f"{version!r} is not a version like v1.34.4")
+    major, minor_, patch = (int(g) for g in found.groups())
+    return major, minor_, patch
 
 
 def minor(version: str) -> int:
