@@ -20,7 +20,6 @@ from k8sfs.cli_target import (
     target_spec,
 )
 from k8sfs.spec import WALKTHROUGH_SUBNET
-from k8sfs.state_paths import StateLayout
 from k8sfs.table import render_table
 
 
@@ -135,32 +134,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_etcd_snapshot(args: argparse.Namespace) -> int:
-    from k8sfs import _core
+    from k8sfs.operations.etcd_snapshot import etcd_snapshot
 
     with open_cluster(args, "etcd snapshot") as cluster:
-        host = next((h.name for h in cluster.spec.hosts if h.etcd), None)
-        if host is None:
-            raise ValueError("the spec has no etcd host")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        remote = f"/var/lib/k8sfs/etcd-snapshot-{stamp}.db"
-        out = Path(args.output) if args.output else StateLayout(cluster.state_dir).backups / f"etcd-{stamp}.db"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cluster.runner.run(host, "etcd-snapshot", ["install", "-d", "-m", "0700", "/var/lib/k8sfs"])
-        cluster.runner.run(
-            host, "etcd-snapshot", ["etcdctl", *_core.etcdctl_tls_args(), "snapshot", "save", remote], timeout=600
-        )
-        try:
-            got = cluster.runner.session(host).get(remote, str(out))
-        finally:
-            cluster.runner.run(host, "etcd-snapshot", ["rm", "-f", remote], check=False)
-        out.chmod(0o600)  # the keyspace: secrets are encrypted, everything else is not
-    print(f"etcd snapshot from {host}: {out} ({got.bytes} bytes)")
+        got = etcd_snapshot(cluster, Path(args.output) if args.output else None)
+    print(f"etcd snapshot from {got.host}: {got.path} ({got.size} bytes)")
     return 0
 
 
 def cmd_etcd_restore(args: argparse.Namespace) -> int:
     from k8sfs.cli_target import progress
-    from k8sfs.etcd_restore import restore
+    from k8sfs.operations.etcd_restore import restore
 
     if not args.yes:
         print(
@@ -177,7 +161,7 @@ def cmd_etcd_restore(args: argparse.Namespace) -> int:
 
 def cmd_node_remove(args: argparse.Namespace) -> int:
     from k8sfs.cli_target import _lab, progress
-    from k8sfs.node_remove import remove
+    from k8sfs.operations.node_remove import remove
 
     if not args.yes:
         print(
@@ -202,10 +186,7 @@ def cmd_node_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from k8sfs import ExecResult
-    from k8sfs.engine.reset import reset_script
+    from k8sfs.operations.reset import reset
 
     if not args.yes:
         print(
@@ -214,17 +195,10 @@ def cmd_reset(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with open_cluster(args, "reset") as cluster, cluster.writing():
-        by_host = cluster.reset_steps()
-
-        def one(host: str) -> ExecResult:
-            return cluster.runner.run(host, "reset", ["sh", "-c", reset_script(by_host[host])], timeout=300)
-
-        with ThreadPoolExecutor(max_workers=len(by_host)) as pool:
-            results = list(pool.map(one, by_host))
-        cluster.runner.journal.clear()
-    for host, r in zip(by_host, results, strict=True):
-        print(f"{host}: reset ({r.stdout.strip().splitlines()[-1] if r.stdout.strip() else 'done'})")
+    with open_cluster(args, "reset") as cluster:
+        done = reset(cluster)
+    for host, last in done.items():
+        print(f"{host}: reset ({last})")
     return 0
 
 

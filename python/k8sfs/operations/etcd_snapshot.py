@@ -1,0 +1,43 @@
+"""`k8sfs etcd snapshot`: etcd's keyspace from one member to the controller."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from k8sfs import _core
+from k8sfs.cluster import Cluster
+from k8sfs.state_paths import StateLayout
+
+# Where the member writes it before the controller fetches it (then removed).
+REMOTE_DIR = "/var/lib/k8sfs"
+
+
+@dataclass
+class Snapshot:
+    host: str  # the member it came from
+    path: Path  # on the controller, 0600
+    size: int
+
+
+def etcd_snapshot(cluster: Cluster, output: Path | None = None) -> Snapshot:
+    """`etcdctl snapshot save` on the first etcd host, fetched to `output`
+    (default: the cluster's backups folder) and removed from the host."""
+    host = next((h.name for h in cluster.spec.hosts if h.etcd), None)
+    if host is None:
+        raise ValueError("the spec has no etcd host")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    remote = f"{REMOTE_DIR}/etcd-snapshot-{stamp}.db"
+    out = output or StateLayout(cluster.state_dir).backups / f"etcd-{stamp}.db"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cluster.runner.run(host, "etcd-snapshot", ["install", "-d", "-m", "0700", REMOTE_DIR])
+    cluster.runner.run(
+        host, "etcd-snapshot", ["etcdctl", *_core.etcdctl_tls_args(), "snapshot", "save", remote], timeout=600
+    )
+    try:
+        got = cluster.runner.session(host).get(remote, str(out))
+    finally:
+        cluster.runner.run(host, "etcd-snapshot", ["rm", "-f", remote], check=False)
+    out.chmod(0o600)  # the keyspace: secrets are encrypted, everything else is not
+    return Snapshot(host, out, got.bytes)
