@@ -305,7 +305,8 @@ def test_an_upgrade_goes_control_plane_first_then_drains_each_worker_while_the_s
     assert not [n for n in versions if n["spec"].get("unschedulable")]
     # Each worker is drained (its replica moves, the PDBs of the workload and of CoreDNS keep one of each) and
     # the one control plane restarting does not touch the data path. The goal is none failed; the budget, for a
-    # machine busy with other labs, stays 1% (before the workload's preStop delay: 9-16 of ~1500 failed). A
-    # failure prints when each failed request was made, and how.
+    # machine busy with other labs, stays 1%. Before the workload's preStop delay 16-17 of ~1430 failed; after
+    # it 9-14 of ~1450, all name lookups, until the controllers chapter waited for the new controller-manager
+    # to hold its lease (0 of 1674). A failure prints when each failed request was made, and how.
     assert failed <= len(results) // 100, f"{failed} of {len(results)} requests failed"
     assert run_k8sfs("plan", *args, "--detailed-exitcode", check=False).returncode == 0

@@ -32,6 +32,24 @@ def _replicas_available(namespace: str, deployment: str, at_least: int) -> list[
     return ["sh", "-c", f'test "$({count})" -ge {at_least}']
 
 
+def _lease_renewed_since_start(unit: str) -> list[str]:
+    """Exit 0 once the leader's lease of `unit` was renewed after this host's
+    process started. A restarted controller-manager or scheduler finds the
+    lease its killed predecessor held and takes it over only when it
+    expires (about 15 s), and meanwhile no controller runs: an upgrade
+    that drained a node then left the evicted pods in their Services'
+    endpoints and made no replacements (measured: 16 s). A leader alive on
+    another control plane renews it every 2 s."""
+    renewed = join_command(_kubectl("-n", "kube-system", "get", "lease", unit, "-o", "jsonpath={.spec.renewTime}"))
+    started = f"systemctl show -p ExecMainStartTimestamp --value {unit}"
+    return [
+        "sh",
+        "-c",
+        f'r=$({renewed}) && [ -n "$r" ] && s=$({started}) && [ -n "$s" ] '
+        f'&& [ "$(date -d "$r" +%s)" -ge "$(date -d "$s" +%s)" ]',
+    ]
+
+
 def controllers_steps(ctx: Context) -> list[Step]:
     cm = _core.ControllerManagerOptions(ctx.spec.kubernetes_version)
     cm.cluster_name = ctx.spec.cluster_name
@@ -53,7 +71,7 @@ def controllers_steps(ctx: Context) -> list[Step]:
                 reads=_core.controller_manager_reads(cm),
                 files=[File(layout.unit_path("kube-controller-manager"), _core.render_controller_manager_unit(cm))],
                 uploads=[ctx.upload("kube-controller-manager", layout.binary("kube-controller-manager"))],
-                verify=_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"),
+                verify=_lease_renewed_since_start("kube-controller-manager"),
                 verify_timeout=90,
                 by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"))],
             )
@@ -70,7 +88,7 @@ def controllers_steps(ctx: Context) -> list[Step]:
                     File(sched.config_path, _core.render_scheduler_config(sched)),
                 ],
                 uploads=[ctx.upload("kube-scheduler", layout.binary("kube-scheduler"))],
-                verify=_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"),
+                verify=_lease_renewed_since_start("kube-scheduler"),
                 verify_timeout=90,
                 by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"))],
             )
