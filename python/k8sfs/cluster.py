@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -138,20 +139,19 @@ class Cluster:
         self.spec = spec
         self.state_dir = Path(state_dir) if state_dir else default_state_dir(spec)
         self.progress = progress
-        self.runner = Runner(connect, self.state_dir, progress, hosts_at_once)
-        if relay_uploads:
-            self.runner.relay = Relay(
-                {h.name: Peer(h.address, h.user, h.port) for h in spec.hosts}, self._run_for_relay, self.runner.log
-            )
+        peers = {h.name: Peer(h.address, h.user, h.port) for h in spec.hosts}
+        self.runner = Runner(
+            connect,
+            self.state_dir,
+            progress,
+            hosts_at_once,
+            relay=functools.partial(Relay, peers) if relay_uploads else None,
+        )
         self.cache = ArtifactCache()
         self.cgroup_root_template = cgroup_root_template
         self.lock = ClusterLock(self.state_dir, spec.cluster_name, command)
         self._facts: dict[str, facts_mod.Facts] = {}
         self._unreachable: dict[str, str] = {}
-
-    def _run_for_relay(self, host: str, argv: list[str]) -> tuple[int, str]:
-        result = self.runner.run(host, "relay", argv, timeout=600, check=False)
-        return result.exit_code, result.stdout
 
     @classmethod
     def for_lab(
@@ -280,17 +280,13 @@ class Cluster:
                 )
             )
             images_pending = f"CoreDNS {version} is not in the artifact cache: k8sfs artifacts build"
-        ctx = Context(
-            self.spec,
-            self._facts,
-            self.cache,
-            built,
-            self.cgroup_root_template,
+        ctx = self._context(
             store,
-            list(pki_plan.files),
-            pending,
-            encryption_key,
-            images_pending,
+            pki_plan,
+            built,
+            pki_pending=pending,
+            encryption_key=encryption_key,
+            images_pending=images_pending,
             planning=True,
         )
         return lines, ctx
@@ -303,18 +299,31 @@ class Cluster:
             if item.action != "keep":
                 self.progress(f"controller: pki: {item.action} {item.name} ({item.reason})")
         built = images.ensure_images(self.cache.root.parent, self._coredns())
+        return self._context(store, pki_plan, built, encryption_key=self.encryption_key())
+
+    def _context(
+        self,
+        store: _core.PkiStore,
+        pki_plan: _core.PkiPlan,
+        built: list[images.Image],
+        pki_pending: dict[str, str] | None = None,
+        encryption_key: str | None = "",
+        images_pending: str = "",
+        planning: bool = False,
+    ) -> Context:
+        """The one place a Context is made, for a plan or for an apply."""
         return Context(
             self.spec,
             self._facts,
             self.cache,
             built,
             self.cgroup_root_template,
-            store,
-            list(pki_plan.files),
-            {},
-            self.encryption_key(),
-            "",
-            planning=False,
+            pki=store,
+            pki_files=list(pki_plan.files),
+            pki_pending=pki_pending or {},
+            encryption_key=encryption_key,
+            images_pending=images_pending,
+            planning=planning,
         )
 
     def encryption_key(self) -> str:

@@ -12,7 +12,10 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from k8sfs import _core
 
 from k8sfs.versions import VERSION
 
@@ -200,7 +203,7 @@ class ClusterSpec:
             return self.pki.api_server_url
         return f"https://{self.control_plane_endpoint}:6443" if self.control_plane_endpoint else ""
 
-    def pki_spec(self):
+    def pki_spec(self) -> _core.ClusterPkiSpec:
         """The core's view of this spec for the certificate table."""
         from k8sfs import _core
 

@@ -120,7 +120,7 @@ ETCD_UNIT = "[Service]\nExecStart=/usr/local/bin/etcd \\\n  --name=k8s-master \\
 
 
 def test_a_plan_shows_a_new_file_in_full_with_its_reasons_and_folds_the_check_script():
-    from k8sfs.engine.runner import _created
+    from k8sfs.engine.executor import _created
     from k8sfs.explain import doc_values
 
     unit = File("/etc/systemd/system/etcd.service", ETCD_UNIT)
@@ -155,7 +155,7 @@ def test_a_plan_shows_a_new_file_in_full_with_its_reasons_and_folds_the_check_sc
 
 
 def test_before_writing_parents_are_made_and_stale_upload_temporaries_go(tmp_path):
-    from k8sfs.engine.runner import PREPARE_PATHS
+    from k8sfs.engine.executor import PREPARE_PATHS
 
     (tmp_path / ".config.yaml.k8sfs-3f2a").write_text("half an upload a kill left behind")
     (tmp_path / ".other.conf.k8sfs-9d1c").write_text("another file's, not being written now")

@@ -39,15 +39,16 @@ def scratch(lab):
 
 
 def _runner(lab, scratch_dir: str, peers: dict[str, Peer], direct_at_once: int) -> Runner:
-    runner = Runner(lambda host: lab.session(host))
-    runner.digest_cache = f"{scratch_dir}/digests"
-
-    def run(host: str, argv: list[str]) -> tuple[int, str]:
-        result = runner.run(host, "relay", argv, check=False)
-        return result.exit_code, result.stdout
-
     logged: list[str] = []
-    runner.relay = Relay(peers, run, lambda h, m: logged.append(f"{h}: {m}"), direct_at_once=direct_at_once)
+
+    def relay(run, log) -> Relay:
+        def logging(host: str, text: str) -> None:
+            logged.append(f"{host}: {text}")
+            log(host, text)
+
+        return Relay(peers, run, logging, direct_at_once=direct_at_once)
+
+    runner = Runner(lambda host: lab.session(host), digest_cache=f"{scratch_dir}/digests", relay=relay)
     runner.relay_log = logged  # type: ignore[attr-defined]
     return runner
 

@@ -29,9 +29,7 @@ def scratch(lab):
 
 
 def _runner(lab, scratch: str) -> Runner:
-    runner = Runner(lambda host: lab.session(host))
-    runner.digest_cache = f"{scratch}/digests"
-    return runner
+    return Runner(lambda host: lab.session(host), digest_cache=f"{scratch}/digests")
 
 
 def _waiting_on_each_other(scratch: str) -> list[Step]:

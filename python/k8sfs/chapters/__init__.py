@@ -25,7 +25,7 @@ ONE_AT_A_TIME = Rollout(serial=1)
 ON_ITS_OWN: tuple[str, ...] = ()
 THE_API = ("etcd", "apiserver", "api-endpoint")
 
-CHAPTERS: tuple[Chapter, ...] = (
+CHAPTERS: tuple[Chapter[Context], ...] = (
     Chapter(
         "certificates",
         "each host's keys, certificates and kubeconfigs",
@@ -123,11 +123,11 @@ CHAPTERS: tuple[Chapter, ...] = (
 ORDER = [c.name for c in CHAPTERS]
 
 
-def select(only: list[str] | None = None, until: str | None = None) -> list[Chapter]:
+def select(only: list[str] | None = None, until: str | None = None) -> list[Chapter[Context]]:
     return _select(CHAPTERS, only, until)
 
 
-def build_steps(context: Context, chapters: list[Chapter]) -> list[Step]:
+def build_steps(context: Context, chapters: list[Chapter[Context]]) -> list[Step]:
     steps = []
     for chapter in chapters:
         steps.extend(chapter.steps(context))

@@ -10,7 +10,6 @@ carry it as pending (engine/step.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from k8sfs import _core
 from k8sfs import artifacts as artifacts_mod
@@ -30,10 +29,9 @@ class Context:
     images: list[images_mod.Image] = field(default_factory=list)
     # Template for a container host's own cgroup subtree ({host} is filled in).
     cgroup_root_template: str = "/k8sfs-{host}"
-    # The cluster's PKI on the controller (k8sfs._core.PkiStore) and its
-    # distribution (FileStep list).
-    pki: Any = None
-    pki_files: list = field(default_factory=list)
+    # The cluster's PKI on the controller and its distribution to the hosts.
+    pki: _core.PkiStore | None = None
+    pki_files: list[_core.FileStep] = field(default_factory=list)
     # Controller paths in the PKI that only apply makes -> why (plan only).
     pki_pending: dict[str, str] = field(default_factory=dict)
     # The key that encrypts secrets at rest; None: apply creates it.
@@ -102,6 +100,8 @@ class Context:
         secret = mode & 0o077 == 0
         if relative in self.pki_pending:
             return File(remote, None, mode, owner, secret=secret, pending=self.pki_pending[relative])
+        if self.pki is None:
+            raise ValueError(f"{relative}: this context has no PKI (made without a controller's PkiStore)")
         return File(remote, self.pki.read(relative), mode, owner, secret=secret)
 
     def encryption_config(self, path: str) -> File:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 from k8sfs.engine.step import AFTER, BEFORE, MAIN, Step
 
@@ -25,8 +25,13 @@ class Rollout:
         return "one host at a time" if self.serial == 1 else f"{self.serial} hosts at a time"
 
 
+# What a chapter's build reads: chapters.Context for k8sfs's own chapters
+# (the engine does not know it; tests pass their own).
+ContextT = TypeVar("ContextT")
+
+
 @dataclass(frozen=True)
-class Chapter:
+class Chapter(Generic[ContextT]):
     """`after`: the earlier chapters this one needs finished on every host
     (engine/lanes.py); a host's own earlier chapters are always finished
     first. None, the default: every earlier chapter on every host.
@@ -38,7 +43,7 @@ class Chapter:
 
     name: str
     title: str
-    build: Callable[[Any], list[Step]]
+    build: Callable[[ContextT], list[Step]]
     rollout: Rollout | None = None
     after: tuple[str, ...] | None = None
     together: bool = False
@@ -46,7 +51,7 @@ class Chapter:
     # node); chapters of equal turns keep their build order.
     upgrade_turn: int = 0
 
-    def steps(self, context: Any) -> list[Step]:
+    def steps(self, context: ContextT) -> list[Step]:
         built = self.build(context)
         for step in built:
             if step.chapter and step.chapter != self.name:

@@ -115,7 +115,7 @@ def _build_pause_binary(work: Path) -> bytes:
 def pause_image(cache: Path, name: str = PAUSE_IMAGE, file: str = "pause.tar") -> Image:
     binary = _build_pause_binary(cache / "build" / "pause")
 
-    def fill(tar):
+    def fill(tar: tarfile.TarFile) -> None:
         _add_file(tar, "pause", binary)
 
     config = {"config": {"Entrypoint": ["/pause"], "User": "65535:65535"}}
@@ -136,7 +136,7 @@ def add_busybox(tar: tarfile.TarFile, busybox: Path = BUSYBOX, leave_out: frozen
 
 
 def busybox_image(cache: Path, busybox: Path = BUSYBOX, name: str = TEST_IMAGE, file: str = "busybox.tar") -> Image:
-    def fill(tar):
+    def fill(tar: tarfile.TarFile) -> None:
         add_busybox(tar, busybox)
         _add_file(
             tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644
@@ -156,7 +156,7 @@ def coredns_image(cache: Path, binary: Path, version: str) -> Image:
     """CoreDNS's static binary as an image (the cluster DNS chapter)."""
     data = binary.read_bytes()
 
-    def fill(tar):
+    def fill(tar: tarfile.TarFile) -> None:
         _add_file(tar, "coredns", data)
         _add_dir(tar, "etc")
         _add_file(tar, "etc/passwd", b"root:x:0:0:root:/:/coredns\nnonroot:x:65532:65532::/:/coredns\n", 0o644)

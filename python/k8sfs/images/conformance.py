@@ -135,7 +135,7 @@ def agnhost_image(
     crt, key = _localhost_pair(cache / "build" / "agnhost")
     binary = agnhost.read_bytes()
 
-    def fill(tar):
+    def fill(tar: tarfile.TarFile) -> None:
         # bash is /bin/sh: Debian's busybox sh runs its own applets before
         # PATH (nc would be busybox's, without the -v -t the tests pass).
         add_busybox(tar, busybox, leave_out=frozenset({"sh"}))
@@ -190,7 +190,7 @@ def busybox_based_image(cache: Path, name: str, file: str, files: dict[str, tupl
     root user, and `files` (path in the image: contents, mode) with their
     directories."""
 
-    def fill(tar):
+    def fill(tar: tarfile.TarFile) -> None:
         add_busybox(tar, BUSYBOX)
         present = set(tar.getnames())
         for path in sorted(files):
@@ -258,7 +258,7 @@ def etcd_image(cache: Path, binary: Path, name: str) -> Image:
 
 
 def suite_busybox_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
-    def fill(tar):
+    def fill(tar: tarfile.TarFile) -> None:
         add_busybox(tar, busybox, leave_out=frozenset({"sh"}))
         add_programs(tar, (("/usr/bin/bash", "bin/bash"),))
         _add_link(tar, "bin/sh", "bash")
@@ -272,7 +272,7 @@ def suite_busybox_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Imag
 
 
 def dnsutils_image(cache: Path, name: str, busybox: Path = BUSYBOX) -> Image:
-    def fill(tar):
+    def fill(tar: tarfile.TarFile) -> None:
         add_busybox(tar, busybox)
         add_programs(
             tar, (("/usr/bin/dig", "usr/bin/dig"), ("/usr/bin/bash", "bin/bash"), ("/usr/bin/getent", "usr/bin/getent"))

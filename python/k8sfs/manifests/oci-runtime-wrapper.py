@@ -22,7 +22,7 @@ RUNTIME = "{{ runtime }}"
 CONTAINER_HOST = "{{ container_host }}" == "True"
 
 
-def runtime_spec_version():
+def runtime_spec_version() -> str:
     out = subprocess.run([RUNTIME, "--version"], capture_output=True, text=True).stdout
     for line in out.splitlines():
         if line.startswith("spec:"):
