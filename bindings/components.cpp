@@ -70,6 +70,13 @@ void bind_layout(py::module_& m) {
       {"CNI_BIN_DIR", &l::kCniBinDir},
       {"CNI_CONF_DIR", &l::kCniConfDir},
       {"DEBIAN_CNI_BIN_DIR", &l::kDebianCniBinDir},
+      {"K8SFS_DIR", &l::kK8sfsDir},
+      {"HOST_LOCK", &l::kHostLock},
+      {"DIGEST_CACHE", &l::kDigestCache},
+      {"VERSION_CACHE", &l::kVersionCache},
+      {"IMAGE_DIR", &l::kImageDir},
+      {"RESTORE_SNAPSHOT", &l::kRestoreSnapshot},
+      {"FSTAB", &l::kFstab},
       {"APISERVER_READY", &l::kApiserverReady},
       {"SMOKE_TEST", &l::kSmokeTest},
   };

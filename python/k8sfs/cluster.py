@@ -29,7 +29,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from k8sfs import _core, images, join_command, upgrade
+from k8sfs import ExecResult, _core, images, join_command, upgrade
 from k8sfs import chapters as chapters_mod
 from k8sfs import explain as explain_mod
 from k8sfs.artifacts import ArtifactCache, versions_for
@@ -37,6 +37,7 @@ from k8sfs.chapters import Chapter, Context
 from k8sfs.engine import facts as facts_mod
 from k8sfs.engine.errors import UnreachableError
 from k8sfs.engine.host_lock import HostLocks
+from k8sfs.engine.journal import Journal
 from k8sfs.engine.lock import ClusterLock
 from k8sfs.engine.plan import Plan
 from k8sfs.engine.relay import Peer, Relay
@@ -543,6 +544,30 @@ class Cluster:
         return CommandResult(
             join_command(["crictl", *args]), result.exit_code, result.stdout, result.stderr, where=host
         )
+
+    # ----- verbs for day-two operations (operations/) -------------------------------
+    def run(self, host: str, label: str, argv: list[str], timeout: float = 300, check: bool = True) -> ExecResult:
+        """A command on a host as part of operation `label`: logged in the
+        host's log; with `check`, a failure is a StepError naming both."""
+        return self.runner.run(host, label, argv, timeout, check)
+
+    def session(self, host: str) -> _core.Session:
+        """The host's shared connection (files in and out: put, get)."""
+        return self.runner.session(host)
+
+    def new_session(self, host: str) -> _core.Session:
+        """A connection of its own, not shared with the steps."""
+        return self.runner.new_session(host)
+
+    @property
+    def journal(self) -> Journal:
+        """What was applied, left out or interrupted, per step (engine/journal.py)."""
+        return self.runner.journal
+
+    def apply_steps(self, steps: list[Step], chapters: list[Chapter]) -> Plan:
+        """Steps made outside the chapters' own build (pki push), applied by
+        the engine like any others; the caller holds `writing()`."""
+        return self.runner.apply(steps, chapters)
 
     def reset_steps(self) -> dict[str, list[Step]]:
         """Every host's steps (all chapters), for reset: what to undo and remove."""

@@ -129,7 +129,7 @@ def run(cluster: Cluster, progress: Callable[[str], None] = print) -> list[HostR
         report = HostReport(h.name, targets)
         reports.append(report)
         progress(f"cis: {h.name}: kube-bench {wanted['kube-bench']} {benchmark} --targets {','.join(targets)}")
-        session = cluster.runner.session(h.name)
+        session = cluster.session(h.name)
         # sudo: kube-bench reads root-only files (a root login runs directly).
         session.exec(["mkdir", "-p", REMOTE_DIR], sudo=True, check=True)
         session.put(str(got["kube-bench"].path), f"{REMOTE_DIR}/kube-bench", mode=0o755, sudo=True)

@@ -137,7 +137,7 @@ def import_images(cluster: Cluster, images: list[Image], progress: Progress) -> 
     archive was imported there before."""
     runtime = cluster.spec.runtime.name
     for host in _workers(cluster):
-        session = cluster.runner.session(host)
+        session = cluster.session(host)
         session.exec(["mkdir", "-p", IMAGE_DIR], sudo=True, check=True)
         for image in images:
             remote = f"{IMAGE_DIR}/{image.path.name}"

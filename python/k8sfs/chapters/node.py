@@ -17,31 +17,22 @@ from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step, Upload
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
 from k8sfs.spec import HostSpec
 
-IMAGE_DIR = "/var/lib/k8sfs/images"
+IMAGE_DIR = layout.IMAGE_DIR
 KUBELET_CONFIG = layout.KUBELET_CONFIG
 MANIFESTS = layout.MANIFESTS_DIR
 STATIC_POD = f"{MANIFESTS}/k8sfs-hello.yaml"
 CONTAINER_HOST_SCRIPT = layout.script("k8sfs-container-host")
 
 # Swap: none active and no active swap line left in /etc/fstab.
-SWAP_OFF_CHECK = [
-    "sh",
-    "-c",
-    'test -z "$(swapon --noheadings --show 2>/dev/null)" && '
-    "! grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' "
-    "/etc/fstab",
-]
-FSTAB_CHECK = [
-    "sh",
-    "-c",
-    "! grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' /etc/fstab",
-]
+_ACTIVE_SWAP_LINE = "'^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]'"
+FSTAB_CHECK = ["sh", "-c", f"! grep -Eq {_ACTIVE_SWAP_LINE} {layout.FSTAB}"]
+SWAP_OFF_CHECK = ["sh", "-c", f'test -z "$(swapon --noheadings --show 2>/dev/null)" && {FSTAB_CHECK[2]}']
 FSTAB_COMMENT_SWAP = [
     "sed",
     "-i",
     "-E",
     r"s@^([^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]].*)$@# \1  # k8sfs: swap off@",
-    "/etc/fstab",
+    layout.FSTAB,
 ]
 # kubelet's health endpoint, with nothing but bash.
 KUBELET_HEALTHY = [
@@ -67,7 +58,7 @@ def swap_steps(ctx: Context) -> list[Step]:
                     check=FSTAB_CHECK,
                     apply=[FSTAB_COMMENT_SWAP],
                     verify=FSTAB_CHECK,
-                    by_hand=["swapon --show", "grep swap /etc/fstab"],
+                    by_hand=["swapon --show", f"grep swap {layout.FSTAB}"],
                 )
             )
         else:
@@ -79,7 +70,7 @@ def swap_steps(ctx: Context) -> list[Step]:
                     check=SWAP_OFF_CHECK,
                     apply=[["swapoff", "-a"], FSTAB_COMMENT_SWAP],
                     verify=SWAP_OFF_CHECK,
-                    by_hand=["swapon --show", "grep swap /etc/fstab"],
+                    by_hand=["swapon --show", f"grep swap {layout.FSTAB}"],
                 )
             )
     return steps

@@ -10,7 +10,7 @@ from typing import Any
 from k8sfs import quote
 from k8sfs._core import layout
 
-VERSION_CACHE = "/var/lib/k8sfs/versions"
+VERSION_CACHE = layout.VERSION_CACHE
 
 # A binary's --version is remembered on the host by its path, size, mtime
 # in ns and inode (as the digest cache does): kube-apiserver, kubelet and

@@ -26,10 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from k8sfs import SSHError, quote
+from k8sfs._core import layout
 from k8sfs.engine.errors import UnreachableError
 from k8sfs.engine.lock import LockHeldError
 
-LOCK_DIR = "/var/lib/k8sfs"
+LOCK_DIR, LOCK_FILE = layout.K8SFS_DIR, layout.HOST_LOCK
 BUSY = 75  # EX_TEMPFAIL
 
 
@@ -37,7 +38,7 @@ def holder_script(holder: str, nonce: str) -> str:
     release = quote(f"/run/k8sfs-release-{nonce}")
     return (
         f'd={LOCK_DIR}; mkdir -p "$d"\n'
-        'exec 9>>"$d/apply.lock"\n'
+        f"exec 9>>{LOCK_FILE}\n"
         f'if ! flock -n 9; then printf \'busy %s\\n\' "$(cat "$d/apply.holder" 2>/dev/null)"; exit {BUSY}; fi\n'
         f"printf '%s\\n' {quote(holder)} > \"$d/apply.holder\"\n"
         "echo locked\n"
@@ -143,7 +144,7 @@ class HostLock:
             who = "another controller"
         return (
             f"{self.host}: {who} is applying to cluster {self.cluster}'s hosts; one controller at a time "
-            f"(its lock is {LOCK_DIR}/apply.lock on {self.host})"
+            f"(its lock is {LOCK_FILE} on {self.host})"
         )
 
     def release(self) -> None:

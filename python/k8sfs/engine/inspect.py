@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from k8sfs import join_command, quote
+from k8sfs._core import layout
 from k8sfs.engine.step import Step
 
-DIGEST_CACHE = "/var/lib/k8sfs/digests"
+DIGEST_CACHE = layout.DIGEST_CACHE
 
 
 @dataclass

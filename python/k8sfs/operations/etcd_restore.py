@@ -24,7 +24,7 @@ from k8sfs.chapters.context import Context
 from k8sfs.chapters.control_plane import ADMIN_CONF, etcd_options, kubectl_with, local_kubectl
 from k8sfs.cluster import Cluster
 
-REMOTE_SNAPSHOT = "/var/lib/k8sfs/restore/snapshot.db"
+REMOTE_SNAPSHOT = _core.layout.RESTORE_SNAPSHOT
 
 
 class RestoreError(RuntimeError):
@@ -59,7 +59,7 @@ def restore(cluster: Cluster, snapshot: Path, progress: Callable[[str], None]) -
         f"snapshot {snapshot}: revision {status.get('revision')}, {status.get('totalKey')} keys, "
         f"hash {status.get('hash')}"
     )
-    run = cluster.runner.run
+    run = cluster.run
     with cluster.writing():
         ctx: Context = cluster.context()
         members = ctx.etcd_hosts
@@ -72,7 +72,7 @@ def restore(cluster: Cluster, snapshot: Path, progress: Callable[[str], None]) -
 
         def upload(h: Any) -> None:
             run(h.name, "etcd-restore", ["install", "-d", "-m", "0700", str(Path(REMOTE_SNAPSHOT).parent)])
-            cluster.runner.session(h.name).put(str(snapshot), REMOTE_SNAPSHOT, mode=0o600, skip_if_same=False)
+            cluster.session(h.name).put(str(snapshot), REMOTE_SNAPSHOT, mode=0o600, skip_if_same=False)
 
         progress(f"copying the snapshot to {', '.join(h.name for h in members)}")
         each(members, upload)
@@ -133,7 +133,7 @@ def restore(cluster: Cluster, snapshot: Path, progress: Callable[[str], None]) -
 def _wait(cluster: Cluster, host: str, argv: list[str], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        result = cluster.runner.run(host, "etcd-restore", argv, check=False)
+        result = cluster.run(host, "etcd-restore", argv, check=False)
         if result.exit_code == 0:
             return
         if time.monotonic() > deadline:

@@ -11,7 +11,7 @@ from k8sfs.cluster import Cluster
 from k8sfs.state_paths import StateLayout
 
 # Where the member writes it before the controller fetches it (then removed).
-REMOTE_DIR = "/var/lib/k8sfs"
+REMOTE_DIR = _core.layout.K8SFS_DIR
 
 
 @dataclass
@@ -31,13 +31,11 @@ def etcd_snapshot(cluster: Cluster, output: Path | None = None) -> Snapshot:
     remote = f"{REMOTE_DIR}/etcd-snapshot-{stamp}.db"
     out = output or StateLayout(cluster.state_dir).backups / f"etcd-{stamp}.db"
     out.parent.mkdir(parents=True, exist_ok=True)
-    cluster.runner.run(host, "etcd-snapshot", ["install", "-d", "-m", "0700", REMOTE_DIR])
-    cluster.runner.run(
-        host, "etcd-snapshot", ["etcdctl", *_core.etcdctl_tls_args(), "snapshot", "save", remote], timeout=600
-    )
+    cluster.run(host, "etcd-snapshot", ["install", "-d", "-m", "0700", REMOTE_DIR])
+    cluster.run(host, "etcd-snapshot", ["etcdctl", *_core.etcdctl_tls_args(), "snapshot", "save", remote], timeout=600)
     try:
-        got = cluster.runner.session(host).get(remote, str(out))
+        got = cluster.session(host).get(remote, str(out))
     finally:
-        cluster.runner.run(host, "etcd-snapshot", ["rm", "-f", remote], check=False)
+        cluster.run(host, "etcd-snapshot", ["rm", "-f", remote], check=False)
     out.chmod(0o600)  # the keyspace: secrets are encrypted, everything else is not
     return Snapshot(host, out, got.bytes)

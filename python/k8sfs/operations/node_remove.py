@@ -51,9 +51,9 @@ def remove(cluster: Cluster, name: str, timeout: int, progress: Callable[[str], 
             return kubectl_with(ADMIN_CONF, *args)
 
         progress(f"{name}: cordon and drain (timeout {timeout} s)")
-        cluster.runner.run(on, "node-remove", k("cordon", name))
+        cluster.run(on, "node-remove", k("cordon", name))
         try:
-            cluster.runner.run(
+            cluster.run(
                 on,
                 "node-remove",
                 k("drain", name, "--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={timeout}s"),
@@ -64,16 +64,16 @@ def remove(cluster: Cluster, name: str, timeout: int, progress: Callable[[str], 
                 f"{name}: the drain did not finish (a PodDisruptionBudget or a pod that will not "
                 f"go); the node stays cordoned and in the cluster:\n{error}"
             ) from None
-        cluster.runner.run(on, "node-remove", k("delete", "node", name, "--wait=true"))
+        cluster.run(on, "node-remove", k("delete", "node", name, "--wait=true"))
         progress(f"{name}: Node deleted; resetting the host")
         steps = cluster.reset_steps()[name]
-        cluster.runner.run(name, "node-remove", ["sh", "-c", reset_script(steps)], timeout=300)
-        dropped = cluster.runner.journal.forget({name})  # a removed host owes nothing, nor is owed
+        cluster.run(name, "node-remove", ["sh", "-c", reset_script(steps)], timeout=300)
+        dropped = cluster.journal.forget({name})  # a removed host owes nothing, nor is owed
         if dropped:
             progress(f"{name}: dropped what the journal owed for it ({len(dropped)} step(s))")
     with Cluster(
         remaining,
-        cluster.runner.new_session,
+        cluster.new_session,
         cluster.state_dir,
         progress,
         cluster.cgroup_root_template,

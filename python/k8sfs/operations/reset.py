@@ -17,11 +17,11 @@ def reset(cluster: Cluster) -> dict[str, str]:
         by_host = cluster.reset_steps()
 
         def one(host: str) -> ExecResult:
-            return cluster.runner.run(host, "reset", ["sh", "-c", reset_script(by_host[host])], timeout=300)
+            return cluster.run(host, "reset", ["sh", "-c", reset_script(by_host[host])], timeout=300)
 
         with ThreadPoolExecutor(max_workers=max(1, len(by_host))) as pool:
             results = list(pool.map(one, by_host))
-        cluster.runner.journal.clear()
+        cluster.journal.clear()
     return {
         host: (r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "done")
         for host, r in zip(by_host, results, strict=True)

@@ -54,6 +54,19 @@ inline const std::string kCniBinDir = "/opt/cni/bin";
 inline const std::string kCniConfDir = "/etc/cni/net.d";
 inline const std::string kDebianCniBinDir = "/usr/lib/cni";  // where Debian's containernetworking-plugins puts them
 
+// k8sfs's own state on each host: the apply lock, the digests of what it
+// wrote, the versions its binaries reported, the images it imports, and
+// an etcd snapshot on its way in or out.
+inline const std::string kK8sfsDir = "/var/lib/k8sfs";
+inline const std::string kHostLock = kK8sfsDir + "/apply.lock";
+inline const std::string kDigestCache = kK8sfsDir + "/digests";
+inline const std::string kVersionCache = kK8sfsDir + "/versions";
+inline const std::string kImageDir = kK8sfsDir + "/images";
+inline const std::string kRestoreSnapshot = kK8sfsDir + "/restore/snapshot.db";
+
+// The host's own files that k8sfs edits.
+inline const std::string kFstab = "/etc/fstab";
+
 // k8sfs's scripts on the hosts.
 inline const std::string kApiserverReady = script("k8sfs-apiserver-ready");
 inline const std::string kSmokeTest = script("k8sfs-smoke-test");

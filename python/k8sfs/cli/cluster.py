@@ -1,5 +1,6 @@
-"""`k8sfs plan|apply|status|kubectl|kubeconfig|etcd|reset|chapters|init`:
-the main workflow on a spec's hosts or a lab's."""
+"""`k8sfs plan|apply|status|picture|verify|chapters|explain|init|spec|
+spec-schema|kubectl|kubeconfig|etcd|node|reset`: the main workflow and the
+day-two operations on a spec's hosts or a lab's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from k8sfs import chapters as chapters_mod
-from k8sfs.cli_target import (
+from k8sfs.cli.target import (
     add_spec_shorthands,
     add_target_options,
     open_cluster,
@@ -143,7 +144,7 @@ def cmd_etcd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_etcd_restore(args: argparse.Namespace) -> int:
-    from k8sfs.cli_target import progress
+    from k8sfs.cli.target import progress
     from k8sfs.operations.etcd_restore import restore
 
     if not args.yes:
@@ -160,7 +161,7 @@ def cmd_etcd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_node_remove(args: argparse.Namespace) -> int:
-    from k8sfs.cli_target import _lab, progress
+    from k8sfs.cli.target import _lab, progress
     from k8sfs.operations.node_remove import remove
 
     if not args.yes:
@@ -238,7 +239,7 @@ def cmd_picture(args: argparse.Namespace) -> int:
     if args.what == "topology":
         states = None
         if args.lab:
-            from k8sfs.cli_target import _lab
+            from k8sfs.cli.target import _lab
 
             states = {r["host"]: r["state"] for r in _lab(args, quiet=True).status()}
         picture = pictures.topology(target_spec(args), states)
@@ -256,7 +257,7 @@ def cmd_picture(args: argparse.Namespace) -> int:
 
 def cmd_verify_cis(args: argparse.Namespace) -> int:
     from k8sfs import verify_cis
-    from k8sfs.cli_target import progress
+    from k8sfs.cli.target import progress
 
     with open_cluster(args, "verify cis") as cluster:
         reports = verify_cis.run(cluster, progress=progress)
@@ -269,7 +270,7 @@ def cmd_verify_cis(args: argparse.Namespace) -> int:
 
 def cmd_verify_conformance(args: argparse.Namespace) -> int:
     from k8sfs import verify_conformance as conformance
-    from k8sfs.cli_target import progress
+    from k8sfs.cli.target import progress
 
     focus = conformance.slice_focus() if args.slice else args.focus
     # The cluster's lock: an apply during the run would restart what the
@@ -295,7 +296,7 @@ def cmd_verify_conformance(args: argparse.Namespace) -> int:
 
 def cmd_spec_from_vagrant(args: argparse.Namespace) -> int:
     from k8sfs import vagrant
-    from k8sfs.cli_target import progress
+    from k8sfs.cli.target import progress
 
     target = Path(args.output)
     if target.exists() and not args.force:

@@ -36,7 +36,7 @@ examples:
 
 def _context(args: argparse.Namespace) -> tuple[ClusterSpec, _core.PkiStore]:
     """The target's spec and its PKI store (--dir, or the cluster's state)."""
-    from k8sfs.cli_target import state_dir, target_spec
+    from k8sfs.cli.target import state_dir, target_spec
     from k8sfs.state_paths import pki_dir
 
     spec = target_spec(args)
@@ -46,7 +46,7 @@ def _context(args: argparse.Namespace) -> tuple[ClusterSpec, _core.PkiStore]:
 
 def _lock(args: argparse.Namespace, command: str) -> contextlib.AbstractContextManager[None]:
     """The cluster's lock (commands that write the PKI or the hosts)."""
-    from k8sfs.cli_target import progress, state_dir
+    from k8sfs.cli.target import progress, state_dir
     from k8sfs.engine.lock import ClusterLock
 
     directory = Path(args.dir).parent if args.dir else state_dir(args)
@@ -54,7 +54,7 @@ def _lock(args: argparse.Namespace, command: str) -> contextlib.AbstractContextM
 
 
 def target_spec_name(args: argparse.Namespace) -> str:
-    from k8sfs.cli_target import target_spec
+    from k8sfs.cli.target import target_spec
 
     return target_spec(args).cluster_name
 
@@ -144,26 +144,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    """The certificates chapter alone, with this directory's PKI (the engine does the work)."""
-    from k8sfs.chapters import CHAPTERS
-    from k8sfs.chapters.control_plane import pki_file_steps
-    from k8sfs.cli_target import open_cluster
-    from k8sfs.engine.step import File
+    """The certificates chapter alone, with this directory's PKI (operations/pki_push.py)."""
+    from k8sfs.cli.target import open_cluster
+    from k8sfs.operations.pki_push import NotInitialised, pki_push
 
-    spec, store = _context(args)
-    plan = store.plan(spec.pki_spec())
-    if any(i.action == "create" for i in plan.items):
-        print("k8sfs pki push: some material does not exist yet; run k8sfs pki init first", file=sys.stderr)
-        return 1
-    certificates = next(c for c in CHAPTERS if c.name == "certificates")
-    files = [
-        (f.host, File(f.remote, store.read(f.local), f.mode, f.owner, secret=f.mode & 0o077 == 0)) for f in plan.files
-    ]
-    steps = pki_file_steps(files, [h.name for h in spec.hosts])
-    for step in steps:
-        step.chapter = certificates.name
+    _spec, store = _context(args)
     with open_cluster(args, "pki push") as cluster, cluster.writing():
-        done = cluster.runner.apply(steps, [certificates])
+        try:
+            done = pki_push(cluster, store)
+        except NotInitialised as error:
+            print(f"k8sfs pki push: {error}; run k8sfs pki init first", file=sys.stderr)
+            return 1
     rows = [[sp.step.host, len(sp.changes), len(sp.step.files) - len(sp.changes)] for sp in done.steps]
     print(render_table(["HOST", "WRITTEN", "CURRENT"], rows))
     return 0
@@ -182,7 +173,7 @@ def add_parsers(sub: Any) -> None:
     actions.required = True
 
     def common(q: argparse.ArgumentParser, renew_within: bool = False) -> None:
-        from k8sfs.cli_target import add_target_options
+        from k8sfs.cli.target import add_target_options
 
         add_target_options(q)
         q.add_argument(

@@ -1,14 +1,19 @@
-"""The `k8sfs` command.
+"""The `k8sfs` command: this module builds the parser and runs one command;
+cluster.py, pki.py and artifacts.py add the commands' parsers and do each
+one by calling Cluster's verbs or an operation (k8sfs/operations/);
+target.py defines the options that choose a cluster, once.
 
-k8sfs lab up|down|status|start|stop|ssh   the local lab: a spec's hosts on this machine
-k8sfs exec HOST -- COMMAND...         run a command through the library
-k8sfs plan|apply [--lab NAME|--spec FILE] [--until CHAPTER]   the main workflow
-k8sfs chapters                        the chapters, in order
-k8sfs explain [CHAPTER...]            what each chapter writes, every flag's reason, how to check it
-k8sfs plan --explain                  the plan with the same reasons beside each file
+k8sfs lab up|down|status|start|stop|ssh       the local lab: a spec's hosts on this machine
+k8sfs exec HOST -- COMMAND...                 run a command through the library
+k8sfs demo                                    the main job: the lab cluster from scratch, with a smoke test
+k8sfs init FILE | spec | spec-schema          write, show, or describe a cluster spec
+k8sfs plan|apply [--until CHAPTER]            the main workflow (plan --explain: each file's reasons)
+k8sfs status | picture | verify               how the cluster stands: per host, drawn, CIS or conformance
+k8sfs chapters | explain [CHAPTER...]         the chapters; what each writes, every flag's reason, its checks
+k8sfs kubectl ... | kubeconfig                the cluster's API with the admin identity
+k8sfs etcd snapshot|restore | node remove | reset   day-two operations
 k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
 k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
-k8sfs demo                            the main job: the lab cluster from scratch, with a smoke test
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 
 import k8sfs
 from k8sfs._core import layout
-from k8sfs.cli_target import _lab, add_lab_options, add_spec_shorthands, print_spec
+from k8sfs.cli.target import _lab, add_lab_options, add_spec_shorthands, print_spec
 from k8sfs.table import render_table
 
 EPILOG = """\
@@ -48,7 +53,7 @@ examples:
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
-    from k8sfs.cli_target import spec_from_args
+    from k8sfs.cli.target import spec_from_args
 
     lab = _lab(args)
     spec = None
@@ -190,8 +195,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     binaries (built from Go modules when not cached), every chapter through
     the smoke test, and what it all shows."""
     from k8sfs import artifacts
-    from k8sfs.cli_target import progress as say
-    from k8sfs.cli_target import spec_from_args
+    from k8sfs.cli.target import progress as say
+    from k8sfs.cli.target import spec_from_args
     from k8sfs.cluster import Cluster
 
     lab = _lab(args)
@@ -255,7 +260,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # urllib: start-up is most of a short command's time); --help, no command or
 # an unknown one builds them all. A test keeps this table true.
 COMMAND_MODULES = {
-    "cli_cluster": (
+    "cluster": (
         "plan",
         "apply",
         "chapters",
@@ -272,14 +277,14 @@ COMMAND_MODULES = {
         "node",
         "reset",
     ),
-    "cli_pki": ("pki",),
-    "cli_artifacts": ("artifacts",),
+    "pki": ("pki",),
+    "artifacts": ("artifacts",),
 }
 BUILT_IN = ("lab", "exec", "demo")  # added here, in build_parser
 
 
 def add_module_parsers(sub: argparse._SubParsersAction, module: str) -> None:
-    importlib.import_module(f"k8sfs.{module}").add_parsers(sub)
+    importlib.import_module(f"k8sfs.cli.{module}").add_parsers(sub)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -426,7 +431,3 @@ def main(argv: list[str] | None = None) -> int:
     except (k8sfs.SSHError, RuntimeError, ValueError, OSError) as error:
         print(f"k8sfs: {error}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
