@@ -1,7 +1,8 @@
-// k8sfs._core: component rendering (each component's flags, configuration
-// files, systemd units and what they read: etcd, kube-apiserver, the
-// controllers, keepalived, kubelet, kube-proxy, CNI, containerd and CRI-O,
-// crictl), the Kubernetes version rules, and k8sfs._core.layout: where
+// k8sfs._core: component rendering (each component's options, flags and
+// configuration files: etcd, kube-apiserver, the controllers, keepalived,
+// kubelet, kube-proxy, CNI, containerd and CRI-O, crictl), each service as
+// one bundle (unit, program, files, reads), the Kubernetes version rules,
+// the runtimes' cgroup-driver checks, and k8sfs._core.layout: where
 // everything lives on a host.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -12,6 +13,7 @@
 #include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/layout.h"
+#include "k8sfs/components/service.h"
 #include "k8sfs/components/node_network.h"
 #include "k8sfs/components/runtime.h"
 #include "k8sfs/components/version.h"
@@ -83,6 +85,32 @@ void bind_layout(py::module_& m) {
   for (const auto& [name, path] : paths) layout.attr(name) = *path;
 }
 
+void bind_services(py::module_& m) {
+  py::class_<c::ServiceFile>(m, "ServiceFile", "A file k8sfs writes for a service.")
+      .def_readonly("path", &c::ServiceFile::path)
+      .def_readonly("content", &c::ServiceFile::content)
+      .def("__repr__", [](const c::ServiceFile& f) { return "<ServiceFile " + f.path + ">"; });
+  py::class_<c::ServiceBundle>(m, "ServiceBundle",
+                               "A service as one value (components/service.h): its unit, program, files and reads.")
+      .def_readonly("unit", &c::ServiceBundle::unit)
+      .def_readonly("unit_path", &c::ServiceBundle::unit_path)
+      .def_readonly("unit_text", &c::ServiceBundle::unit_text)
+      .def_readonly("binary", &c::ServiceBundle::binary)
+      .def_readonly("files", &c::ServiceBundle::files)
+      .def_readonly("reads", &c::ServiceBundle::reads)
+      .def("__repr__", [](const c::ServiceBundle& b) { return "<ServiceBundle " + b.unit + ">"; });
+  m.def("etcd_service", &c::etcd_service, py::arg("options"));
+  m.def("apiserver_service", &c::apiserver_service, py::arg("options"));
+  m.def("controller_manager_service", &c::controller_manager_service, py::arg("options"));
+  m.def("scheduler_service", &c::scheduler_service, py::arg("options"));
+  m.def("kubelet_service", &c::kubelet_service, py::arg("options"), py::arg("runtime_unit"));
+  m.def("kube_proxy_service", &c::kube_proxy_service, py::arg("options"));
+  m.def("containerd_service", &c::containerd_service, py::arg("options"), py::arg("version"));
+  m.def("crio_service", &c::crio_service, py::arg("options"), py::arg("version"));
+  m.def("oneshot_service", &c::oneshot_service, py::arg("unit"), py::arg("description"), py::arg("script"),
+        py::arg("before") = std::vector<std::string>{}, py::arg("after_network") = false);
+}
+
 }  // namespace
 
 void bind_components(py::module_& m) {
@@ -127,9 +155,6 @@ void bind_components(py::module_& m) {
       .def_readwrite("container_host", &c::KubeletOptions::container_host);
   m.def("render_kubelet_config", &c::render_kubelet_config, py::arg("options"));
   m.def("kubelet_flags", &c::kubelet_flags, py::arg("options"));
-  m.def("kubelet_reads", &c::kubelet_reads, py::arg("options"), py::arg("binary") = k8sfs::layout::binary("kubelet"));
-  m.def("render_kubelet_unit", &c::render_kubelet_unit, py::arg("options"), py::arg("runtime_unit"),
-        py::arg("binary") = k8sfs::layout::binary("kubelet"));
 
   py::class_<c::ContainerdOptions>(m, "ContainerdOptions")
       .def(py::init<>())
@@ -203,9 +228,6 @@ void bind_components(py::module_& m) {
       .def_readwrite("data_dir", &c::EtcdOptions::data_dir)
       .def_readwrite("pki_dir", &c::EtcdOptions::pki_dir);
   m.def("etcd_flags", &c::etcd_flags, py::arg("options"));
-  m.def("etcd_reads", &c::etcd_reads, py::arg("options"), py::arg("binary") = k8sfs::layout::binary("etcd"));
-  m.def("render_etcd_unit", &c::render_etcd_unit, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("etcd"));
   m.def("etcd_client_urls", &c::etcd_client_urls, py::arg("members"));
   m.def("etcdctl_tls_args", &c::etcdctl_tls_args, py::arg("pki_dir") = k8sfs::layout::kEtcdPkiDir,
         py::arg("endpoint") = "https://127.0.0.1:2379");
@@ -226,10 +248,6 @@ void bind_components(py::module_& m) {
       .def_readwrite("audit_policy", &c::ApiserverOptions::audit_policy)
       .def_readwrite("audit_log", &c::ApiserverOptions::audit_log);
   m.def("apiserver_flags", &c::apiserver_flags, py::arg("options"));
-  m.def("apiserver_reads", &c::apiserver_reads, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-apiserver"));
-  m.def("render_apiserver_unit", &c::render_apiserver_unit, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-apiserver"));
   m.def("render_encryption_config", &c::render_encryption_config, py::arg("key_base64"), py::arg("key_name") = "key1");
   m.def("render_audit_policy", &c::render_audit_policy);
   m.def("service_account_issuer", &c::service_account_issuer, py::arg("dns_domain"));
@@ -246,10 +264,6 @@ void bind_components(py::module_& m) {
       .def_readwrite("pod_cidr", &c::ControllerManagerOptions::pod_cidr)
       .def_readwrite("sign_csrs", &c::ControllerManagerOptions::sign_csrs);
   m.def("controller_manager_flags", &c::controller_manager_flags, py::arg("options"));
-  m.def("controller_manager_reads", &c::controller_manager_reads, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-controller-manager"));
-  m.def("render_controller_manager_unit", &c::render_controller_manager_unit, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-controller-manager"));
   py::class_<c::SchedulerOptions>(m, "SchedulerOptions")
       .def(py::init([](const std::string& version) {
              c::SchedulerOptions o;
@@ -259,10 +273,6 @@ void bind_components(py::module_& m) {
            py::arg("version"))
       .def_readwrite("config_path", &c::SchedulerOptions::config_path);
   m.def("render_scheduler_config", &c::render_scheduler_config, py::arg("options"));
-  m.def("scheduler_reads", &c::scheduler_reads, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-scheduler"));
-  m.def("render_scheduler_unit", &c::render_scheduler_unit, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-scheduler"));
 
   m.def("node_pod_subnet", &c::node_pod_subnet, py::arg("pod_cidr"), py::arg("index"));
   m.def("render_cni_bridge", &c::render_cni_bridge, py::arg("pod_subnet"), py::arg("cni_version") = "1.0.0");
@@ -279,10 +289,6 @@ void bind_components(py::module_& m) {
       .def_readwrite("node_name", &c::KubeProxyOptions::node_name)
       .def_readwrite("container_host", &c::KubeProxyOptions::container_host);
   m.def("render_kube_proxy_config", &c::render_kube_proxy_config, py::arg("options"));
-  m.def("kube_proxy_reads", &c::kube_proxy_reads, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-proxy"));
-  m.def("render_kube_proxy_unit", &c::render_kube_proxy_unit, py::arg("options"),
-        py::arg("binary") = k8sfs::layout::binary("kube-proxy"));
 
   py::class_<c::KeepalivedOptions>(m, "KeepalivedOptions")
       .def(py::init<>())
@@ -296,4 +302,5 @@ void bind_components(py::module_& m) {
       .def_readwrite("health_check", &c::KeepalivedOptions::health_check);
   m.def("render_keepalived_config", &c::render_keepalived_config, py::arg("options"));
   m.def("virtual_router_id_for", &c::virtual_router_id_for, py::arg("name"));
+  bind_services(m);  // last: its signatures name the options classes bound above
 }

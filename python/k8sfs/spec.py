@@ -7,6 +7,7 @@ unknown key or a bad value is a SpecError that names the key path.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
@@ -129,6 +130,25 @@ def sized_hosts(control_planes: int = 1, workers: int = 2, subnet: str = WALKTHR
     hosts = [HostSpec(n, str(base + i), ["control-plane", "etcd"]) for i, n in enumerate(names)]
     hosts += [HostSpec(f"node-{i}", str(base + control_planes + i - 1), ["worker"]) for i in range(1, workers + 1)]
     return hosts
+
+
+def resized(
+    spec: ClusterSpec,
+    control_planes: int | None = None,
+    workers: int | None = None,
+    subnet: str | None = None,
+) -> ClusterSpec:
+    """`spec` with its hosts counted again (the shorthands --control-planes,
+    --workers): a count not given keeps the spec's. Several control planes
+    get an endpoint (.9 of the subnet) unless the spec has one."""
+    if control_planes is None and workers is None:
+        return spec
+    planes = control_planes if control_planes is not None else sum(1 for h in spec.hosts if h.control_plane)
+    if workers is None:
+        workers = sum(1 for h in spec.hosts if h.worker and not h.control_plane)
+    subnet = subnet or WALKTHROUGH_SUBNET
+    endpoint = (spec.control_plane_endpoint or endpoint_for(subnet)) if planes > 1 else ""
+    return dataclasses.replace(spec, control_plane_endpoint=endpoint, hosts=sized_hosts(planes, workers, subnet))
 
 
 def walkthrough_hosts() -> list[HostSpec]:

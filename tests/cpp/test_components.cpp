@@ -9,6 +9,7 @@
 #include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/runtime.h"
+#include "k8sfs/components/service.h"
 
 using namespace k8sfs::components;
 
@@ -166,4 +167,53 @@ TEST_CASE("keepalived holds the endpoint by unicast VRRP, tracking the local api
   CHECK(id >= 1);
   CHECK(id <= 255);
   CHECK(id == virtual_router_id_for("kubernetes"));
+}
+
+TEST_CASE("a service bundle: the unit where systemd reads it, its program among its reads, its files too",
+          "[components][service]") {
+  KubeletOptions kubelet;
+  kubelet.version = KubeVersion::parse("v1.34.4");
+  auto b = kubelet_service(kubelet, "crio");
+  CHECK(b.unit == "kubelet");
+  CHECK(b.unit_path == "/etc/systemd/system/kubelet.service");
+  CHECK(b.binary == "/usr/local/bin/kubelet");
+  CHECK(b.unit_text.find("ExecStart=/usr/local/bin/kubelet") != std::string::npos);
+  CHECK(b.unit_text.find("Requires=crio.service") != std::string::npos);
+  REQUIRE(b.files.size() == 1);
+  CHECK(b.files[0].path == kubelet.config_path);
+  CHECK(b.files[0].content.find("kind: KubeletConfiguration") != std::string::npos);
+  for (const auto& path : {b.binary, b.files[0].path}) {
+    CHECK(std::find(b.reads.begin(), b.reads.end(), path) != b.reads.end());
+  }
+
+  ApiserverOptions api;
+  api.version = KubeVersion::parse("v1.34.4");
+  api.advertise_address = "192.168.50.10";
+  auto a = apiserver_service(api);
+  REQUIRE(a.files.size() == 1);
+  CHECK(a.files[0].path == api.audit_policy);  // the encryption config holds a key: the caller adds it
+}
+
+TEST_CASE("runtime and one-shot units come from the same renderer as the Kubernetes ones", "[components][service]") {
+  auto containerd = containerd_service(ContainerdOptions{}, "2.1.4");
+  CHECK(containerd.unit_text.rfind("# Written by k8sfs.\n# containerd 2.1.4", 0) == 0);
+  CHECK(containerd.unit_text.find("ExecStartPre=-/sbin/modprobe overlay\nExecStart=/usr/local/bin/containerd\n") !=
+        std::string::npos);
+  CHECK(containerd.unit_text.find("KillMode=process") != std::string::npos);
+  CHECK(containerd.unit_text.find("network-online") == std::string::npos);
+  CHECK(containerd.files.at(0).path == "/etc/containerd/config.toml");
+
+  auto crio = crio_service(CrioOptions{}, "1.34.1");
+  CHECK(crio.unit_text.find("Restart=on-failure\n") != std::string::npos);
+  CHECK(crio.files.at(0).path == "/etc/crio/crio.conf.d/10-k8sfs.conf");
+
+  auto once = oneshot_service("k8sfs-container-host", "host settings", "/usr/local/sbin/k8sfs-container-host",
+                              {"containerd.service", "kubelet.service"});
+  CHECK(once.binary.empty());
+  CHECK(once.unit_text.find("Before=containerd.service kubelet.service\n") != std::string::npos);
+  CHECK(once.unit_text.find("Type=oneshot\nRemainAfterExit=yes\n") != std::string::npos);
+  CHECK(once.unit_text.find("Restart=") == std::string::npos);  // runs once; a failure stays failed
+  CHECK(once.unit_text.find("network-online") == std::string::npos);
+  auto routes = oneshot_service("k8sfs-pod-routes", "routes", "/usr/local/sbin/k8sfs-pod-routes", {}, true);
+  CHECK(routes.unit_text.find("After=network-online.target\nWants=network-online.target\n") != std::string::npos);
 }

@@ -92,7 +92,7 @@ def test_container_host_profile_turns_off_evictions_and_image_gc():
 
 def test_kubelet_unit_waits_for_the_runtime_and_restarts():
     o = kubelet_options("v1.34.4")
-    unit = core.render_kubelet_unit(o, "containerd")
+    unit = core.kubelet_service(o, "containerd").unit_text
     assert "After=containerd.service" in unit and "Requires=containerd.service" in unit
     assert "Restart=always" in unit and "WantedBy=multi-user.target" in unit
     exec_line = unit.split("ExecStart=")[1].split("\nRestart")[0].replace("\\\n", " ").split()

@@ -1,6 +1,7 @@
 #include "unit_file.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -28,13 +29,20 @@ std::string render_unit(const UnitSpec& u) {
     }
     exec += " \\\n  " + flag;
   }
-  std::string out = "# Written by k8sfs.\n[Unit]\nDescription=" + u.description + "\n";
+  std::string out = "# Written by k8sfs.\n";
+  for (const auto& line : u.comment) out += "# " + line + "\n";
+  out += "[Unit]\nDescription=" + u.description + "\n";
   if (!u.documentation.empty()) out += "Documentation=" + u.documentation + "\n";
   for (const auto& a : u.after) out += fmt::format("After={0}\nRequires={0}\n", a);
-  if (u.after.empty()) out += "After=network-online.target\nWants=network-online.target\n";
+  if (!u.after_only.empty()) out += fmt::format("After={}\n", fmt::join(u.after_only, " "));
+  if (!u.before.empty()) out += fmt::format("Before={}\n", fmt::join(u.before, " "));
+  if (u.after.empty() && u.network_online) out += "After=network-online.target\nWants=network-online.target\n";
   out += "\n[Service]\n";
   if (!u.type.empty()) out += "Type=" + u.type + "\n";
-  out += "ExecStart=" + exec + "\nRestart=always\nRestartSec=5\n";
+  if (u.remain_after_exit) out += "RemainAfterExit=yes\n";
+  for (const auto& pre : u.exec_start_pre) out += "ExecStartPre=" + pre + "\n";
+  out += "ExecStart=" + exec + "\n";
+  if (!u.restart.empty()) out += "Restart=" + u.restart + "\nRestartSec=5\n";
   for (const auto& line : u.extra_service) out += line + "\n";
   out += "\n[Install]\nWantedBy=multi-user.target\n";
   return out;

@@ -6,13 +6,22 @@
 
 namespace k8sfs::components {
 
+// Every unit k8sfs writes, Kubernetes services, runtimes and one-shot
+// scripts alike, is rendered from one of these.
 struct UnitSpec {
+  std::vector<std::string> comment;  // lines under "# Written by k8sfs."
   std::string description;
   std::string documentation;
-  std::vector<std::string> after;  // units to order after (and require)
-  std::string exec;                // binary
-  std::vector<std::string> flags;  // one per line, no quotes or blanks
-  std::string type;                // empty = simple
+  std::vector<std::string> after;       // units to order after (and require)
+  std::vector<std::string> after_only;  // units to order after, not required
+  std::vector<std::string> before;      // units that start after this one
+  bool network_online = true;           // with nothing in `after`: wait for the network
+  std::string exec;                     // binary
+  std::vector<std::string> flags;       // one per line, no quotes or blanks
+  std::vector<std::string> exec_start_pre;
+  std::string type;              // empty = simple
+  bool remain_after_exit = false;  // a oneshot that counts as active once it ran
+  std::string restart = "always";  // empty: no Restart= (oneshots)
   std::vector<std::string> extra_service;
 };
 

@@ -10,8 +10,7 @@ from k8sfs import _core, join_command, manifests, quote
 from k8sfs._core import layout
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.control_plane import ADMIN_CONF, cluster_dns_ip, kubectl_with
-from k8sfs.chapters.units import oneshot_unit
-from k8sfs.engine.service import service_step
+from k8sfs.engine.service import bundle_step
 from k8sfs.engine.step import CLUSTER, File, Step
 from k8sfs.images import TEST_IMAGE
 
@@ -60,34 +59,25 @@ def controllers_steps(ctx: Context) -> list[Step]:
     steps = []
     for h in ctx.control_plane:
         steps.append(
-            service_step(
-                "kube-controller-manager",
+            bundle_step(
                 h.name,
-                "kube-controller-manager",
+                controller_manager := _core.controller_manager_service(cm),
                 f"kube-controller-manager {ctx.version('kube-controller-manager')}"
                 + (
                     ", signs CSRs with ca.key" if cm.sign_csrs else ", CSR signing off (ca.key stays on the controller)"
                 ),
-                reads=_core.controller_manager_reads(cm),
-                files=[File(layout.unit_path("kube-controller-manager"), _core.render_controller_manager_unit(cm))],
-                uploads=[ctx.upload("kube-controller-manager", layout.binary("kube-controller-manager"))],
+                uploads=[ctx.upload("kube-controller-manager", controller_manager.binary)],
                 verify=_lease_renewed_since_start("kube-controller-manager"),
                 verify_timeout=90,
                 by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-controller-manager"))],
             )
         )
         steps.append(
-            service_step(
-                "kube-scheduler",
+            bundle_step(
                 h.name,
-                "kube-scheduler",
+                scheduler := _core.scheduler_service(sched),
                 f"kube-scheduler {ctx.version('kube-scheduler')}",
-                reads=_core.scheduler_reads(sched),
-                files=[
-                    File(layout.unit_path("kube-scheduler"), _core.render_scheduler_unit(sched)),
-                    File(sched.config_path, _core.render_scheduler_config(sched)),
-                ],
-                uploads=[ctx.upload("kube-scheduler", layout.binary("kube-scheduler"))],
+                uploads=[ctx.upload("kube-scheduler", scheduler.binary)],
                 verify=_lease_renewed_since_start("kube-scheduler"),
                 verify_timeout=90,
                 by_hand=[join_command(_kubectl("-n", "kube-system", "get", "lease", "kube-scheduler"))],
@@ -118,11 +108,8 @@ OLD_CNI_BRIDGE = f"{layout.CNI_CONF_DIR}/10-bridge.conf"  # the bridge alone, wi
 def pod_network_steps(ctx: Context) -> list[Step]:
     subnets = pod_subnets(ctx)
     address = {h.name: h.address for h in ctx.spec.hosts}
-    unit = oneshot_unit(
-        ctx.spec.cluster_name,
-        "routes to the other nodes' pod subnets, IP forwarding",
-        ROUTES_SCRIPT,
-        after_network=True,
+    unit = _core.oneshot_service(
+        "k8sfs-pod-routes", "routes to the other nodes' pod subnets, IP forwarding", ROUTES_SCRIPT, after_network=True
     )
     steps = []
     for h in ctx.spec.hosts:
@@ -135,7 +122,7 @@ def pod_network_steps(ctx: Context) -> list[Step]:
             wanted=" ".join(quote(s) for s in others.values()),
             pod_cidr=quote(ctx.spec.pod_cidr),
         )
-        files = [File(ROUTES_SCRIPT, script, 0o755), File(layout.unit_path("k8sfs-pod-routes"), unit)]
+        files = [File(ROUTES_SCRIPT, script, 0o755)]
         description = f"routes to {', '.join(others.values()) or 'no other node'}"
         if h.worker:
             files += [
@@ -149,11 +136,11 @@ def pod_network_steps(ctx: Context) -> list[Step]:
         undo = [["sh", "-c", "; ".join(f"ip route del {quote(s)} 2>/dev/null" for s in others.values()) + "; true"]]
         if h.worker:
             undo.append(["sh", "-c", "ip link del cni0 2>/dev/null; true"])
-        step = service_step(
-            "routes-and-cni",
+        step = bundle_step(
             h.name,
-            "k8sfs-pod-routes",
+            unit,
             description,
+            name="routes-and-cni",
             files=files,
             # The script once by hand first, so a failure shows its own stderr;
             # the bridge-only config earlier k8sfs wrote would sort before the list.
@@ -192,17 +179,11 @@ def kube_proxy_steps(ctx: Context) -> list[Step]:
         o.node_name = h.name
         o.container_host = ctx.container_hosts
         steps.append(
-            service_step(
-                "kube-proxy",
+            bundle_step(
                 h.name,
-                "kube-proxy",
+                kube_proxy := _core.kube_proxy_service(o),
                 f"kube-proxy {ctx.version('kube-proxy')}, iptables mode",
-                reads=_core.kube_proxy_reads(o),
-                files=[
-                    File(KUBE_PROXY_CONFIG, _core.render_kube_proxy_config(o)),
-                    File(layout.unit_path("kube-proxy"), _core.render_kube_proxy_unit(o)),
-                ],
-                uploads=[ctx.upload("kube-proxy", layout.binary("kube-proxy"))],
+                uploads=[ctx.upload("kube-proxy", kube_proxy.binary)],
                 verify=["sh", "-c", "iptables-save -t nat | grep -q KUBE-SERVICES"],
                 verify_timeout=60,
                 data=[layout.KUBE_PROXY_DIR],

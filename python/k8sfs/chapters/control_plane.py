@@ -10,7 +10,7 @@ from k8sfs import _core, join_command, manifests
 from k8sfs._core import layout
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.host_setup import package_step
-from k8sfs.engine.service import service_step
+from k8sfs.engine.service import bundle_step, service_step
 from k8sfs.engine.step import AFTER, BEFORE, CLUSTER, File, Step
 from k8sfs.spec import HostSpec
 
@@ -90,14 +90,11 @@ def etcd_steps(ctx: Context) -> list[Step]:
             )
         )
         steps.append(
-            service_step(
-                "etcd",
+            bundle_step(
                 h.name,
-                "etcd",
+                etcd := _core.etcd_service(o),
                 f"etcd {o.version}, TLS for clients and peers, {len(o.members)} member(s)",
-                reads=_core.etcd_reads(o),
-                files=[File(layout.unit_path("etcd"), _core.render_etcd_unit(o))],
-                uploads=[ctx.upload("etcd", layout.binary("etcd"))],
+                uploads=[ctx.upload("etcd", etcd.binary)],
                 prepare=[["install", "-d", "-m", "0700", o.data_dir]],
                 verify=health,
                 verify_timeout=60,
@@ -161,20 +158,14 @@ def apiserver_steps(ctx: Context) -> list[Step]:
     for h in ctx.control_plane:
         o = apiserver_options(ctx, h)
         steps.append(
-            service_step(
-                "kube-apiserver",
+            bundle_step(
                 h.name,
-                "kube-apiserver",
+                apiserver := _core.apiserver_service(o),
                 f"kube-apiserver {ctx.version('kube-apiserver')} on :6443, etcd over TLS, secrets encrypted (aescbc), "
                 "audit log",
-                reads=_core.apiserver_reads(o),
-                files=[
-                    File(layout.unit_path("kube-apiserver"), _core.render_apiserver_unit(o)),
-                    ctx.encryption_config(o.encryption_config),
-                    File(o.audit_policy, _core.render_audit_policy()),
-                ],
+                files=[ctx.encryption_config(o.encryption_config)],
                 uploads=[
-                    ctx.upload("kube-apiserver", layout.binary("kube-apiserver")),
+                    ctx.upload("kube-apiserver", apiserver.binary),
                     ctx.upload("kubectl", layout.binary("kubectl")),
                 ],
                 prepare=[["install", "-d", "-m", "0700", layout.LOG_DIR]],

@@ -11,9 +11,8 @@ from k8sfs._core import layout
 from k8sfs.artifacts.catalog import CONTAINERD as CONTAINERD_BINARIES
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.host_setup import kernel_step, package_step
-from k8sfs.chapters.units import oneshot_unit
-from k8sfs.engine.service import service_step
-from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step, Upload
+from k8sfs.engine.service import bundle_step
+from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
 from k8sfs.spec import HostSpec
 
@@ -81,22 +80,21 @@ def swap_steps(ctx: Context) -> list[Step]:
 
 def _container_host_step(ctx: Context, h: HostSpec) -> Step:
     root = ctx.cgroup_root(h)
-    unit = oneshot_unit(
-        ctx.spec.cluster_name,
+    unit = _core.oneshot_service(
+        "k8sfs-container-host",
         "cgroup root and kubelet sysctls for a host that is a container",
         CONTAINER_HOST_SCRIPT,
-        before=("containerd.service", "kubelet.service", "crio.service"),
+        before=["containerd.service", "kubelet.service", "crio.service"],
     )
     script = manifests.render("container-host.sh", cluster=ctx.spec.cluster_name, root=quote(root))
     # The cgroup subtree is removed by reset (engine/reset.py), with the sysctl binds.
-    return service_step(
-        "container-host",
+    return bundle_step(
         h.name,
-        "k8sfs-container-host",
+        unit,
         f"lab only: cgroup root {root}, kubelet sysctls",
+        name="container-host",
         files=[
             File(CONTAINER_HOST_SCRIPT, script, 0o755),
-            File(layout.unit_path("k8sfs-container-host"), unit),
             # The cgroup root can go while the host runs (seen with CRI-O
             # removing pods): kubelet makes sure of it on every start.
             File(
@@ -185,28 +183,16 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     # Debian's containernetworking-plugins live in /usr/lib/cni; release tarballs in /opt/cni/bin.
     options.cni_bin_dir = layout.DEBIAN_CNI_BIN_DIR if "debian" in facts.os_family_words.split() else layout.CNI_BIN_DIR
     install = package_step(ctx, h, ["runc"] if own else ["containerd", "runc"])
-    files = [File(layout.CONTAINERD_CONFIG, _core.render_containerd_config(options))]
-    uploads: list[Upload] = []
-    prepare = [["systemctl", "unmask", "containerd"]]
-    what = "containerd"
-    if own:
-        version = ctx.version("containerd")
-        what = f"containerd {version} (k8sfs's build)"
-        # In /etc/systemd/system: it replaces a package's unit, or a mask.
-        unit = manifests.render(
-            "containerd.service", cluster=ctx.spec.cluster_name, version=version, binary=layout.binary("containerd")
-        )
-        files.append(File(layout.unit_path("containerd"), unit))
-        uploads = [ctx.upload(name, layout.binary(name)) for name in CONTAINERD_BINARIES]
-        prepare = []
-    configure = service_step(
-        "containerd",
+    # k8sfs's build: its unit in /etc/systemd/system replaces a package's, or a mask.
+    version = ctx.version("containerd") if own else ""
+    what = f"containerd {version} (k8sfs's build)" if own else "containerd"
+    configure = bundle_step(
         h.name,
-        "containerd",
+        _core.containerd_service(options, version),
         f"{what}, CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}",
-        files=files,
-        uploads=uploads,
-        prepare=prepare,
+        with_unit=own,
+        uploads=[ctx.upload(name, layout.binary(name)) for name in CONTAINERD_BINARIES] if own else [],
+        prepare=[] if own else [["systemctl", "unmask", "containerd"]],
         verify=["ctr", "version"],
         undo=CONTAINERD_UNDO,
         by_hand=["containerd --version", "runc --version", "ctr version"],
@@ -255,12 +241,6 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         # Nothing is pulled (k8sfs imports its images): any pull is refused.
         File("/etc/containers/policy.json", manifests.render("containers-policy.json")),
         File("/etc/containers/registries.conf", manifests.render("registries.conf", cluster=cluster)),
-        File(
-            layout.unit_path("crio"),
-            manifests.render(
-                "crio.service", cluster=cluster, version=ctx.version("crio"), binary=layout.binary("crio")
-            ),
-        ),
     ]
     # Always behind k8sfs's wrapper: it adapts the spec version for older crun,
     # and on container hosts clamps oom_score_adj and drops hugetlb limits it
@@ -278,15 +258,13 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
             0o755,
         )
     )
-    files.append(File(CRIO_CONFIG, _core.render_crio_config(options)))
     install = package_step(ctx, h, ["conmon", "crun", "skopeo"])
-    configure = service_step(
-        "crio",
+    configure = bundle_step(
         h.name,
-        "crio",
+        crio := _core.crio_service(options, ctx.version("crio")),
         f"CRI-O {ctx.version('crio')}: {options.cgroup_driver} cgroups, pause_image {PAUSE_IMAGE}",
         files=files,
-        uploads=[ctx.upload("crio", layout.binary("crio")), ctx.upload("pinns", layout.binary("pinns"))],
+        uploads=[ctx.upload("crio", crio.binary), ctx.upload("pinns", layout.binary("pinns"))],
         verify=["sh", "-c", "systemctl is-active --quiet crio && test -S /var/run/crio/crio.sock"],
         data=["/etc/crio", "/etc/containers"],
         undo=CRIO_UNDO,
@@ -439,19 +417,14 @@ def kubelet_steps(ctx: Context) -> list[Step]:
     for h in ctx.workers:
         o = kubelet_options(ctx, h)
         steps.append(
-            service_step(
-                "kubelet",
+            bundle_step(
                 h.name,
-                "kubelet",
+                kubelet := _core.kubelet_service(o, runtime_unit),
                 f"kubelet {ctx.version('kubelet')}, {o.cgroup_driver} cgroups, static pods in {MANIFESTS}",
                 # The runtime's configuration too: a new cgroup driver there restarts the
                 # kubelet, and its guard checks the two still agree first.
-                reads=[*_core.kubelet_reads(o), runtime_config],
-                files=[
-                    File(KUBELET_CONFIG, kubelet_config(ctx, h)),
-                    File(layout.unit_path("kubelet"), _core.render_kubelet_unit(o, runtime_unit)),
-                ],
-                uploads=[ctx.upload("kubelet", layout.binary("kubelet"))],
+                reads=[runtime_config],
+                uploads=[ctx.upload("kubelet", kubelet.binary)],
                 guard=_cgroup_guard(ctx),
                 prepare=[["mkdir", "-p", MANIFESTS]],
                 verify=KUBELET_HEALTHY,

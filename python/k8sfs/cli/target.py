@@ -101,27 +101,12 @@ def _lab(args: argparse.Namespace, quiet: bool = False) -> Lab:
 
 def spec_from_args(args: argparse.Namespace, base: ClusterSpec | None = None) -> ClusterSpec:
     """The spec of --spec (or `base`), with the shorthands applied."""
-    from k8sfs.spec import (
-        RuntimeOptions,
-        SpecError,
-        endpoint_for,
-        load_spec,
-        sized_hosts,
-        spec_from_dict,
-        spec_to_dict,
-    )
+    from k8sfs.spec import RuntimeOptions, SpecError, load_spec, resized, spec_from_dict, spec_to_dict
 
     spec = load_spec(args.spec) if getattr(args, "spec", None) else base or load_spec(None)
-    planes, workers = getattr(args, "control_planes", None), getattr(args, "workers", None)
-    if planes is not None or workers is not None:
-        current_planes = sum(1 for h in spec.hosts if h.control_plane)
-        current_workers = sum(1 for h in spec.hosts if h.worker and not h.control_plane)
-        subnet = getattr(args, "subnet", None) or "192.168.50.0/24"
-        planes = planes if planes is not None else current_planes
-        workers = workers if workers is not None else current_workers
-        # Several control planes get an endpoint (.9 of the subnet) unless the spec has one.
-        endpoint = (spec.control_plane_endpoint or endpoint_for(subnet)) if planes > 1 else ""
-        spec = dataclasses.replace(spec, control_plane_endpoint=endpoint, hosts=sized_hosts(planes, workers, subnet))
+    spec = resized(
+        spec, getattr(args, "control_planes", None), getattr(args, "workers", None), getattr(args, "subnet", None)
+    )
     if getattr(args, "kubernetes_version", None):
         spec = dataclasses.replace(spec, kubernetes_version=args.kubernetes_version)
     if getattr(args, "runtime", None):

@@ -8,7 +8,9 @@ was killed before the restart still restarts the service."""
 
 from __future__ import annotations
 
-from k8sfs import quote
+from typing import Any
+
+from k8sfs import _core, quote
 from k8sfs.engine.checks import running_newer_than
 from k8sfs.engine.step import Argv, File, Guard, Step, Upload
 
@@ -61,4 +63,33 @@ def service_step(
         inputs=inputs,
         data=list(data or []),
         undo=list(undo or []),
+    )
+
+
+def bundle_step(
+    host: str,
+    bundle: _core.ServiceBundle,
+    description: str = "",
+    *,
+    name: str = "",
+    with_unit: bool = True,
+    files: list[File] | None = None,
+    reads: list[str] | None = None,
+    **options: Any,
+) -> Step:
+    """The step for a service bundle (components/service.h): its unit
+    (`with_unit` False: a package's unit and program are used), the files
+    it renders and everything it reads, plus the chapter's own `files`
+    (secrets, scripts) and `reads`; the rest of `options` as for service_step."""
+    written = [File(bundle.unit_path, bundle.unit_text)] if with_unit else []
+    written += [File(f.path, f.content) for f in bundle.files]
+    own_reads = [r for r in bundle.reads if with_unit or r != bundle.binary]
+    return service_step(
+        name or bundle.unit,
+        host,
+        bundle.unit,
+        description,
+        reads=[*own_reads, *(reads or [])],
+        files=[*written, *(files or [])],
+        **options,
     )
