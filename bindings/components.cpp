@@ -13,6 +13,7 @@
 #include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/layout.h"
+#include "k8sfs/components/registries.h"
 #include "k8sfs/components/service.h"
 #include "k8sfs/components/node_network.h"
 #include "k8sfs/components/runtime.h"
@@ -165,7 +166,8 @@ void bind_components(py::module_& m) {
       .def_readwrite("sandbox_image", &c::ContainerdOptions::sandbox_image)
       .def_readwrite("cni_bin_dir", &c::ContainerdOptions::cni_bin_dir)
       .def_readwrite("cni_conf_dir", &c::ContainerdOptions::cni_conf_dir)
-      .def_readwrite("container_host", &c::ContainerdOptions::container_host);
+      .def_readwrite("container_host", &c::ContainerdOptions::container_host)
+      .def_readwrite("registry_config_path", &c::ContainerdOptions::registry_config_path);
   m.def("render_containerd_config", &c::render_containerd_config, py::arg("options"));
 
   py::class_<c::CrioOptions>(m, "CrioOptions")
@@ -175,7 +177,32 @@ void bind_components(py::module_& m) {
           [](c::CrioOptions& o, const std::string& d) { o.cgroup_driver = c::parse_cgroup_driver(d); })
       .def_readwrite("pause_image", &c::CrioOptions::pause_image)
       .def_readwrite("cni_plugin_dir", &c::CrioOptions::cni_plugin_dir)
-      .def_readwrite("runtime_path", &c::CrioOptions::runtime_path);
+      .def_readwrite("runtime_path", &c::CrioOptions::runtime_path)
+      .def_readwrite("global_auth_file", &c::CrioOptions::global_auth_file);
+
+  py::class_<c::RegistryCredentials>(m, "RegistryCredentials")
+      .def(py::init<std::string, std::string>(), py::arg("username"), py::arg("password"))
+      .def_readwrite("username", &c::RegistryCredentials::username)
+      .def("__repr__", [](const c::RegistryCredentials& r) { return "<RegistryCredentials " + r.username + ">"; });
+  py::class_<c::RegistriesOptions>(m, "RegistriesOptions")
+      .def(py::init<>())
+      .def_readwrite("offline", &c::RegistriesOptions::offline)
+      .def_readwrite("mirrors", &c::RegistriesOptions::mirrors)
+      .def_readwrite("credentials", &c::RegistriesOptions::credentials)
+      .def_readwrite("ca_certificates", &c::RegistriesOptions::ca_certificates);
+  py::class_<c::RegistryFile>(m, "RegistryFile")
+      .def_readonly("path", &c::RegistryFile::path)
+      .def_readonly("content", &c::RegistryFile::content)
+      .def_readonly("secret", &c::RegistryFile::secret)
+      .def("__repr__", [](const c::RegistryFile& f) { return "<RegistryFile " + f.path + ">"; });
+  m.def("check_registries", &c::check_registries, py::arg("options"),
+        "Raises RenderError (a ValueError) naming the entry that cannot be written.");
+  m.def("containerd_registry_files", &c::containerd_registry_files, py::arg("options"));
+  m.def("crio_registry_files", &c::crio_registry_files, py::arg("options"));
+  m.def("registry_dirs", &c::registry_dirs, py::arg("files"), py::arg("certs_dir"));
+  m.attr("CONTAINERD_CERTS_DIR") = c::kContainerdCertsDir;
+  m.attr("CONTAINERS_CERTS_DIR") = c::kContainersCertsDir;
+  m.attr("CRIO_AUTH_FILE") = c::kCrioAuthFile;
   m.def("render_crio_config", &c::render_crio_config, py::arg("options"));
 
   py::class_<c::PackageRepository>(m, "PackageRepository")

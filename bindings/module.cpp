@@ -1,6 +1,11 @@
-// k8sfs._core: the C++ core seen from Python. This file only converts types,
-// releases the GIL around blocking calls and maps C++ errors to Python
-// exception classes; behaviour lives in cpp/, Python sugar in python/k8sfs.
+// k8sfs._core: the C++ core seen from Python. This file binds the SSH layer
+// (quote, ConnectOptions, ssh_config resolution, Session, Pool and its
+// per-host outcomes) and the PKI primitives (PrivateKey, Certificate, a CA);
+// cluster_pki.cpp binds the cluster's certificate table and store, and
+// components.cpp the renderers, the service bundles and the host layout.
+// The bindings only convert types, release the GIL around blocking calls
+// and map C++ errors to Python exception classes; behaviour lives in cpp/,
+// Python sugar in python/k8sfs.
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

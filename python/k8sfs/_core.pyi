@@ -33,7 +33,7 @@ class CommandError(SSHError):
 class PKIError(ValueError):
     """Key or certificate material is unusable or inconsistent."""
     host: str
-__all__: list[str] = ['ApiserverOptions', 'AuthError', 'Certificate', 'CertificateStatus', 'ClusterPkiSpec', 'CommandError', 'ConnectError', 'ConnectOptions', 'ConnectOutcome', 'ConnectionLostError', 'ContainerdOptions', 'ControllerManagerOptions', 'CrioOptions', 'EtcdMember', 'EtcdOptions', 'ExecOutcome', 'ExecResult', 'ExtendedUsage', 'FileStep', 'GetResult', 'HostKeyError', 'KeepalivedOptions', 'KubeProxyOptions', 'KubeVersion', 'KubeletOptions', 'Material', 'NEWEST_MINOR', 'OLDEST_MINOR', 'PKIError', 'PackageRepository', 'PkiHost', 'PkiPlan', 'PkiPlanItem', 'PkiStore', 'Pool', 'PrivateKey', 'PutOutcome', 'PutResult', 'RenderError', 'ResolvedOptions', 'SFTPError', 'SSHError', 'SchedulerOptions', 'ServiceBundle', 'ServiceFile', 'Session', 'TimeoutError', 'admin_group', 'apiserver_flags', 'apiserver_service', 'cgroup_driver_mismatch', 'cluster_materials', 'containerd_cgroup_driver_from_config', 'containerd_cgroup_driver_from_info', 'containerd_service', 'controller_manager_flags', 'controller_manager_service', 'crio_cgroup_driver_from_config', 'crio_repository', 'crio_service', 'etcd_client_urls', 'etcd_flags', 'etcd_service', 'etcdctl_tls_args', 'first_service_ip', 'has_super_admin', 'issue_leaf', 'join_command', 'kube_proxy_service', 'kubelet_flags', 'kubelet_service', 'layout', 'make_ca', 'node_pod_subnet', 'oneshot_service', 'quote', 'render_audit_policy', 'render_cni_bridge', 'render_cni_loopback', 'render_containerd_config', 'render_crictl_config', 'render_crio_config', 'render_encryption_config', 'render_keepalived_config', 'render_kube_proxy_config', 'render_kubelet_config', 'render_scheduler_config', 'resolve_options', 'runtime_socket', 'scheduler_service', 'service_account_issuer', 'virtual_router_id_for']
+__all__: list[str] = ['ApiserverOptions', 'AuthError', 'CONTAINERD_CERTS_DIR', 'CONTAINERS_CERTS_DIR', 'CRIO_AUTH_FILE', 'Certificate', 'CertificateStatus', 'ClusterPkiSpec', 'CommandError', 'ConnectError', 'ConnectOptions', 'ConnectOutcome', 'ConnectionLostError', 'ContainerdOptions', 'ControllerManagerOptions', 'CrioOptions', 'EtcdMember', 'EtcdOptions', 'ExecOutcome', 'ExecResult', 'ExtendedUsage', 'FileStep', 'GetResult', 'HostKeyError', 'KeepalivedOptions', 'KubeProxyOptions', 'KubeVersion', 'KubeletOptions', 'Material', 'NEWEST_MINOR', 'OLDEST_MINOR', 'PKIError', 'PackageRepository', 'PkiHost', 'PkiPlan', 'PkiPlanItem', 'PkiStore', 'Pool', 'PrivateKey', 'PutOutcome', 'PutResult', 'RegistriesOptions', 'RegistryCredentials', 'RegistryFile', 'RenderError', 'ResolvedOptions', 'SFTPError', 'SSHError', 'SchedulerOptions', 'ServiceBundle', 'ServiceFile', 'Session', 'TimeoutError', 'admin_group', 'apiserver_flags', 'apiserver_service', 'cgroup_driver_mismatch', 'check_registries', 'cluster_materials', 'containerd_cgroup_driver_from_config', 'containerd_cgroup_driver_from_info', 'containerd_registry_files', 'containerd_service', 'controller_manager_flags', 'controller_manager_service', 'crio_cgroup_driver_from_config', 'crio_registry_files', 'crio_repository', 'crio_service', 'etcd_client_urls', 'etcd_flags', 'etcd_service', 'etcdctl_tls_args', 'first_service_ip', 'has_super_admin', 'issue_leaf', 'join_command', 'kube_proxy_service', 'kubelet_flags', 'kubelet_service', 'layout', 'make_ca', 'node_pod_subnet', 'oneshot_service', 'quote', 'registry_dirs', 'render_audit_policy', 'render_cni_bridge', 'render_cni_loopback', 'render_containerd_config', 'render_crictl_config', 'render_crio_config', 'render_encryption_config', 'render_keepalived_config', 'render_kube_proxy_config', 'render_kubelet_config', 'render_scheduler_config', 'resolve_options', 'runtime_socket', 'scheduler_service', 'service_account_issuer', 'virtual_router_id_for']
 class ConnectOptions:
     def __init__(self, host: str, *, hostname: str = '', port: typing.SupportsInt | typing.SupportsIndex = 0, user: str = '', identity_files: collections.abc.Sequence[str] = [], key_passphrase: str = '', password: str = '', use_agent: bool = True, known_hosts: str = '', host_key_policy: str = 'strict', ssh_config: str = '', proxy_jump: str = '', connect_timeout: typing.SupportsFloat | typing.SupportsIndex = 0.0, keepalive: typing.SupportsFloat | typing.SupportsIndex = 15.0, sudo_password: str = '') -> None:
         ...
@@ -630,6 +630,7 @@ class ContainerdOptions:
     cni_bin_dir: str
     cni_conf_dir: str
     container_host: bool
+    registry_config_path: str
     sandbox_image: str
     def __init__(self) -> None:
         ...
@@ -642,9 +643,50 @@ class ContainerdOptions:
 class CrioOptions:
     cgroup_driver: str
     cni_plugin_dir: str
+    global_auth_file: str
     pause_image: str
     runtime_path: str
     def __init__(self) -> None:
+        ...
+class RegistryCredentials:
+    username: str
+    def __init__(self, username: str, password: str) -> None:
+        ...
+    def __repr__(self) -> str:
+        ...
+class RegistriesOptions:
+    offline: bool
+    def __init__(self) -> None:
+        ...
+    @property
+    def ca_certificates(self) -> dict[str, str]:
+        ...
+    @ca_certificates.setter
+    def ca_certificates(self, arg0: collections.abc.Mapping[str, str]) -> None:
+        ...
+    @property
+    def credentials(self) -> dict[str, RegistryCredentials]:
+        ...
+    @credentials.setter
+    def credentials(self, arg0: collections.abc.Mapping[str, RegistryCredentials]) -> None:
+        ...
+    @property
+    def mirrors(self) -> dict[str, list[str]]:
+        ...
+    @mirrors.setter
+    def mirrors(self, arg0: collections.abc.Mapping[str, collections.abc.Sequence[str]]) -> None:
+        ...
+class RegistryFile:
+    def __repr__(self) -> str:
+        ...
+    @property
+    def content(self) -> str:
+        ...
+    @property
+    def path(self) -> str:
+        ...
+    @property
+    def secret(self) -> bool:
         ...
 class PackageRepository:
     @property
@@ -788,11 +830,17 @@ def apiserver_service(options: ApiserverOptions) -> ServiceBundle:
     ...
 def cgroup_driver_mismatch(runtime: str, runtime_driver: str, kubelet_driver: str) -> str:
     ...
+def check_registries(options: RegistriesOptions) -> None:
+    """
+    Raises RenderError (a ValueError) naming the entry that cannot be written.
+    """
 def cluster_materials(spec: ClusterPkiSpec) -> list[Material]:
     ...
 def containerd_cgroup_driver_from_config(config_dump_toml: str) -> str | None:
     ...
 def containerd_cgroup_driver_from_info(crictl_info_json: str) -> str | None:
+    ...
+def containerd_registry_files(options: RegistriesOptions) -> list[RegistryFile]:
     ...
 def containerd_service(options: ContainerdOptions, version: str) -> ServiceBundle:
     ...
@@ -801,6 +849,8 @@ def controller_manager_flags(options: ControllerManagerOptions) -> list[str]:
 def controller_manager_service(options: ControllerManagerOptions) -> ServiceBundle:
     ...
 def crio_cgroup_driver_from_config(crio_config_toml: str) -> str | None:
+    ...
+def crio_registry_files(options: RegistriesOptions) -> list[RegistryFile]:
     ...
 def crio_repository(os_family: str, version: str) -> PackageRepository:
     ...
@@ -840,6 +890,8 @@ def quote(arg: str) -> str:
     """
     Quote one argument for a POSIX shell.
     """
+def registry_dirs(files: collections.abc.Sequence[RegistryFile], certs_dir: str) -> list[str]:
+    ...
 def render_audit_policy() -> str:
     ...
 def render_cni_bridge(pod_subnet: str, cni_version: str = '1.0.0') -> str:
@@ -874,5 +926,8 @@ def service_account_issuer(dns_domain: str) -> str:
     ...
 def virtual_router_id_for(name: str) -> int:
     ...
+CONTAINERD_CERTS_DIR: str = '/etc/containerd/certs.d'
+CONTAINERS_CERTS_DIR: str = '/etc/containers/certs.d'
+CRIO_AUTH_FILE: str = '/etc/crio/auth.json'
 NEWEST_MINOR: int = 37
 OLDEST_MINOR: int = 21

@@ -86,6 +86,51 @@ class RuntimeOptions:
     cgroup_driver: str = "systemd"
 
 
+@dataclass
+class RegistryLogin:
+    username: str = ""
+    # A file on the controller holding the password: read at plan and apply,
+    # written to the hosts 0600, never shown in a plan, a log or an error.
+    password_file: str = ""
+
+
+@dataclass
+class RegistryOptions:
+    """Where the nodes' runtime pulls images from (components/registries.h)."""
+
+    # Every pull refused: a node has only the images k8sfs imports.
+    offline: bool = False
+    # Registry host -> endpoints tried first, in order: {"docker.io": ["https://192.168.50.1:5000"]}.
+    mirrors: dict[str, list[str]] = field(default_factory=dict)
+    # host[:port] the runtime connects to (a mirror or a registry) -> its login.
+    credentials: dict[str, RegistryLogin] = field(default_factory=dict)
+    # host[:port] -> a CA certificate file on the controller that its TLS certificate chains to.
+    ca_files: dict[str, str] = field(default_factory=dict)
+
+    def core_options(self) -> _core.RegistriesOptions:
+        """The options for the renderers, passwords and CA certificates read
+        from their files; a file that cannot be read names its key."""
+        from k8sfs import _core
+
+        def read(path: str, key: str) -> str:
+            try:
+                return Path(path).expanduser().read_text()
+            except OSError as error:
+                raise SpecError(f"{key}: {path}: {error.strerror}") from None
+
+        o = _core.RegistriesOptions()
+        o.offline = self.offline
+        o.mirrors = {k: list(v) for k, v in self.mirrors.items()}
+        o.credentials = {
+            host: _core.RegistryCredentials(
+                login.username, read(login.password_file, f"registries.credentials.{host}.password_file").strip()
+            )
+            for host, login in self.credentials.items()
+        }
+        o.ca_certificates = {host: read(path, f"registries.ca_files.{host}") for host, path in self.ca_files.items()}
+        return o
+
+
 ARTIFACT_SOURCES = ("auto", "fetch", "build")
 
 
@@ -172,6 +217,7 @@ class ClusterSpec:
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     kubelet: KubeletOptions = field(default_factory=KubeletOptions)
     artifacts: ArtifactOptions = field(default_factory=ArtifactOptions)
+    registries: RegistryOptions = field(default_factory=RegistryOptions)
     # machine: real hosts or VMs. container: hosts that are containers (the
     # lab): no swapoff (swap is the machine's), a cgroup root per node, the
     # runtime may not lower OOM scores, kubelet never evicts.
@@ -373,6 +419,48 @@ def _runtime(data: Any, path: str) -> RuntimeOptions:
     return opts
 
 
+def _registries(data: Any, path: str) -> RegistryOptions:
+    from k8sfs import _core
+
+    _expect(data, dict, path, "a mapping")
+    _check_keys(data, {"offline", "mirrors", "credentials", "ca_files"}, path + ".")
+    opts = RegistryOptions()
+    opts.offline = _expect(data.get("offline", False), bool, f"{path}.offline", "true or false")
+    mirrors = _expect(data.get("mirrors", {}), dict, f"{path}.mirrors", "a mapping of registry -> endpoints")
+    for registry, endpoints in mirrors.items():
+        where = f"{path}.mirrors.{registry}"
+        _expect(endpoints, list, where, "a list of endpoints like https://192.168.50.1:5000")
+        opts.mirrors[str(registry)] = [
+            _expect(e, str, f"{where}[{i}]", "an endpoint URL") for i, e in enumerate(endpoints)
+        ]
+    logins = _expect(data.get("credentials", {}), dict, f"{path}.credentials", "a mapping of host -> login")
+    for host, login in logins.items():
+        where = f"{path}.credentials.{host}"
+        _expect(login, dict, where, "a mapping with username and password_file")
+        _check_keys(login, {"username", "password_file"}, where + ".")
+        for key in ("username", "password_file"):
+            if key not in login:
+                raise SpecError(f"{where}.{key}: missing")
+        opts.credentials[str(host)] = RegistryLogin(
+            _expect(login["username"], str, f"{where}.username", "a user name"),
+            _expect(login["password_file"], str, f"{where}.password_file", "a file path on the controller"),
+        )
+    cas = _expect(data.get("ca_files", {}), dict, f"{path}.ca_files", "a mapping of host -> CA file")
+    for host, file in cas.items():
+        opts.ca_files[str(host)] = _expect(file, str, f"{path}.ca_files.{host}", "a file path on the controller")
+    # The renderers' own checks (host names, URLs, offline with mirrors); the
+    # files are read at plan, so only their hosts are checked here.
+    check = _core.RegistriesOptions()
+    check.offline, check.mirrors = opts.offline, opts.mirrors
+    check.credentials = {h: _core.RegistryCredentials(login.username, "") for h, login in opts.credentials.items()}
+    check.ca_certificates = {h: "-----BEGIN CERTIFICATE-----" for h in opts.ca_files}
+    try:
+        _core.check_registries(check)
+    except ValueError as error:
+        raise SpecError(str(error)) from None
+    return opts
+
+
 def spec_from_dict(data: Any) -> ClusterSpec:
     _expect(data, dict, "(top)", "a mapping")
     spec = ClusterSpec()
@@ -420,6 +508,8 @@ def spec_from_dict(data: Any) -> ClusterSpec:
             if mirror and not URL.fullmatch(mirror):
                 raise SpecError(f"artifacts.mirror: {mirror!r} is not a URL like https://mirror.example/k8s")
             spec.artifacts.mirror = mirror
+    if "registries" in data:
+        spec.registries = _registries(data["registries"], "registries")
     if "control_plane_endpoint" in data:
         endpoint = _expect(data["control_plane_endpoint"], str, "control_plane_endpoint", "an IP address")
         if endpoint:

@@ -9,6 +9,7 @@
 #include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/runtime.h"
+#include "k8sfs/components/registries.h"
 #include "k8sfs/components/service.h"
 
 using namespace k8sfs::components;
@@ -216,4 +217,87 @@ TEST_CASE("runtime and one-shot units come from the same renderer as the Kuberne
   CHECK(once.unit_text.find("network-online") == std::string::npos);
   auto routes = oneshot_service("k8sfs-pod-routes", "routes", "/usr/local/sbin/k8sfs-pod-routes", {}, true);
   CHECK(routes.unit_text.find("After=network-online.target\nWants=network-online.target\n") != std::string::npos);
+}
+
+TEST_CASE("registries for containerd: a hosts.toml per registry, mirrors first, logins as a secret header",
+          "[components][registries]") {
+  RegistriesOptions o;
+  o.mirrors["docker.io"] = {"https://192.168.50.1:5000", "http://cache.lan"};
+  o.credentials["192.168.50.1:5000"] = {"k8sfs", "s3cret"};
+  o.ca_certificates["192.168.50.1:5000"] = "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n";
+  o.credentials["registry.example.com"] = {"me", "pw"};
+  auto files = containerd_registry_files(o);
+  REQUIRE(files.size() == 3);  // the CA, docker.io's hosts.toml, registry.example.com's
+  const auto& ca = files[0];
+  CHECK(ca.path == "/etc/containerd/certs.d/docker.io/192.168.50.1_5000.crt");
+  const auto& hub = files[1];
+  CHECK(hub.path == "/etc/containerd/certs.d/docker.io/hosts.toml");
+  CHECK(hub.secret);
+  CHECK(hub.content.find("server = \"https://registry-1.docker.io\"\n") != std::string::npos);
+  auto first = hub.content.find("[host.\"https://192.168.50.1:5000\"]");
+  auto second = hub.content.find("[host.\"http://cache.lan\"]");
+  CHECK(first != std::string::npos);
+  CHECK(second > first);  // tried in the spec's order
+  CHECK(hub.content.find("ca = \"" + ca.path + "\"") != std::string::npos);
+  // base64("k8sfs:s3cret")
+  CHECK(hub.content.find("authorization = \"Basic azhzZnM6czNjcmV0\"") != std::string::npos);
+  CHECK(files[2].path == "/etc/containerd/certs.d/registry.example.com/hosts.toml");
+  CHECK(files[2].content.find("[header]\n  authorization = \"Basic bWU6cHc=\"") != std::string::npos);
+  CHECK(registry_dirs(files, kContainerdCertsDir) == std::vector<std::string>{"docker.io", "registry.example.com"});
+
+  RegistriesOptions offline;
+  offline.offline = true;
+  auto off = containerd_registry_files(offline);
+  REQUIRE(off.size() > 2);
+  CHECK(off[0].path == "/etc/containerd/certs.d/_default/hosts.toml");
+  CHECK(off[1].path == "/etc/containerd/certs.d/docker.io/hosts.toml");  // containerd 1.6 reads no _default
+  for (const auto& f : off) CHECK(f.content.find(kOfflineServer) != std::string::npos);
+  offline.mirrors["docker.io"] = {"https://192.168.50.1:5000"};
+  CHECK_THROWS_WITH(containerd_registry_files(offline), Catch::Contains("offline refuses every pull"));
+}
+
+TEST_CASE("registries for CRI-O: pulls allowed unless offline, mirrors in registries.conf, logins in a 0600 file",
+          "[components][registries]") {
+  RegistriesOptions o;
+  auto defaults = crio_registry_files(o);
+  REQUIRE(defaults.size() == 2);
+  CHECK(defaults[0].path == "/etc/containers/policy.json");
+  CHECK(defaults[0].content.find("insecureAcceptAnything") < defaults[0].content.find("transports"));
+  CHECK(defaults[0].content.find("reject") == std::string::npos);
+
+  o.mirrors["docker.io"] = {"http://192.168.50.1:5000/cache"};
+  o.credentials["192.168.50.1:5000"] = {"k8sfs", "s3cret"};
+  auto files = crio_registry_files(o);
+  REQUIRE(files.size() == 3);
+  CHECK(files[1].content.find("[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n") !=
+        std::string::npos);
+  CHECK(files[1].content.find("[[registry.mirror]]\nlocation = \"192.168.50.1:5000/cache\"\ninsecure = true\n") !=
+        std::string::npos);
+  CHECK(files[2].path == kCrioAuthFile);
+  CHECK(files[2].secret);
+  CHECK(files[2].content.find("\"192.168.50.1:5000\"") != std::string::npos);
+  CHECK(files[2].content.find("azhzZnM6czNjcmV0") != std::string::npos);
+
+  RegistriesOptions offline;
+  offline.offline = true;
+  auto policy = crio_registry_files(offline)[0].content;
+  CHECK(policy.find("\"default\": [\n    {\n      \"type\": \"reject\"") != std::string::npos);
+
+  RegistriesOptions bad;
+  bad.mirrors["docker.io"] = {"192.168.50.1:5000"};  // no scheme
+  CHECK_THROWS_WITH(crio_registry_files(bad), Catch::Contains("registries.mirrors.docker.io"));
+}
+
+TEST_CASE("the runtimes' configs point at the registry configuration", "[components][registries]") {
+  ContainerdOptions one;
+  CHECK(render_containerd_config(one).find("registry]\n  config_path = \"/etc/containerd/certs.d\"") !=
+        std::string::npos);
+  ContainerdOptions two;
+  two.major_version = 2;
+  CHECK(render_containerd_config(two).find("[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = "
+                                           "'/etc/containerd/certs.d'") != std::string::npos);
+  CrioOptions crio;
+  CHECK(render_crio_config(crio).find("global_auth_file") == std::string::npos);
+  crio.global_auth_file = kCrioAuthFile;
+  CHECK(render_crio_config(crio).find("global_auth_file = \"/etc/crio/auth.json\"") != std::string::npos);
 }

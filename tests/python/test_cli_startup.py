@@ -7,6 +7,8 @@ import argparse
 import subprocess
 import sys
 
+import pytest
+
 from k8sfs import cli
 
 
@@ -57,3 +59,20 @@ def test_hosts_at_once_must_be_a_positive_number():
         )
         assert run.returncode == 2, bad
         assert "--hosts-at-once" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,says",
+    [
+        (["reset"], "removes Kubernetes from every host"),
+        (["node", "remove", "node-2"], "drains node-2"),
+        (["etcd", "restore", "/nonexistent/snapshot.db"], "replaces every member's data"),
+    ],
+)
+def test_a_command_that_destroys_something_needs_yes_and_says_what_it_would_do(argv, says, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "k8sfs.cli", *argv, "--state", str(tmp_path)], capture_output=True, text=True
+    )
+    assert run.returncode == 2, run.stderr
+    assert says in run.stderr and "add --yes to do it" in run.stderr
+    assert not any(tmp_path.iterdir())  # nothing was written

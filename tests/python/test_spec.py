@@ -87,6 +87,24 @@ BAD = [
         True,
     ),
     (
+        ("mirrors: {} ", "mirrors: {docker.io: [192.168.50.1:5000]} "),
+        "registries.mirrors.docker.io: '192.168.50.1:5000' is not an endpoint like https://",
+        "mirrors:",
+        True,
+    ),
+    (
+        ("offline: false", "offline: yes please"),
+        "registries.offline: 'yes please' is not true or false",
+        "offline:",
+        True,
+    ),
+    (
+        ("credentials: {} ", "credentials: {registry.example.com: {username: me}} "),
+        "registries.credentials.registry.example.com.password_file: missing",
+        "credentials:",
+        True,
+    ),
+    (
         ("host_profile: machine", "host_profile: vm"),
         "host_profile: 'vm' is not one of machine, container",
         "host_profile:",

@@ -17,6 +17,8 @@ std::string render_containerd_config(const ContainerdOptions& o) {
       out +=
           fmt::format("[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '{}'\n\n", o.sandbox_image);
     }
+    out += fmt::format("[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '{}'\n\n",
+                       o.registry_config_path);
     out += "[plugins.'io.containerd.cri.v1.runtime']\n";
     if (o.container_host) out += "  restrict_oom_score_adj = true\n  tolerate_missing_hugetlb_controller = true\n";
     out +=
@@ -44,6 +46,7 @@ std::string render_containerd_config(const ContainerdOptions& o) {
   out += cri + ".containerd.runtimes.runc.options]\n";
   out += fmt::format("  SystemdCgroup = {}\n\n", systemd ? "true" : "false");
   out += cri + fmt::format(".cni]\n  bin_dir = \"{}\"\n  conf_dir = \"{}\"\n", o.cni_bin_dir, o.cni_conf_dir);
+  out += "\n" + cri + fmt::format(".registry]\n  config_path = \"{}\"\n", o.registry_config_path);
   return out;
 }
 
@@ -71,10 +74,13 @@ std::string render_crio_config(const CrioOptions& o) {
       "\n"
       "[crio.image]\n"
       "pause_image = \"{}\"\n"
+      "{}"
       "\n"
       "[crio.network]\n"
       "plugin_dirs = [\"{}\"]\n",
-      to_string(o.cgroup_driver), runtime, o.pause_image, o.cni_plugin_dir);
+      to_string(o.cgroup_driver), runtime, o.pause_image,
+      o.global_auth_file.empty() ? "" : fmt::format("global_auth_file = \"{}\"\n", o.global_auth_file),
+      o.cni_plugin_dir);
 }
 
 OsFamily parse_os_family(const std::string& text) {

@@ -9,6 +9,7 @@ carry it as pending (engine/step.py)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from k8sfs import _core
@@ -38,6 +39,12 @@ class Context:
     encryption_key: str | None = ""
     images_pending: str = ""  # why images without a digest are not built yet (plan only)
     planning: bool = False  # missing artifacts are shown as pending, not errors
+
+    @functools.cached_property
+    def registries(self) -> _core.RegistriesOptions:
+        """The spec's registries with their passwords and CA certificates
+        read on the controller (once per context)."""
+        return self.spec.registries.core_options()
 
     @property
     def workers(self) -> list[HostSpec]:

@@ -12,7 +12,7 @@ from k8sfs.artifacts.catalog import CONTAINERD as CONTAINERD_BINARIES
 from k8sfs.chapters.context import Context
 from k8sfs.chapters.host_setup import kernel_step, package_step
 from k8sfs.engine.service import bundle_step
-from k8sfs.engine.step import AFTER, BEFORE, File, Guard, Step
+from k8sfs.engine.step import AFTER, BEFORE, Argv, File, Guard, Step
 from k8sfs.images import PAUSE_IMAGE, TEST_IMAGE
 from k8sfs.spec import HostSpec
 
@@ -169,6 +169,34 @@ CONTAINERD_UNDO = [
 ]
 
 
+def _pulls(ctx: Context) -> str:
+    r = ctx.spec.registries
+    if r.offline:
+        return "pulls refused (offline)"
+    if r.mirrors:
+        return "pulls through mirrors for " + ", ".join(sorted(r.mirrors))
+    return "pulls allowed"
+
+
+def _registry_files(files: list[_core.RegistryFile]) -> list[File]:
+    return [File(f.path, f.content, 0o600 if f.secret else 0o644, secret=f.secret) for f in files]
+
+
+def _nothing_else_in(certs_dir: str, wanted: list[str]) -> tuple[str, Argv]:
+    """A check that `certs_dir` holds no entry but `wanted`, and the command
+    that removes the others: a registry taken out of the spec leaves
+    neither its mirrors nor its login behind."""
+    keep = " ".join(wanted)  # host names (components/registries.h checks them)
+
+    def each(other: str) -> str:
+        return (
+            f'for d in {quote(certs_dir)}/*; do [ -e "$d" ] || continue; '
+            f'case " {keep} " in *" ${{d##*/}} "*) ;; *) {other};; esac; done'
+        )
+
+    return f"( {each('exit 1')} )", ["sh", "-c", each('rm -rf -- "$d"')]
+
+
 def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     """containerd from the host's packages, or for Kubernetes 1.36+ (which
     needs containerd 2, newer than Debian bookworm's 1.6) k8sfs's own build
@@ -186,13 +214,19 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
     # k8sfs's build: its unit in /etc/systemd/system replaces a package's, or a mask.
     version = ctx.version("containerd") if own else ""
     what = f"containerd {version} (k8sfs's build)" if own else "containerd"
+    registries = _core.containerd_registry_files(ctx.registries)
+    only_ours, remove_others = _nothing_else_in(
+        _core.CONTAINERD_CERTS_DIR, _core.registry_dirs(registries, _core.CONTAINERD_CERTS_DIR)
+    )
     configure = bundle_step(
         h.name,
         _core.containerd_service(options, version),
-        f"{what}, CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}",
+        f"{what}, CRI plugin: {options.cgroup_driver} cgroups, sandbox image {PAUSE_IMAGE}, " + _pulls(ctx),
         with_unit=own,
+        files=_registry_files(registries),
         uploads=[ctx.upload(name, layout.binary(name)) for name in CONTAINERD_BINARIES] if own else [],
-        prepare=[] if own else [["systemctl", "unmask", "containerd"]],
+        prepare=[remove_others] if own else [["systemctl", "unmask", "containerd"], remove_others],
+        extra_check=only_ours,
         verify=["ctr", "version"],
         undo=CONTAINERD_UNDO,
         by_hand=["containerd --version", "runc --version", "ctr version"],
@@ -228,7 +262,8 @@ CRIO_UNDO = [
 def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
     """CRI-O from the artifact cache (built from its Go module, or fetched),
     conmon and crun from the host's packages, and the containers
-    configuration it reads written by k8sfs: nothing is pulled."""
+    configuration it reads written by k8sfs: pulls as the spec's
+    `registries` say (allowed; through mirrors; or none, offline)."""
     facts = ctx.host_facts(h)
     cluster = ctx.spec.cluster_name
     options = _core.CrioOptions()
@@ -237,11 +272,16 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
     options.cni_plugin_dir = (
         layout.DEBIAN_CNI_BIN_DIR if "debian" in facts.os_family_words.split() else layout.CNI_BIN_DIR
     )
-    files = [
-        # Nothing is pulled (k8sfs imports its images): any pull is refused.
-        File("/etc/containers/policy.json", manifests.render("containers-policy.json")),
-        File("/etc/containers/registries.conf", manifests.render("registries.conf", cluster=cluster)),
-    ]
+    registries = _core.crio_registry_files(ctx.registries)
+    if ctx.registries.credentials:
+        options.global_auth_file = _core.CRIO_AUTH_FILE
+    only_ours, remove_others = _nothing_else_in(
+        _core.CONTAINERS_CERTS_DIR, _core.registry_dirs(registries, _core.CONTAINERS_CERTS_DIR)
+    )
+    if not ctx.registries.credentials:  # a login taken out of the spec goes too
+        only_ours += f" && ! test -e {_core.CRIO_AUTH_FILE}"
+        remove_others = ["sh", "-c", f"{remove_others[2]}; rm -f {_core.CRIO_AUTH_FILE}"]
+    files = _registry_files(registries)
     # Always behind k8sfs's wrapper: it adapts the spec version for older crun,
     # and on container hosts clamps oom_score_adj and drops hugetlb limits it
     # cannot apply (see the wrapper).
@@ -262,9 +302,11 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
     configure = bundle_step(
         h.name,
         crio := _core.crio_service(options, ctx.version("crio")),
-        f"CRI-O {ctx.version('crio')}: {options.cgroup_driver} cgroups, pause_image {PAUSE_IMAGE}",
+        f"CRI-O {ctx.version('crio')}: {options.cgroup_driver} cgroups, pause_image {PAUSE_IMAGE}, " + _pulls(ctx),
         files=files,
         uploads=[ctx.upload("crio", crio.binary), ctx.upload("pinns", layout.binary("pinns"))],
+        prepare=[remove_others],
+        extra_check=only_ours,
         verify=["sh", "-c", "systemctl is-active --quiet crio && test -S /var/run/crio/crio.sock"],
         data=["/etc/crio", "/etc/containers"],
         undo=CRIO_UNDO,

@@ -134,6 +134,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if plan.unreachable else 0
 
 
+def _confirmed(args: argparse.Namespace, what_it_does: str) -> bool:
+    """A command that destroys something runs only with --yes; without it, says what it would do."""
+    if not args.yes:
+        print(f"{what_it_does}; add --yes to do it", file=sys.stderr)
+    return bool(args.yes)
+
+
 def cmd_etcd_snapshot(args: argparse.Namespace) -> int:
     from k8sfs.operations.etcd_snapshot import etcd_snapshot
 
@@ -147,12 +154,11 @@ def cmd_etcd_restore(args: argparse.Namespace) -> int:
     from k8sfs.cli.target import progress
     from k8sfs.operations.etcd_restore import restore
 
-    if not args.yes:
-        print(
-            "k8sfs etcd restore replaces every member's data with the snapshot (the old data dirs are kept "
-            "beside them) and stops kube-apiserver meanwhile; add --yes to do it",
-            file=sys.stderr,
-        )
+    if not _confirmed(
+        args,
+        "k8sfs etcd restore replaces every member's data with the snapshot (the old data dirs are kept "
+        "beside them) and stops kube-apiserver meanwhile",
+    ):
         return 2
     with open_cluster(args, "etcd restore") as cluster:
         status = restore(cluster, Path(args.snapshot), progress)
@@ -164,12 +170,9 @@ def cmd_node_remove(args: argparse.Namespace) -> int:
     from k8sfs.cli.target import _lab, progress
     from k8sfs.operations.node_remove import remove
 
-    if not args.yes:
-        print(
-            f"k8sfs node remove drains {args.name} (its pods move), deletes the Node and resets the host; add "
-            "--yes to do it",
-            file=sys.stderr,
-        )
+    if not _confirmed(
+        args, f"k8sfs node remove drains {args.name} (its pods move), deletes the Node and resets the host"
+    ):
         return 2
     with open_cluster(args, "node remove") as cluster:
         remaining = remove(cluster, args.name, args.timeout, progress)
@@ -189,12 +192,9 @@ def cmd_node_remove(args: argparse.Namespace) -> int:
 def cmd_reset(args: argparse.Namespace) -> int:
     from k8sfs.operations.reset import reset
 
-    if not args.yes:
-        print(
-            "k8sfs reset removes Kubernetes from every host of the spec (units, data, CNI, iptables KUBE-* rules); "
-            "add --yes to do it",
-            file=sys.stderr,
-        )
+    if not _confirmed(
+        args, "k8sfs reset removes Kubernetes from every host of the spec (units, data, CNI, iptables KUBE-* rules)"
+    ):
         return 2
     with open_cluster(args, "reset") as cluster:
         done = reset(cluster)

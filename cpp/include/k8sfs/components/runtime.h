@@ -21,6 +21,8 @@ struct ContainerdOptions {
   // Hosts that are containers (the lab): cannot lower oom_score_adj, may
   // lack the hugetlb controller.
   bool container_host = false;
+  // Where each registry's hosts.toml is (mirrors, logins, CAs: registries.h).
+  std::string registry_config_path = "/etc/containerd/certs.d";
 };
 std::string render_containerd_config(const ContainerdOptions& options);
 
@@ -31,6 +33,7 @@ struct CrioOptions {
   // The OCI runtime CRI-O runs containers with; empty: its default (crun
   // from PATH). The lab points it at a wrapper (see node.py).
   std::string runtime_path;
+  std::string global_auth_file;  // registry logins (registries.h); empty: none
 };
 std::string render_crio_config(const CrioOptions& options);  // /etc/crio/crio.conf.d/10-k8sfs.conf
 
