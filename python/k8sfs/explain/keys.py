@@ -14,6 +14,10 @@ from typing import Any
 
 import yaml
 
+from k8sfs._core import layout
+
+CRIO_DROP_INS = layout.CRIO_CONFIG.rsplit("/", 1)[0] + "/"  # /etc/crio/crio.conf.d/
+
 KINDS = ("unit", "yaml", "toml", "json", "shell", "sysctl", "modules", "pem", "text")
 
 
@@ -30,7 +34,7 @@ def kind_of(path: str) -> str:
         return "yaml"
     if path.startswith("/etc/kubernetes/") and name.endswith(".conf") and "/cni/" not in path:
         return "yaml"  # kubeconfigs
-    if name.endswith(".toml") or path.startswith("/etc/crio/crio.conf.d/") or name == "registries.conf":
+    if name.endswith(".toml") or path.startswith(CRIO_DROP_INS) or name == "registries.conf":
         return "toml"
     if name.endswith((".conflist", ".json")) or (path.startswith("/etc/cni/net.d/") and name.endswith(".conf")):
         return "json"
