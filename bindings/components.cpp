@@ -13,10 +13,10 @@
 #include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
 #include "k8sfs/components/layout.h"
-#include "k8sfs/components/registries.h"
-#include "k8sfs/components/service.h"
 #include "k8sfs/components/node_network.h"
+#include "k8sfs/components/registries.h"
 #include "k8sfs/components/runtime.h"
+#include "k8sfs/components/service.h"
 #include "k8sfs/components/version.h"
 
 namespace py = pybind11;

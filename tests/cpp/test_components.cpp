@@ -8,8 +8,8 @@
 #include "k8sfs/components/etcd.h"
 #include "k8sfs/components/keepalived.h"
 #include "k8sfs/components/kubelet.h"
-#include "k8sfs/components/runtime.h"
 #include "k8sfs/components/registries.h"
+#include "k8sfs/components/runtime.h"
 #include "k8sfs/components/service.h"
 
 using namespace k8sfs::components;
@@ -269,8 +269,7 @@ TEST_CASE("registries for CRI-O: pulls allowed unless offline, mirrors in regist
   o.credentials["192.168.50.1:5000"] = {"k8sfs", "s3cret"};
   auto files = crio_registry_files(o);
   REQUIRE(files.size() == 3);
-  CHECK(files[1].content.find("[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n") !=
-        std::string::npos);
+  CHECK(files[1].content.find("[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n") != std::string::npos);
   CHECK(files[1].content.find("[[registry.mirror]]\nlocation = \"192.168.50.1:5000/cache\"\ninsecure = true\n") !=
         std::string::npos);
   CHECK(files[2].path == kCrioAuthFile);

@@ -84,8 +84,8 @@ void check_registries(const RegistriesOptions& o) {
     if (list.empty()) throw RenderError(fmt::format("registries.mirrors.{}: no endpoint", registry));
     for (const auto& e : list) {
       if (!std::regex_match(e, kEndpoint)) {
-        throw RenderError(fmt::format(
-            "registries.mirrors.{}: '{}' is not an endpoint like https://192.168.50.1:5000", registry, e));
+        throw RenderError(
+            fmt::format("registries.mirrors.{}: '{}' is not an endpoint like https://192.168.50.1:5000", registry, e));
       }
     }
   }

@@ -47,8 +47,8 @@ ServiceBundle kubelet_service(const KubeletOptions& o, const std::string& runtim
 
 ServiceBundle kube_proxy_service(const KubeProxyOptions& o) {
   const auto binary = layout::binary("kube-proxy");
-  return bundle("kube-proxy", render_kube_proxy_unit(o, binary), binary,
-                {{o.config_path, render_kube_proxy_config(o)}}, kube_proxy_reads(o, binary));
+  return bundle("kube-proxy", render_kube_proxy_unit(o, binary), binary, {{o.config_path, render_kube_proxy_config(o)}},
+                kube_proxy_reads(o, binary));
 }
 
 ServiceBundle containerd_service(const ContainerdOptions& o, const std::string& version) {
@@ -63,8 +63,8 @@ ServiceBundle containerd_service(const ContainerdOptions& o, const std::string& 
   unit.exec = layout::binary("containerd");
   unit.type = "notify";
   // Its shims and their containers outlive a restart of containerd itself.
-  unit.extra_service = {"Delegate=yes",         "KillMode=process",   "LimitNPROC=infinity",
-                        "LimitCORE=infinity",   "TasksMax=infinity",  "OOMScoreAdjust=-999"};
+  unit.extra_service = {"Delegate=yes",       "KillMode=process",  "LimitNPROC=infinity",
+                        "LimitCORE=infinity", "TasksMax=infinity", "OOMScoreAdjust=-999"};
   return bundle("containerd", render_unit(unit), unit.exec, {{layout::kContainerdConfig, render_containerd_config(o)}},
                 {unit.exec});
 }
@@ -81,8 +81,8 @@ ServiceBundle crio_service(const CrioOptions& o, const std::string& version) {
   return bundle("crio", render_unit(unit), unit.exec, {{layout::kCrioConfig, render_crio_config(o)}}, {unit.exec});
 }
 
-ServiceBundle oneshot_service(const std::string& unit_name, const std::string& description,
-                              const std::string& script, const std::vector<std::string>& before, bool after_network) {
+ServiceBundle oneshot_service(const std::string& unit_name, const std::string& description, const std::string& script,
+                              const std::vector<std::string>& before, bool after_network) {
   UnitSpec unit;
   unit.description = "k8sfs: " + description;
   unit.before = before;

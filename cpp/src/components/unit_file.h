@@ -19,7 +19,7 @@ struct UnitSpec {
   std::string exec;                     // binary
   std::vector<std::string> flags;       // one per line, no quotes or blanks
   std::vector<std::string> exec_start_pre;
-  std::string type;              // empty = simple
+  std::string type;                // empty = simple
   bool remain_after_exit = false;  // a oneshot that counts as active once it ran
   std::string restart = "always";  // empty: no Restart= (oneshots)
   std::vector<std::string> extra_service;
