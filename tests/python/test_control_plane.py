@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_LAB, TEST_SUBNET, artifacts_missing
+from conftest import TEST_LAB, TEST_SUBNET, artifacts_missing, smoke_test_by_hand
 from k8sfs.cluster import Cluster
 
 pytestmark = pytest.mark.lab
@@ -116,7 +116,7 @@ def test_nodes_are_ready_and_the_smoke_test_passes(cluster, kubectl, lab):
     )
     assert lookup.returncode == 0 and "10.0.0.1" in lookup.stdout, lookup.stdout + lookup.stderr
     with lab.session("k8s-master") as master:
-        smoke = master.exec(["/usr/local/sbin/k8sfs-smoke-test"], timeout=120)
+        smoke = smoke_test_by_hand(master, "control plane")
     assert smoke.exit_code == 0 and smoke.stdout.startswith("smoke test passed"), smoke.stderr
 
 
