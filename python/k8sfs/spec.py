@@ -613,8 +613,12 @@ def load_spec(path: str | Path | None) -> ClusterSpec:
     except SpecError as e:
         at = locate(text, str(e).split(": ", 1)[0])
         raise SpecError(f"{path}:{at}: {e}" if at else f"{path}: {e}") from None
-    if spec.ssh_config:  # relative to the spec, wherever k8sfs runs from
-        spec.ssh_config = str(path.parent.absolute() / Path(spec.ssh_config).expanduser())
+    here = path.parent.absolute()  # files the spec names are relative to it, wherever k8sfs runs from
+    if spec.ssh_config:
+        spec.ssh_config = str(here / Path(spec.ssh_config).expanduser())
+    for login in spec.registries.credentials.values():
+        login.password_file = str(here / Path(login.password_file).expanduser())
+    spec.registries.ca_files = {h: str(here / Path(f).expanduser()) for h, f in spec.registries.ca_files.items()}
     return spec
 
 

@@ -198,3 +198,23 @@ def test_a_bad_spec_changes_nothing_on_any_host(lab, tmp_path):
         # (running services write their own state there; k8sfs would write elsewhere too)
         assert changed == "", f"{name}: {changed}"
         s.close()
+
+
+def test_registry_files_are_read_relative_to_the_spec_and_a_missing_one_names_its_key(tmp_path):
+    directory = tmp_path / "site"
+    directory.mkdir()
+    (directory / "password").write_text("s3cret\n")
+    spec_file = directory / "cluster.yaml"
+    spec_file.write_text(
+        GOOD.replace(
+            "credentials: {} ",
+            "credentials: {reg.example.org: {username: me, password_file: password}, "
+            "other.example.org: {username: me, password_file: missing}} ",
+        )
+    )
+    spec = load_spec(spec_file)
+    assert spec.registries.credentials["reg.example.org"].password_file == str(directory / "password")
+    with pytest.raises(SpecError) as caught:
+        spec.registries.core_options()
+    assert str(caught.value).startswith("registries.credentials.other.example.org.password_file: ")
+    assert "s3cret" not in str(caught.value)
