@@ -139,6 +139,13 @@ class Lab:
     def root_of(self, host: LabHost) -> Path:
         return self.host_dir(host) / "root"
 
+    def disk_of(self, host: LabHost) -> Path:
+        """Where the host's own files are read: its root while it runs, its
+        overlay's upper directory (its disk) while it is stopped, whose root
+        is not mounted then."""
+        root = self.root_of(host)
+        return root if os.path.ismount(root) else self.host_dir(host) / "upper"
+
     @property
     def cluster_state_dir(self) -> Path:
         """Where `k8sfs apply --lab` keeps the controller's state for this
@@ -367,7 +374,7 @@ class Lab:
                 self._boot(host)
             self._wait_for_sshd([h for h in self.hosts if rows.get(h.name) != "running"], boot_timeout)
             self._forget_new_disks()
-            sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
+            sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.disk_of)
             sshfiles.write_ssh_config(self.ssh_config_path, self.hosts, self.key_path, self.known_hosts_path)
             self._save_state(complete=True if first_up else None)
         except BaseException:
@@ -393,7 +400,7 @@ class Lab:
         self._wait_for_sshd([h for h in hosts if rows[h.name] != "running"], boot_timeout)
         self._forget_new_disks()
         # A host whose disk was lost has a new host key; OpenSSH and k8sfs check it.
-        sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
+        sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.disk_of)
         self.progress(
             f"lab {self.name}: " + ", ".join(f"{h.name} {'started' if h in todo else 'was running'}" for h in hosts)
         )
@@ -441,7 +448,7 @@ class Lab:
         for h in self.hosts:
             if os.path.ismount(self.root_of(h)):
                 sshfiles.write_host_identity(h, self.root_of(h), self.hosts, self.controller_address, self.key_path)
-        sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.root_of)
+        sshfiles.write_known_hosts(self.known_hosts_path, self.hosts, self.disk_of)
         sshfiles.write_ssh_config(self.ssh_config_path, self.hosts, self.key_path, self.known_hosts_path)
         self._save_state()
         self.progress(f"lab {self.name}: {name} removed (its disk too)")

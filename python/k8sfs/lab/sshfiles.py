@@ -43,10 +43,11 @@ def write_host_identity(
     os.chmod(auth, 0o600)
 
 
-def write_known_hosts(path: Path, hosts: list[LabHost], root_of: Callable[[LabHost], Path]) -> None:
+def write_known_hosts(path: Path, hosts: list[LabHost], disk_of: Callable[[LabHost], Path]) -> None:
+    """Every host's key, stopped hosts' too (read from their disks)."""
     lines = []
     for host in hosts:
-        pub = (root_of(host) / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
+        pub = (disk_of(host) / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
         lines.append(f"{host.address} {pub[0]} {pub[1]}")
     path.write_text("\n".join(lines) + "\n")
 
