@@ -37,7 +37,7 @@ UPGRADE_FROM ?= v1.33.13
 artifacts: build
 	k8sfs artifacts get --runtime crio
 	k8sfs artifacts get --version $(UPGRADE_FROM)
-	k8sfs artifacts build kube-bench kube-bench-cfg e2e.test agnhost nnp e2e-images sample-apiserver ginkgo
+	k8sfs artifacts build kube-bench kube-bench-cfg e2e.test agnhost nnp e2e-images sample-apiserver ginkgo registry
 
 cpp-test: deps
 	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF -DK8SFS_WERROR=ON >/dev/null

@@ -19,6 +19,8 @@ VERSION = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 LAB_KUBERNETES_VERSION = "v1.34.4"
 # The CIS benchmark checker `k8sfs verify cis` runs (its cis-1.11 definitions cover 1.31-1.34).
 KUBE_BENCH_VERSION = "v0.14.0"
+# The lab's image registry (CNCF distribution, github.com/distribution/distribution/v3).
+REGISTRY_VERSION = "v3.1.2"
 
 # etcd as kubeadm pins it per minor (cmd/kubeadm/app/constants), nearest lower
 # wins; for 1.21 the walkthrough's 3.5.1 instead of kubeadm's 3.4.13.

@@ -256,6 +256,21 @@ TEST_CASE("registries for containerd: a hosts.toml per registry, mirrors first, 
   CHECK_THROWS_WITH(containerd_registry_files(offline), Catch::Contains("offline refuses every pull"));
 }
 
+TEST_CASE("registries: a mirror's path is a namespace on that registry, for both runtimes",
+          "[components][registries]") {
+  RegistriesOptions o;
+  o.mirrors["docker.io"] = {"https://192.168.50.1:5000/docker.io", "https://mirror.lan/v2"};
+  auto hub = containerd_registry_files(o).at(0);
+  // containerd would append /v2 after the path; the API root is said instead.
+  CHECK(hub.content.find("[host.\"https://192.168.50.1:5000/v2/docker.io\"]\n  capabilities = [\"pull\", "
+                         "\"resolve\"]\n  override_path = true\n") != std::string::npos);
+  auto root = hub.content.find("[host.\"https://mirror.lan/v2\"]");  // an API root already: unchanged
+  REQUIRE(root != std::string::npos);
+  CHECK(hub.content.find("override_path", root) == std::string::npos);
+  auto conf = crio_registry_files(o).at(1);
+  CHECK(conf.content.find("location = \"192.168.50.1:5000/docker.io\"") != std::string::npos);
+}
+
 TEST_CASE("registries for CRI-O: pulls allowed unless offline, mirrors in registries.conf, logins in a 0600 file",
           "[components][registries]") {
   RegistriesOptions o;

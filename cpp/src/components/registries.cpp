@@ -42,6 +42,22 @@ std::string host_of(const std::string& endpoint) {
   return m[2].str();
 }
 
+// A mirror's path is a namespace on that registry: "https://r:5000/docker.io"
+// serves docker.io/library/nginx as r:5000/docker.io/library/nginx. CRI-O
+// takes that as it is; containerd appends /v2 after a path unless told the
+// path is the API root, so it gets "https://r:5000/v2/docker.io" and
+// override_path. An endpoint without a path (or ending in /v2) is unchanged.
+std::string containerd_host_url(const std::string& endpoint) {
+  std::smatch m;
+  std::regex_match(endpoint, m, kEndpoint);
+  std::string path = m[5].str();
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (path.empty() || (path.size() >= 3 && path.compare(path.size() - 3, 3, "/v2") == 0)) {
+    return endpoint;
+  }
+  return fmt::format("{}://{}/v2{}", m[1].str(), m[2].str(), path);
+}
+
 std::string upstream(const std::string& registry) {
   return registry == "docker.io" ? "https://registry-1.docker.io" : "https://" + registry;
 }
@@ -146,8 +162,10 @@ std::vector<RegistryFile> containerd_registry_files(const RegistriesOptions& o) 
     text += tls_and_login(registry, "", "");
     if (auto m = o.mirrors.find(registry); m != o.mirrors.end()) {
       for (const auto& endpoint : m->second) {
-        text += fmt::format("\n[host.\"{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n", endpoint);
-        text += tls_and_login(host_of(endpoint), "  ", fmt::format("host.\"{}\".", endpoint));
+        const std::string url = containerd_host_url(endpoint);
+        text += fmt::format("\n[host.\"{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n", url);
+        if (url != endpoint) text += "  override_path = true\n";
+        text += tls_and_login(host_of(endpoint), "  ", fmt::format("host.\"{}\".", url));
       }
     }
     files.push_back({dir + "/hosts.toml", text, secret});

@@ -23,6 +23,7 @@ __all__ = [
     "release_site_answers",
     "sha256_file",
     "versions_for",
+    "LAB_TOOLS",
 ]
 
 
@@ -39,6 +40,7 @@ MODULES = {
     "coredns": "github.com/coredns/coredns",
     "kube-bench": "github.com/aquasecurity/kube-bench",
     "kube-bench-cfg": "github.com/aquasecurity/kube-bench",
+    "registry": "github.com/distribution/distribution/v3",
 }
 
 
@@ -52,6 +54,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     for name in catalog.CONTAINERD:
         out[name] = versions.CONTAINERD_2
     out["kube-bench"] = out["kube-bench-cfg"] = versions.KUBE_BENCH_VERSION
+    out["registry"] = versions.REGISTRY_VERSION
     # ginkgo: the CLI at the version this Kubernetes requires (gobuild.build_ginkgo)
     for name in (*CONFORMANCE_TOOLS, PARALLEL_TOOL):
         out[name] = kubernetes_version
@@ -69,6 +72,8 @@ RUNTIME_ONLY = {"crio": ("crio", "pinns"), "containerd": catalog.CONTAINERD}
 CONFORMANCE_TOOLS = ("e2e.test", "agnhost", "nnp", "e2e-images", "sample-apiserver")
 PARALLEL_TOOL = "ginkgo"  # runs e2e.test in parallel processes (--parallel)
 VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg", *CONFORMANCE_TOOLS, PARALLEL_TOOL)
+# What the lab runs on the controller's side: its image registry (lab/registry.py).
+LAB_TOOLS = ("registry",)
 
 
 def names_for(runtime: str = "containerd", kubernetes_version: str = versions.LAB_KUBERNETES_VERSION) -> list[str]:
@@ -78,7 +83,7 @@ def names_for(runtime: str = "containerd", kubernetes_version: str = versions.LA
     other = {n for r, ns in RUNTIME_ONLY.items() if r != runtime for n in ns}
     if not versions.containerd_from_artifacts(kubernetes_version):
         other.update(catalog.CONTAINERD)
-    return [n for n in catalog.known_names() if n not in other and n not in VERIFY_TOOLS]
+    return [n for n in catalog.known_names() if n not in other and n not in (*VERIFY_TOOLS, *LAB_TOOLS)]
 
 
 def build(
@@ -161,6 +166,11 @@ def build(
         v = wanted["kube-bench"]
         groups.append(
             (bench, functools.partial(gobuild.build_kube_bench, v, staging, work / f"kube-bench-{v}", progress))
+        )
+    if "registry" in missing:
+        v = wanted["registry"]
+        groups.append(
+            (["registry"], functools.partial(gobuild.build_registry, v, staging, work / f"registry-{v}", progress))
         )
     if "crictl" in missing:
         v = wanted["crictl"]

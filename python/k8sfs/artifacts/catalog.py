@@ -88,6 +88,8 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         raise KeyError(f"{name} (from k8s.io/kubernetes's test/) is built, not fetched: k8sfs artifacts build")
     if name == "sample-apiserver":
         raise KeyError("sample-apiserver (k8s.io/sample-apiserver) is built, not fetched: k8sfs artifacts build")
+    if name == "registry":
+        raise KeyError("registry (the lab's, github.com/distribution/distribution/v3) is built, not fetched")
     if name == "kube-bench-cfg":
         raise KeyError("kube-bench-cfg (the cfg/ of kube-bench's module) is built, not fetched: k8sfs artifacts build")
     if name == "coredns":
@@ -116,4 +118,5 @@ def known_names() -> list[str]:
         "e2e-images",
         "sample-apiserver",
         "ginkgo",
+        "registry",
     ]

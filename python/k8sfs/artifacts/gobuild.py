@@ -467,6 +467,16 @@ def build_kube_bench(version: str, out_dir: Path, work_dir: Path, progress: Prog
     return built
 
 
+def build_registry(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
+    """The lab's image registry: CNCF distribution's `registry` command.
+    Its own go.sum seeds the wrapper's."""
+    module = "github.com/distribution/distribution/v3"
+    ldflags = f"-s -w -X '{module}/version.version={version}'"
+    return build_module(
+        module, version, [f"{module}/cmd/registry"], out_dir, work_dir, ldflags, progress, upstream_sums=True
+    )
+
+
 def build_critools(version: str, out_dir: Path, work_dir: Path, progress: Progress = print) -> dict[str, Path]:
     ldflags = f"-s -w -X 'sigs.k8s.io/cri-tools/pkg/version.Version={version}'"
     return build_module(

@@ -279,6 +279,7 @@ COMMAND_MODULES = {
     ),
     "pki": ("pki",),
     "artifacts": ("artifacts",),
+    "image": ("image",),
 }
 BUILT_IN = ("lab", "exec", "demo")  # added here, in build_parser
 

@@ -43,6 +43,7 @@ from k8sfs.engine.journal import Journal
 from k8sfs.lab import cgroups, network, rootfs, sshfiles
 from k8sfs.lab.layout import LabHost, place
 from k8sfs.lab.processes import LabError, alive, container_inits, mounts_under, nspawn_pids, run, stop, tail
+from k8sfs.lab.registry import LabRegistry, with_lab_registry
 from k8sfs.lab.safety import check_route, check_subnet
 from k8sfs.spec import WALKTHROUGH_SUBNET
 from k8sfs.ssh import Session
@@ -152,6 +153,24 @@ class Lab:
         lab's cluster (PKI, secrets-at-rest key, logs, journal, lock): outside
         the lab's directory, so no lab operation removes it but `down --purge`."""
         return Path(self.clusters_root) / self.name
+
+    @property
+    def registry_dir(self) -> Path:
+        """The lab registry's storage, keys and log: beside the clusters'
+        state, so only `down --purge` removes it."""
+        return Path(self.clusters_root).parent / "registries" / self.name
+
+    def registry(self, build: bool = True) -> LabRegistry:
+        """The lab's image registry (lab/registry.py); its binary is built
+        from its Go module the first time (`build`), like the cluster's."""
+        from k8sfs import artifacts, versions
+
+        cache = artifacts.ArtifactCache(self.cache_dir / "artifacts")
+        found = cache.lookup("registry", versions.REGISTRY_VERSION)
+        if found is None and build:
+            found = artifacts.build(versions.LAB_KUBERNETES_VERSION, ["registry"], cache, self.progress)[0]
+        binary = found.path if found else Path("registry-not-built")
+        return LabRegistry(self.registry_dir, self.controller_address, binary, self.progress)
 
     @property
     def cgroup_prefix(self) -> str:
@@ -349,20 +368,23 @@ class Lab:
             self.progress(f"lab {self.name}: {', '.join(extra)} stay(s) in the lab but not in the spec")
         rows = {r["host"]: r["state"] for r in self.status()} if state else {}
         if state and spec is None and len(hosts) == len(existing) and all(rows.get(h.name) == "running" for h in hosts):
+            self.registry().start()
             self.progress(f"lab {self.name} is already up ({self.subnet})")
             return notes
         self._check_preconditions(first=not state)
         image = rootfs.ensure_rootfs(self.cache_dir, self.progress)
+        registry = self.registry()
         first_up = not state
         self.hosts = hosts
         if spec is not None or first_up:
             fitted = dataclasses.replace(wanted, control_plane_endpoint=endpoint)
-            self._spec_data = _spec_with_lab_addresses(fitted, hosts)
+            self._spec_data = with_lab_registry(_spec_with_lab_addresses(fitted, hosts), registry)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._save_state(complete=False if first_up else None)
             sshfiles.make_key(self.key_path, self.name)
             network.make_bridge(self.bridge, self.controller_address, self.network.prefixlen)
+            registry.start()
             starting = [h for h in self.hosts if rows.get(h.name) not in ("running", "booting")]
             if not first_up and starting:
                 self.progress(f"lab {self.name}: starting {', '.join(h.name for h in starting)} with their disks")
@@ -647,8 +669,9 @@ class Lab:
         return left
 
     def purge_list(self) -> list[Path]:
-        """What `down --purge` removes beyond the hosts: the cluster's state."""
-        return [self.cluster_state_dir] if self.cluster_state_dir.exists() else []
+        """What `down --purge` removes beyond the hosts: the cluster's state
+        and the lab registry's images."""
+        return [p for p in (self.cluster_state_dir, self.registry_dir) if p.exists()]
 
     def down(self, quiet: bool = False, purge: bool = False) -> None:
         """Removes every process, mount, namespace, link and file the lab
@@ -668,6 +691,7 @@ class Lab:
             for mount_point in mounts_under(self.host_dir(host)):
                 subprocess.run(["umount", "-l", mount_point], capture_output=True)
             network.remove_host_network(host)
+        self.registry(build=False).stop()
         network.remove_bridge(self.bridge)
         left = self._remove_cgroups()
         if left:
@@ -680,7 +704,10 @@ class Lab:
             host.pid = None
         if purge:
             for path in self.purge_list():
-                say(f"removing the cluster's state {path} (CAs, secrets-at-rest key, journal, logs)")
+                what = "CAs, secrets-at-rest key, journal, logs"
+                if path == self.registry_dir:
+                    what = "the lab registry's images and keys"
+                say(f"removing the cluster's state {path} ({what})")
                 shutil.rmtree(path)
         elif self.cluster_state_dir.exists() and not quiet:
             say(f"kept the cluster's state in {self.cluster_state_dir} (k8sfs lab down --purge removes it)")
