@@ -4,6 +4,7 @@ which is always taken down at the end, even when tests fail."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -215,6 +216,60 @@ STARTED = time.time()
 def measured(what: str, value: str) -> None:
     MEASURED.append((what, value))
     print(f"[measured] {what}: {value}")
+
+
+def run_on_both_workers(lab_name: str, name: str, image: str, timeout: float = 120) -> dict[str, dict]:
+    """A Deployment of `image` with imagePullPolicy Always, one pod per
+    worker, as a person would write it; returns each Running pod's node and
+    its Pulled event's message. Deleted again before returning."""
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "DoNotSchedule",
+                            "labelSelector": {"matchLabels": {"app": name}},
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": image,
+                            "imagePullPolicy": "Always",
+                            "command": ["sh", "-c", "echo pulled and running; exec sleep 3600"],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    lab = ["--lab", lab_name]
+    run_k8sfs("kubectl", *lab, "--", "apply", "-f", "-", input=json.dumps(manifest))
+    try:
+        done = run_k8sfs(
+            "kubectl", *lab, "--", "rollout", "status", f"deployment/{name}", f"--timeout={int(timeout)}s", check=False
+        )
+        pods = json.loads(run_k8sfs("kubectl", *lab, "--", "get", "pods", "-l", f"app={name}", "-o", "json").stdout)
+        events = json.loads(
+            run_k8sfs("kubectl", *lab, "--", "get", "events", "--field-selector", "reason=Pulled", "-o", "json").stdout
+        )
+        pulled = {e["involvedObject"]["name"]: e["message"] for e in events["items"]}
+        assert done.returncode == 0, f"{image} did not roll out: {done.stderr[-1500:]}\n{json.dumps(pods)[-2000:]}"
+        return {
+            p["spec"]["nodeName"]: {"phase": p["status"]["phase"], "pulled": pulled.get(p["metadata"]["name"], "")}
+            for p in pods["items"]
+        }
+    finally:
+        run_k8sfs("kubectl", *lab, "--", "delete", "deployment", name, "--wait=false", check=False)
 
 
 SMOKE_TEST = "/usr/local/sbin/k8sfs-smoke-test"

@@ -6,10 +6,13 @@ containers-storage; the cluster reaches the smoke test on it."""
 from __future__ import annotations
 
 import json
+import os
+import secrets
+from pathlib import Path
 
 import pytest
 
-from conftest import purge_lab, require_lab_and_artifacts, run_k8sfs
+from conftest import purge_lab, require_lab_and_artifacts, run_k8sfs, run_on_both_workers
 
 pytestmark = pytest.mark.lab
 
@@ -48,3 +51,18 @@ def test_crio_runs_the_cluster_through_the_smoke_test(lab):
         smoke = master.exec(["/usr/local/sbin/k8sfs-smoke-test"], timeout=120)
     assert smoke.exit_code == 0 and smoke.stdout.startswith("smoke test passed"), smoke.stderr
     assert run_k8sfs("plan", *LAB, "--detailed-exitcode", check=False).returncode == 0
+
+
+def test_crio_runs_an_image_pushed_to_the_lab_registry_under_a_short_name_on_both_workers(lab):
+    """`busybox:<tag>` means docker.io/library/busybox:<tag> on CRI-O too
+    (registries.conf searches docker.io only), and docker.io is pulled from
+    the lab registry first; the policy lets a registry image in."""
+    archive = Path(os.environ.get("K8SFS_CACHE", Path.home() / ".cache" / "k8sfs")) / "images" / "busybox.tar"
+    tag = f"crio-{secrets.token_hex(3)}"
+    run_k8sfs("image", "push", *LAB, str(archive), f"busybox:{tag}")
+    pods = run_on_both_workers(NAME, "pushed", f"busybox:{tag}")
+    assert sorted(pods) == ["node-1", "node-2"]
+    for node, pod in pods.items():
+        assert pod["phase"] == "Running" and "Successfully pulled image" in pod["pulled"], (node, pod)
+    log = (lab.registry_dir / "registry.log").read_text()
+    assert f"/v2/docker.io/library/busybox/manifests/{tag}" in log and "cri-o" in log.lower()

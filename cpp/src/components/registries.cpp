@@ -184,8 +184,10 @@ std::vector<RegistryFile> crio_registry_files(const RegistriesOptions& o) {
 
   std::string conf = o.offline ? "# Written by k8sfs: offline, every pull is refused (policy.json); the images\n"
                                  "# k8sfs imports are all a node has.\n"
-                               : "# Written by k8sfs: short names are not searched; mirrors are tried first.\n";
-  conf += "unqualified-search-registries = []\nshort-name-mode = \"enforcing\"\n";
+                               : "# Written by k8sfs: a short name (busybox) is docker.io's, as containerd and\n"
+                                 "# Docker read it; mirrors are tried first.\n";
+  // One search registry: enforcing never has to ask which one was meant.
+  conf += "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"enforcing\"\n";
   for (const auto& [registry, list] : o.mirrors) {
     conf += fmt::format("\n[[registry]]\nprefix = \"{0}\"\nlocation = \"{0}\"\n", registry);
     for (const auto& endpoint : list) {

@@ -1,0 +1,139 @@
+"""The lab's image registry, as a person uses it: `k8sfs image push` an
+archive under a docker.io name, then a Deployment that names it runs on
+both workers, pulled through the lab registry (the runtime is told nothing
+but the spec's mirrors). A layer whose bytes do not match its digest is
+refused by the runtime, and the registry keeps its images across
+`lab down` and `lab up`; `down --purge` removes them. CRI-O's pull from it
+is in test_crio.py."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import measured, purge_lab, require_lab_and_artifacts, run_k8sfs, run_on_both_workers
+
+pytestmark = pytest.mark.lab
+
+NAME, SUBNET = "k8sfsi", "192.168.67.0/24"
+LAB = ["--lab", NAME]
+BUSYBOX = Path(os.environ.get("K8SFS_CACHE", Path.home() / ".cache" / "k8sfs")) / "images" / "busybox.tar"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    require_lab_and_artifacts()
+    from k8sfs.lab import Lab
+
+    try:
+        run_k8sfs("lab", "up", *LAB, "--subnet", SUBNET)
+        run_k8sfs("apply", *LAB, timeout=900)
+        yield Lab(name=NAME, progress=print)
+    finally:
+        purge_lab(NAME)
+
+
+def _archive(directory: Path, content: bytes) -> Path:
+    """A one-layer docker-archive holding a file with `content`: an image no
+    registry has seen (it is never run, only pulled)."""
+    layer_buffer = io.BytesIO()
+    with tarfile.open(fileobj=layer_buffer, mode="w") as layer_tar:
+        info = tarfile.TarInfo("data.txt")
+        info.size = len(content)
+        layer_tar.addfile(info, io.BytesIO(content))
+    layer = layer_buffer.getvalue()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/true"]},
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+        }
+    ).encode()
+    path = directory / "image.tar"
+    with tarfile.open(path, "w") as tar:
+        for name, data in (
+            ("layer.tar", layer),
+            ("config.json", config),
+            ("manifest.json", json.dumps([{"Config": "config.json", "Layers": ["layer.tar"]}]).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_image_pushed_under_a_docker_io_name_runs_on_both_workers_pulled_from_the_lab_registry(lab):
+    tag = f"pushed-{secrets.token_hex(3)}"
+    pushed = run_k8sfs("image", "push", *LAB, str(BUSYBOX), f"busybox:{tag}")
+    where = f"{lab.controller_address}:5000/docker.io/library/busybox:{tag}"
+    assert f"pushed docker.io/library/busybox:{tag} as {where}" in pushed.stdout  # the name as every runtime reads it
+    measured("lab registry: push of busybox (first time)", pushed.stdout.strip().rsplit(": ", 1)[-1])
+    pods = run_on_both_workers(NAME, "pushed", f"busybox:{tag}")
+    assert sorted(pods) == ["node-1", "node-2"]
+    for node, pod in pods.items():
+        assert pod["phase"] == "Running", node
+        assert f'Successfully pulled image "busybox:{tag}"' in pod["pulled"], (node, pod)
+    log = (lab.registry_dir / "registry.log").read_text()
+    for host in lab.hosts[1:]:  # each worker asked the lab registry itself, under docker.io's namespace
+        assert f"{host.address}:" in log and f"/v2/docker.io/library/busybox/manifests/{tag}" in log
+    again = run_k8sfs("image", "push", *LAB, str(BUSYBOX), f"busybox:{tag}")
+    assert "2 blob(s) already there" in again.stdout  # config and layer: only the manifest is sent
+
+
+def test_a_name_the_nodes_would_not_ask_the_lab_registry_for_is_refused_before_anything_is_sent(lab):
+    refused = run_k8sfs("image", "push", *LAB, str(BUSYBOX), "registry.example.com/tools:1", check=False)
+    assert refused.returncode == 2
+    assert "docker.io, registry.k8s.io, ghcr.io, quay.io" in refused.stderr
+    assert not (lab.registry_dir / "storage/docker/registry/v2/repositories/registry.example.com").exists()
+
+
+def test_a_layer_whose_bytes_do_not_match_its_digest_is_refused_by_the_runtime(lab, tmp_path):
+    image = _archive(tmp_path, secrets.token_bytes(4096))
+    run_k8sfs("image", "push", *LAB, str(image), "quay.io/k8sfs/tampered:1")
+    from k8sfs.images.oci import read_docker_archive
+
+    layer = read_docker_archive(image).layers[0]
+    hex_digest = layer.digest.removeprefix("sha256:")
+    stored = lab.registry_dir / f"storage/docker/registry/v2/blobs/sha256/{hex_digest[:2]}/{hex_digest}/data"
+    data = bytearray(stored.read_bytes())
+    data[-20] ^= 0xFF  # same size, other bytes: what a bad disk or a man in the middle would give
+    stored.write_bytes(bytes(data))
+    with lab.session("node-1") as node:
+        pull = node.exec(["crictl", "pull", "quay.io/k8sfs/tampered:1"], timeout=120)
+        images = node.exec(["crictl", "images", "-o", "json"]).stdout
+    assert pull.exit_code != 0
+    assert "digest" in pull.stderr and hex_digest[:12] in pull.stderr, pull.stderr
+    assert "quay.io/k8sfs/tampered" not in images
+
+
+def test_the_registry_keeps_its_images_across_lab_down_and_up_and_purge_removes_them(lab, tmp_path):
+    image = _archive(tmp_path, b"kept across down and up\n")
+    run_k8sfs("image", "push", *LAB, str(image), "ghcr.io/k8sfs/kept:1")
+    pid = lab.registry(build=False).pid()
+    assert pid is not None
+    run_k8sfs("lab", "down", *LAB)
+    assert not Path(f"/proc/{pid}").exists(), "lab down leaves no registry running"
+    run_k8sfs("lab", "up", *LAB, "--subnet", SUBNET)
+    from k8sfs.images.oci import read_docker_archive
+    from k8sfs.images.push import Registry
+
+    registry = lab.registry(build=False)
+    client = Registry(registry.host, registry.ca_file)
+    status, headers = client._request(
+        "HEAD",
+        "/v2/ghcr.io/k8sfs/kept/manifests/1",
+        "checking the kept image",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert status == 200 and headers["Docker-Content-Digest"] == read_docker_archive(image).digest
+    pid = registry.pid()
+    run_k8sfs("lab", "down", *LAB, "--purge")
+    assert not lab.registry_dir.exists() and pid is not None and not Path(f"/proc/{pid}").exists()
