@@ -46,7 +46,7 @@ fi
 # all must match the interpreter that runs k8sfs).
 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "scikit-build-core>=0.10" "pybind11>=2.12" "pytest>=7" "pytest-timeout" \
-  "cryptography" "asyncssh" "fabric" "paramiko" "ansible-core" "pyyaml" \
+  "cryptography" "bcrypt" "asyncssh" "fabric" "paramiko" "ansible-core" "pyyaml" \
   "jsonschema" "nbclient" "nbformat" "ipykernel" "nbconvert" "pygments" "graphviz" "matplotlib" "hypothesis" \
   "ruff==0.17.6" "mypy==2.4.1" "types-PyYAML" "pybind11-stubgen==3.0.0" "clang-format==23.1.3"
 

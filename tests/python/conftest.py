@@ -218,7 +218,9 @@ def measured(what: str, value: str) -> None:
     print(f"[measured] {what}: {value}")
 
 
-def run_on_both_workers(lab_name: str, name: str, image: str, timeout: float = 120) -> dict[str, dict]:
+def run_on_both_workers(
+    lab_name: str, name: str, image: str, timeout: float = 120, pull_secret: str = ""
+) -> dict[str, dict]:
     """A Deployment of `image` with imagePullPolicy Always, one pod per
     worker, as a person would write it; returns each Running pod's node and
     its Pulled event's message. Deleted again before returning."""
@@ -240,6 +242,7 @@ def run_on_both_workers(lab_name: str, name: str, image: str, timeout: float = 1
                             "labelSelector": {"matchLabels": {"app": name}},
                         }
                     ],
+                    **({"imagePullSecrets": [{"name": pull_secret}]} if pull_secret else {}),
                     "containers": [
                         {
                             "name": "main",

@@ -66,3 +66,13 @@ def test_crio_runs_an_image_pushed_to_the_lab_registry_under_a_short_name_on_bot
         assert pod["phase"] == "Running" and "Successfully pulled image" in pod["pulled"], (node, pod)
     log = (lab.registry_dir / "registry.log").read_text()
     assert f"/v2/docker.io/library/busybox/manifests/{tag}" in log and "cri-o" in log.lower()
+
+
+def test_image_load_puts_an_archive_into_containers_storage_on_every_worker(lab):
+    archive = Path(os.environ.get("K8SFS_CACHE", Path.home() / ".cache" / "k8sfs")) / "images" / "busybox.tar"
+    loaded = run_k8sfs("image", "load", *LAB, str(archive), "k8sfs/loaded:crio")
+    assert "node-1: loaded" in loaded.stdout and "node-2: loaded" in loaded.stdout
+    for host in ("node-1", "node-2"):
+        with lab.session(host) as node:
+            images = node.exec(["crictl", "images", "-o", "json"]).stdout
+        assert "docker.io/k8sfs/loaded:crio" in images, host

@@ -75,7 +75,8 @@ def test_an_image_pushed_under_a_docker_io_name_runs_on_both_workers_pulled_from
     pushed = run_k8sfs("image", "push", *LAB, str(BUSYBOX), f"busybox:{tag}")
     where = f"{lab.controller_address}:5000/docker.io/library/busybox:{tag}"
     assert f"pushed docker.io/library/busybox:{tag} as {where}" in pushed.stdout  # the name as every runtime reads it
-    measured("lab registry: push of busybox (first time)", pushed.stdout.strip().rsplit(": ", 1)[-1])
+    first, took = pushed.stdout.strip().splitlines()
+    measured("lab registry: push of busybox (first time)", f"{first.rsplit('): ', 1)[-1]}; {took}")
     pods = run_on_both_workers(NAME, "pushed", f"busybox:{tag}")
     assert sorted(pods) == ["node-1", "node-2"]
     for node, pod in pods.items():
@@ -112,6 +113,107 @@ def test_a_layer_whose_bytes_do_not_match_its_digest_is_refused_by_the_runtime(l
     assert pull.exit_code != 0
     assert "digest" in pull.stderr and hex_digest[:12] in pull.stderr, pull.stderr
     assert "quay.io/k8sfs/tampered" not in images
+
+
+def test_a_registry_that_wants_a_login_serves_pods_with_image_pull_secrets_and_refuses_one_without(lab, tmp_path):
+    """A second registry on the controller (the same program, htpasswd
+    logins, the lab registry's certificate), trusted by the nodes through
+    the spec's ca_files; the login comes from the pod's imagePullSecrets."""
+    import subprocess
+
+    import bcrypt
+    import yaml
+
+    registry = lab.registry(build=False)
+    host = f"{lab.controller_address}:5001"
+    user, password = "k8sfs-test", secrets.token_urlsafe(12)
+    (tmp_path / "htpasswd").write_text(f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()}\n")
+    (tmp_path / "password").write_text(password)
+    config = {
+        "version": 0.1,
+        "storage": {"filesystem": {"rootdirectory": str(tmp_path / "storage")}},
+        "http": {
+            "addr": host,
+            "tls": {"certificate": str(registry.directory / "tls.crt"), "key": str(registry.directory / "tls.key")},
+        },
+        "auth": {"htpasswd": {"realm": "k8sfs-test", "path": str(tmp_path / "htpasswd")}},
+    }
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    with open(tmp_path / "registry.log", "wb") as log:
+        server = subprocess.Popen([str(registry.binary), "serve", str(tmp_path / "config.yml")], stdout=log, stderr=log)
+    try:
+        from k8sfs.spec import spec_to_dict
+
+        data = spec_to_dict(lab.cluster_spec(None))
+        data["registries"]["ca_files"][host] = str(registry.ca_file)
+        (tmp_path / "cluster.yaml").write_text(yaml.safe_dump(data))
+        run_k8sfs("apply", *LAB, "--spec", str(tmp_path / "cluster.yaml"))
+        image = f"{host}/private/busybox:1"
+        refused = run_k8sfs(
+            "image", "push", "--registry", host, "--ca-file", str(registry.ca_file), str(BUSYBOX), image, check=False
+        )
+        assert refused.returncode == 1 and "HTTP 401" in refused.stderr
+        run_k8sfs(
+            "image", "push", "--registry", host, "--ca-file", str(registry.ca_file),
+            "--username", user, "--password-file", str(tmp_path / "password"), str(BUSYBOX), image,
+        )  # fmt: skip
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "no-login", "namespace": "default"},
+            "spec": {"containers": [{"name": "main", "image": image, "command": ["sleep", "3600"]}]},
+        }
+        run_k8sfs("kubectl", *LAB, "--", "apply", "-f", "-", input=json.dumps(pod))
+        from conftest import wait_for
+
+        def failed() -> str:
+            events = json.loads(
+                run_k8sfs(
+                    "kubectl", *LAB, "--", "get", "events", "--field-selector",
+                    "involvedObject.name=no-login,reason=Failed", "-o", "json",
+                ).stdout
+            )  # fmt: skip
+            return " ".join(e["message"] for e in events["items"])
+
+        wait_for("the pull without a login to fail", lambda: bool(failed()), timeout=90)
+        message = failed()
+        assert host in message and ("401" in message or "authoriz" in message.lower()), message
+        status = run_k8sfs(
+            "kubectl",
+            *LAB,
+            "--",
+            "get",
+            "pod",
+            "no-login",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ).stdout
+        assert status in ("ErrImagePull", "ImagePullBackOff")
+        run_k8sfs(
+            "kubectl", *LAB, "--", "create", "secret", "docker-registry", "private-login",
+            f"--docker-server={host}", f"--docker-username={user}", f"--docker-password={password}",
+        )  # fmt: skip
+        pods = run_on_both_workers(NAME, "private", image, pull_secret="private-login")
+        assert sorted(pods) == ["node-1", "node-2"] and all(p["phase"] == "Running" for p in pods.values()), pods
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        run_k8sfs("kubectl", *LAB, "--", "delete", "pod", "no-login", "--wait=false", check=False)
+        run_k8sfs("apply", *LAB)  # the lab's own spec again
+
+
+def test_image_load_imports_an_archive_on_every_worker_without_a_registry(lab, tmp_path):
+    image = _archive(tmp_path, secrets.token_bytes(1024))
+    loaded = run_k8sfs("image", "load", *LAB, str(image), "k8sfs/loaded:1", "quay.io/k8sfs/loaded:2")
+    assert "node-1: loaded" in loaded.stdout and "node-2: loaded" in loaded.stdout
+    for host in ("node-1", "node-2"):
+        with lab.session(host) as node:
+            names = json.loads(node.exec(["crictl", "images", "-o", "json"]).stdout)["images"]
+        tags = {t for i in names for t in i.get("repoTags") or []}
+        assert {"docker.io/k8sfs/loaded:1", "quay.io/k8sfs/loaded:2"} <= tags, (host, tags)
+    again = run_k8sfs("image", "load", *LAB, str(image), "k8sfs/loaded:1", "quay.io/k8sfs/loaded:2")
+    assert "node-1: already there" in again.stdout and "node-2: already there" in again.stdout
+    assert not (lab.registry_dir / "storage/docker/registry/v2/repositories/docker.io/k8sfs/loaded").exists()
 
 
 def test_the_registry_keeps_its_images_across_lab_down_and_up_and_purge_removes_them(lab, tmp_path):

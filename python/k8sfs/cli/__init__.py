@@ -14,6 +14,7 @@ k8sfs kubectl ... | kubeconfig                the cluster's API with the admin i
 k8sfs etcd snapshot|restore | node remove | reset   day-two operations
 k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
 k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
+k8sfs image push                              your own images into the lab registry (or any registry)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from k8sfs.table import render_table
 EPILOG = """\
 examples:
   k8sfs lab up                      create k8s-master, node-1, node-2 on this machine
-  k8sfs lab status                  show each lab host, its address and state
+  k8sfs lab status                  show each lab host, its address and state, and the lab registry
   k8sfs exec node-1 -- uname -a     run a command on a lab host over SSH
   k8sfs exec admin@10.0.0.5:2222 -- id
                                     any SSH host (honours ~/.ssh/config)
@@ -98,6 +99,11 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
             [[r["host"], r["address"], r["role"], r["state"], r["pid"] or "-"] for r in rows],
         )
     )
+    registry = lab.registry(build=False)
+    pid = registry.pid()
+    serving = f"https://{registry.host} (pid {pid}; k8sfs image push --lab {lab.name} pushes to it)"
+    # A note on stderr: stdout stays the hosts' table, for scripts.
+    print(f"\nregistry: {serving if pid else 'not running (k8sfs lab up starts it)'}", file=sys.stderr)
     return 0 if all(r["state"] == "running" for r in rows) else 3
 
 

@@ -11,9 +11,8 @@ from typing import Any
 
 def cmd_push(args: argparse.Namespace) -> int:
     from k8sfs.cli.target import _lab, progress
-    from k8sfs.images.oci import ArchiveError, read_docker_archive
-    from k8sfs.images.push import PushError, Registry
-    from k8sfs.images.reference import Reference
+    from k8sfs.images.oci import ArchiveError
+    from k8sfs.images.push import PushError, push_archive
     from k8sfs.lab.registry import MIRRORED
 
     if args.registry:
@@ -38,36 +37,37 @@ def cmd_push(args: argparse.Namespace) -> int:
             print("k8sfs: --username needs --password-file (a password is never an argument)", file=sys.stderr)
             return 2
         login = (args.username, Path(args.password_file).expanduser().read_text().strip())
+    started = time.monotonic()
     try:
-        image = read_docker_archive(Path(args.source))
-        names = args.names or [t for t in image.tags if t]
-        if not names:
-            raise ValueError(f"{args.source} carries no name (RepoTags): give one, e.g. docker.io/library/app:1.0")
-        targets = [Reference.parse(n) for n in names]
-        stored = [t.in_mirror(registry_host, mirrored) if mirrored else _on(t, registry_host) for t in targets]
+        pushed = push_archive(Path(args.source), args.names, registry_host, ca_file, mirrored, login, progress)
     except (ArchiveError, ValueError, OSError) as error:
         print(f"k8sfs: {error}", file=sys.stderr)
         return 2
-    client = Registry(registry_host, ca_file, login)
-    for name, where in zip(targets, stored, strict=True):
-        started = time.monotonic()
-        try:
-            pushed = client.push(image, where, progress=progress)
-        except PushError as error:
-            print(f"k8sfs: pushing {name}: {error}", file=sys.stderr)
-            return 1
-        print(
-            f"pushed {name} as {where} ({pushed.digest}): {pushed.sent} bytes sent, "
-            f"{pushed.skipped} blob(s) already there, {time.monotonic() - started:.1f} s"
-        )
+    except PushError as error:
+        print(f"k8sfs: pushing {args.source}: {error}", file=sys.stderr)
+        return 1
+    for p in pushed:
+        print(f"pushed {p.name} as {p.reference} ({p.digest}): {p.sent} bytes sent, {p.skipped} blob(s) already there")
+    print(f"{len(pushed)} name(s) in {time.monotonic() - started:.1f} s")
     return 0
 
 
-def _on(reference: Any, registry: str) -> Any:
-    """--registry: the name must be on that registry (no mirroring assumed)."""
-    if reference.registry != registry:
-        raise ValueError(f"{reference} is not on {registry}: name it {registry}/{reference.repository}:{reference.tag}")
-    return reference
+def cmd_load(args: argparse.Namespace) -> int:
+    from k8sfs.cli.target import open_cluster, progress
+    from k8sfs.images.oci import ArchiveError
+    from k8sfs.operations.image_load import load_image
+
+    started = time.monotonic()
+    try:
+        with open_cluster(args, "image load") as cluster:
+            done = load_image(cluster, Path(args.source), args.names, progress)
+    except (ArchiveError, ValueError) as error:
+        print(f"k8sfs: {error}", file=sys.stderr)
+        return 2
+    for host, what in done.items():
+        print(f"{host}: {what}")
+    print(f"{len(done)} worker(s) in {time.monotonic() - started:.1f} s")
+    return 0
 
 
 def add_parsers(sub: Any) -> None:
@@ -98,3 +98,13 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--username", metavar="USER", help="a login for the registry")
     q.add_argument("--password-file", metavar="FILE", help="the login's password, read from this file")
     q.set_defaults(func=cmd_push)
+    from k8sfs.cli.target import add_target_options
+
+    q = actions.add_parser(
+        "load",
+        help="import an image archive on every worker, for clusters without a registry (like kind load)",
+    )
+    add_target_options(q)
+    q.add_argument("source", metavar="ARCHIVE", help="a docker-archive (docker save / podman save)")
+    q.add_argument("names", nargs="*", metavar="NAME", help="as pods name it (default: the names the archive carries)")
+    q.set_defaults(func=cmd_load)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import tarfile
 from dataclasses import dataclass
@@ -96,3 +97,19 @@ def read_docker_archive(path: Path) -> OciImage:
         raise ArchiveError(f"{path}: the layers do not match the diff_ids in the image config (a damaged archive?)")
     compressed = [Blob(LAYER_TYPE, gzip.compress(layer, compresslevel=6, mtime=0)) for layer in layers]
     return OciImage(list(entry.get("RepoTags") or []), Blob(CONFIG_TYPE, config), compressed)
+
+
+def with_names(archive: Path, names: list[str], out: Path) -> None:
+    """A copy of a docker-archive whose image carries `names` (RepoTags), so
+    a runtime's import files it under them; its files are copied as they are."""
+    with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
+        for member in src.getmembers():
+            if member.name.removeprefix("./") == "manifest.json":
+                entries = json.loads(src.extractfile(member).read())  # type: ignore[union-attr]
+                entries = [{**entries[0], "RepoTags": names}]
+                data = json.dumps(entries).encode()
+                info = tarfile.TarInfo("manifest.json")
+                info.size, info.mode = len(data), 0o644
+                dst.addfile(info, io.BytesIO(data))
+            else:
+                dst.addfile(member, src.extractfile(member) if member.isfile() else None)

@@ -26,10 +26,11 @@ class PushError(RuntimeError):
 
 @dataclass
 class Pushed:
-    reference: Reference
+    reference: Reference  # where it is stored
     digest: str  # the manifest's: what `crictl images --digests` shows after a pull
     sent: int  # bytes of blobs and manifest sent
     skipped: int  # blobs the registry had already
+    name: str = ""  # as a pod names it, in full (docker.io/library/busybox:1.36)
 
 
 class Registry:
@@ -106,3 +107,41 @@ class Registry:
         if answered != image.digest:
             raise PushError(f"{self.registry}: {reference}: stored as {answered}, sent {image.digest}")
         return Pushed(reference, image.digest, sent + len(manifest), skipped)
+
+
+def push_archive(
+    archive: Path,
+    names: list[str],
+    registry: str,
+    ca_file: Path | None = None,
+    mirrored: tuple[str, ...] = (),
+    login: tuple[str, str] | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> list[Pushed]:
+    """Pushes a docker-archive under each of `names` (as pods name it;
+    default: the names the archive carries). With `mirrored`, `registry`
+    mirrors those registries, each under its own namespace (the lab
+    registry); without, every name must be on `registry` itself. Bad names
+    and archives are refused before anything is sent."""
+    from k8sfs.images.oci import read_docker_archive
+
+    image = read_docker_archive(archive)
+    names = names or [t for t in image.tags if t]
+    if not names:
+        raise ValueError(f"{archive} carries no name (RepoTags): give one, e.g. docker.io/library/app:1.0")
+    targets = []
+    for name in names:
+        reference = Reference.parse(name)
+        if mirrored:
+            targets.append(reference.in_mirror(registry, mirrored))
+        elif reference.registry != registry:
+            raise ValueError(f"{reference} is not on {registry}: name it {registry}/{reference.repository}")
+        else:
+            targets.append(reference)
+    client = Registry(registry, ca_file, login)
+    done = []
+    for name, target in zip(names, targets, strict=True):
+        pushed = client.push(image, target, progress)
+        pushed.name = str(Reference.parse(name))
+        done.append(pushed)
+    return done

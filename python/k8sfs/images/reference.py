@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_REGISTRY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
@@ -39,6 +40,8 @@ class Reference:
             registry, repository = first, rest
         else:
             registry, repository = "docker.io", name
+        if not _REGISTRY.fullmatch(registry):
+            raise ValueError(f"{text!r}: {registry!r} is not a registry host[:port]")
         if registry == "docker.io" and "/" not in repository:
             repository = "library/" + repository
         if not all(_COMPONENT.fullmatch(part) for part in repository.split("/")):

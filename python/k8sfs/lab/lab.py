@@ -270,7 +270,7 @@ class Lab:
 
     def cluster_spec(self, spec: ClusterSpec | None = None, **overrides: Any) -> ClusterSpec:
         """The cluster on this lab's hosts: `spec` (or the lab's own), with the
-        lab's addresses and host profile, and `overrides` on top."""
+        lab's addresses, host profile and registry, and `overrides` on top."""
         from k8sfs.spec import RuntimeOptions
 
         chosen = spec if spec is not None else self.saved_spec()
@@ -289,6 +289,7 @@ class Lab:
             control_plane_endpoint=endpoint,
             host_profile="container",
             runtime=RuntimeOptions(chosen.runtime.name, "cgroupfs"),
+            registries=with_lab_registry(chosen.registries, self.registry(build=False)),
         )
         return dataclasses.replace(fitted, **overrides) if overrides else fitted
 
@@ -378,7 +379,8 @@ class Lab:
         self.hosts = hosts
         if spec is not None or first_up:
             fitted = dataclasses.replace(wanted, control_plane_endpoint=endpoint)
-            self._spec_data = with_lab_registry(_spec_with_lab_addresses(fitted, hosts), registry)
+            fitted = dataclasses.replace(fitted, registries=with_lab_registry(fitted.registries, registry))
+            self._spec_data = _spec_with_lab_addresses(fitted, hosts)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._save_state(complete=False if first_up else None)

@@ -19,6 +19,7 @@ removes it with the cluster's state."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import secrets
@@ -31,9 +32,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from k8sfs import _core
+
+if TYPE_CHECKING:
+    from k8sfs.spec import RegistryOptions
 
 PORT = 5000
 # The registries a lab node's runtime asks the lab registry for first; each
@@ -82,6 +86,13 @@ class LabRegistry:
     def mirrors(self) -> dict[str, list[str]]:
         """The spec's `registries.mirrors` for a lab node."""
         return {registry: [f"https://{self.host}/{registry}"] for registry in MIRRORED}
+
+    def push(self, archive: Path, names: list[str], progress: Callable[[str], None] | None = None) -> list[Any]:
+        """`k8sfs image push`: a docker-archive under names as pods give them
+        (docker.io/..., registry.k8s.io/..., ghcr.io/..., quay.io/...)."""
+        from k8sfs.images.push import push_archive
+
+        return push_archive(archive, names, self.host, self.ca_file, MIRRORED, progress=progress or self.progress)
 
     # ----- TLS ------------------------------------------------------------------
     def _ensure_tls(self) -> None:
@@ -223,15 +234,12 @@ def _write_secret(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def with_lab_registry(data: dict[str, Any], registry: LabRegistry) -> dict[str, Any]:
-    """The lab's spec (as a dict) with the lab registry as the first mirror
-    of MIRRORED and its CA trusted; what the spec says itself wins: an
-    offline spec stays offline, a registry it mirrors elsewhere keeps that."""
-    wanted = data.setdefault("registries", {})
-    if wanted.get("offline"):
-        return data
-    mirrors = wanted.setdefault("mirrors", {})
-    for name, endpoints in registry.mirrors().items():
-        mirrors.setdefault(name, endpoints)
-    wanted.setdefault("ca_files", {}).setdefault(registry.host, str(registry.ca_file))
-    return data
+def with_lab_registry(options: RegistryOptions, registry: LabRegistry) -> RegistryOptions:
+    """A lab spec's `registries`: the lab registry as the mirror of MIRRORED
+    and its CA trusted; what the spec says itself wins: an offline spec
+    stays offline, a registry it mirrors elsewhere keeps that."""
+    if options.offline:
+        return options
+    mirrors = {**registry.mirrors(), **options.mirrors}
+    ca_files = {registry.host: str(registry.ca_file), **options.ca_files}
+    return dataclasses.replace(options, mirrors=mirrors, ca_files=ca_files)
