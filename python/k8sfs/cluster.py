@@ -110,11 +110,13 @@ class CommandResult:
 
     def _repr_html_(self) -> str:
         color = "#2e7d32" if self.ok else "#c62828"
-        err = f"<pre style='color:#c62828'>{escape(self.stderr)}</pre>" if self.stderr.strip() else ""
+        from k8sfs.view.transcript import PRE
+
+        err = f'<pre style="{PRE};color:#c62828">{escape(self.stderr)}</pre>' if self.stderr.strip() else ""
         return (
             f"<div><code>{escape(self.where)}$ {escape(self.command)}</code> "
             f"<small style='color:{color}'>exit {self.exit_code}</small>"
-            f"<pre>{escape(self.stdout)}</pre>{err}</div>"
+            f'<pre style="{PRE}">{escape(self.stdout)}</pre>{err}</div>'
         )
 
 

@@ -222,7 +222,7 @@ class LabRegistry:
                 time.sleep(0.1)
             if Path(f"/proc/{pid}").exists():
                 os.kill(pid, signal.SIGKILL)
-        self.progress(f"lab registry: stopped (pid {pid}); its images stay in {self.storage}")
+        self.progress(f"lab registry: stopped (pid {pid})")
 
 
 def _write_secret(path: Path, text: str) -> None:

@@ -20,6 +20,7 @@ STYLE = """<style>
 .k8sfs-chapter details{margin:.3em 0 .6em 0;border-left:3px solid #d0d7de;padding-left:.6em}
 .k8sfs-chapter summary{cursor:pointer}
 .k8sfs-chapter pre{white-space:pre-wrap;word-break:break-word;font-size:12px;
+  font-family:ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace;
   background:#f6f8fa;padding:.5em;margin:.3em 0}
 .k8sfs-chapter table.reasons{border-collapse:collapse;font-size:12px;width:100%;table-layout:fixed}
 .k8sfs-chapter table.reasons td,.k8sfs-chapter table.reasons th{border:1px solid #d0d7de;

@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+# Output is columns (crictl, kubectl): monospace, whatever the page's own
+# stylesheet says about <pre> inside HTML outputs (nbconvert's does not).
+PRE = (
+    "white-space:pre-wrap;font-size:12px;background:#f6f8fa;padding:.4em;margin:.2em 0;"
+    "font-family:ui-monospace,Menlo,Consolas,'DejaVu Sans Mono',monospace"
+)
+
 
 @dataclass
 class Transcript:
@@ -36,7 +43,7 @@ class Transcript:
             blocks.append(
                 f"<div style='margin:.4em 0'><code style='color:#555'>{escape(e.where)}$ "
                 f"<b>{escape(e.command)}</b></code>{status}"
-                f"<pre style='white-space:pre-wrap;font-size:12px;background:#f6f8fa;padding:.4em;margin:.2em 0'>"
+                f'<pre style="{PRE}">'
                 f"{text}</pre></div>"
             )
         return "".join(blocks)
