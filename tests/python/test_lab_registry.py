@@ -89,6 +89,19 @@ def test_an_image_pushed_under_a_docker_io_name_runs_on_both_workers_pulled_from
     assert "2 blob(s) already there" in again.stdout  # config and layer: only the manifest is sent
 
 
+def test_an_oci_layout_pushes_under_the_name_it_records_and_a_node_pulls_it(lab, tmp_path):
+    from test_oci_layout import _as_layout
+
+    layout, digest = _as_layout(BUSYBOX, tmp_path / "layout", name="docker.io/k8sfs/from-layout:1")
+    pushed = run_k8sfs("image", "push", *LAB, str(layout))
+    assert "pushed docker.io/k8sfs/from-layout:1 as " in pushed.stdout and f"({digest})" in pushed.stdout
+    with lab.session("node-1") as node:
+        pull = node.exec(["crictl", "pull", "k8sfs/from-layout:1"], timeout=120)
+        inspected = node.exec(["crictl", "inspecti", "-o", "json", "k8sfs/from-layout:1"]).stdout
+    assert pull.exit_code == 0, pull.stderr
+    assert f"docker.io/k8sfs/from-layout@{digest}" in json.loads(inspected)["status"]["repoDigests"]
+
+
 def test_a_name_the_nodes_would_not_ask_the_lab_registry_for_is_refused_before_anything_is_sent(lab):
     refused = run_k8sfs("image", "push", *LAB, str(BUSYBOX), "registry.example.com/tools:1", check=False)
     assert refused.returncode == 2

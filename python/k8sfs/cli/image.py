@@ -76,8 +76,8 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "image",
         help="put your own images where the nodes pull from (the lab registry, or any registry)",
-        description="Put your own images where the nodes pull from. `push` sends a docker-archive "
-        "(docker save, podman save) to the lab registry, which every lab node asks first for "
+        description="Put your own images where the nodes pull from. `push` sends an image "
+        "(docker save, podman save, an OCI layout) to the lab registry, which every lab node asks first for "
         "docker.io, registry.k8s.io, ghcr.io and quay.io images, so a manifest that names "
         "nginx:1.27 pulls what you pushed under that name.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -89,9 +89,14 @@ def add_parsers(sub: Any) -> None:
     )
     actions = p.add_subparsers(dest="image_command", metavar="ACTION")
     actions.required = True
-    q = actions.add_parser("push", help="send an image archive to the lab registry (or --registry)")
+    q = actions.add_parser("push", help="send an image to the lab registry (or --registry)")
     add_lab_options(q)
-    q.add_argument("source", metavar="ARCHIVE", help="a docker-archive (docker save / podman save)")
+    q.add_argument(
+        "source",
+        metavar="IMAGE",
+        help="a docker-archive (docker save), an OCI archive (podman save --format oci-archive) "
+        "or an OCI layout directory (skopeo copy ... oci:DIR)",
+    )
     q.add_argument("names", nargs="*", metavar="NAME", help="as pods name it (default: the names the archive carries)")
     q.add_argument("--registry", metavar="HOST[:PORT]", help="push to this registry instead of the lab's")
     q.add_argument("--ca-file", metavar="FILE", help="the CA the registry's certificate chains to (--registry)")

@@ -51,10 +51,18 @@ class OciImage:
         body = {
             "schemaVersion": 2,
             "mediaType": MANIFEST_TYPE,
-            "config": {"mediaType": CONFIG_TYPE, "digest": self.config.digest, "size": len(self.config.data)},
+            "config": {
+                "mediaType": self.config.media_type,
+                "digest": self.config.digest,
+                "size": len(self.config.data),
+            },
             "layers": [{"mediaType": b.media_type, "digest": b.digest, "size": len(b.data)} for b in self.layers],
         }
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+    @staticmethod
+    def _descriptor(blob: Blob) -> dict[str, object]:
+        return {"mediaType": blob.media_type, "digest": blob.digest, "size": len(blob.data)}
 
     @property
     def digest(self) -> str:

@@ -118,14 +118,15 @@ def push_archive(
     login: tuple[str, str] | None = None,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> list[Pushed]:
-    """Pushes a docker-archive under each of `names` (as pods name it;
-    default: the names the archive carries). With `mirrored`, `registry`
-    mirrors those registries, each under its own namespace (the lab
-    registry); without, every name must be on `registry` itself. Bad names
-    and archives are refused before anything is sent."""
-    from k8sfs.images.oci import read_docker_archive
+    """Pushes an image (a docker-archive, an OCI archive or an OCI layout
+    directory) under each of `names` (as pods name it; default: the names
+    the archive carries). With `mirrored`, `registry` mirrors those
+    registries, each under its own namespace (the lab registry); without,
+    every name must be on `registry` itself. Bad names and archives are
+    refused before anything is sent."""
+    from k8sfs.images.oci_layout import read_image
 
-    image = read_docker_archive(archive)
+    image = read_image(archive)
     names = names or [t for t in image.tags if t]
     if not names:
         raise ValueError(f"{archive} carries no name (RepoTags): give one, e.g. docker.io/library/app:1.0")
