@@ -63,5 +63,12 @@ def test_a_file_that_is_not_a_docker_archive_says_so(tmp_path):
         tar.addfile(info, io.BytesIO(b""))
     with pytest.raises(ArchiveError, match="no manifest.json"):
         read_docker_archive(plain)
+    from k8sfs.images.oci_layout import read_image  # what image push reads: any of the three kinds
+
+    with pytest.raises(ArchiveError, match="neither a docker-archive"):
+        read_image(plain)
+    (tmp_path / "text").write_text("hello")
+    with pytest.raises(ArchiveError, match="not an image archive"):
+        read_image(tmp_path / "text")
     with pytest.raises(ArchiveError, match="not a readable docker-archive"):
         read_docker_archive(tmp_path / "missing.tar")

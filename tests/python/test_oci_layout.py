@@ -113,15 +113,3 @@ def test_an_image_index_is_followed_to_the_linux_amd64_image(tmp_path):
     top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _sha(nested), "size": len(nested)}
     index_path.write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
     assert read_image(layout).digest == digest
-
-
-def test_a_file_that_is_no_image_says_what_was_expected(tmp_path):
-    junk = tmp_path / "notes.tar"
-    with tarfile.open(junk, "w") as tar:
-        info = tarfile.TarInfo("README")
-        tar.addfile(info, io.BytesIO(b""))
-    with pytest.raises(ArchiveError, match="neither a docker-archive"):
-        read_image(junk)
-    (tmp_path / "text").write_text("hello")
-    with pytest.raises(ArchiveError, match="not an image archive"):
-        read_image(tmp_path / "text")
