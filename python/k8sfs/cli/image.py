@@ -59,7 +59,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        with open_cluster(args, "image load") as cluster:
+        with open_cluster(args, "image load") as cluster, cluster.writing():
             done = load_image(cluster, Path(args.source), args.names, progress)
     except (ArchiveError, ValueError) as error:
         print(f"k8sfs: {error}", file=sys.stderr)

@@ -88,8 +88,9 @@ class LabRegistry:
         return {registry: [f"https://{self.host}/{registry}"] for registry in MIRRORED}
 
     def push(self, archive: Path, names: list[str], progress: Callable[[str], None] | None = None) -> list[Any]:
-        """`k8sfs image push`: a docker-archive under names as pods give them
-        (docker.io/..., registry.k8s.io/..., ghcr.io/..., quay.io/...)."""
+        """`k8sfs image push`: an image (a docker-archive, an OCI archive or
+        layout) under names as pods give them (docker.io/..., registry.k8s.io/...,
+        ghcr.io/..., quay.io/...)."""
         from k8sfs.images.push import push_archive
 
         return push_archive(archive, names, self.host, self.ca_file, MIRRORED, progress=progress or self.progress)

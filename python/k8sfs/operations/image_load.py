@@ -21,7 +21,8 @@ def load_image(
     cluster: Cluster, archive: Path, names: list[str], progress: Callable[[str], None] = print
 ) -> dict[str, str]:
     """Returns per worker what was done: "loaded" or "already there". The
-    archive is read (and its layers checked) before anything is sent."""
+    archive is read (and its layers checked) before anything is sent. The
+    caller holds `cluster.writing()`."""
     image = read_docker_archive(archive)
     names = [str(Reference.parse(n)) for n in (names or [t for t in image.tags if t])]
     if not names:
