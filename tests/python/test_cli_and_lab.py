@@ -160,8 +160,10 @@ def test_down_removes_everything_and_cleans_a_crashed_run():
     finally:
         Lab(name=name, subnet=subnet, progress=lambda m: None).down()
     assert _lab_traces(name) == []
-    Lab(name=name, subnet=subnet, progress=lambda m: None).down()  # safe twice
-    assert _lab_traces(name) == []
+    again = Lab(name=name, subnet=subnet, progress=lambda m: None)
+    assert again.registry_dir.exists()  # down keeps the lab registry's images, like the cluster's state
+    again.down(purge=True)  # safe twice; --purge takes the registry's folder too
+    assert _lab_traces(name) == [] and not again.registry_dir.exists()
 
 
 def test_another_lab_going_down_leaves_this_labs_hosts_whole(lab):
