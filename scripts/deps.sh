@@ -22,8 +22,9 @@ apt_packages=(
   openssl pssh
   # verify conformance: the tools inside the suite's agnhost and dnsutils images
   netcat-openbsd curl bind9-dnsutils bash iproute2
-  # the lab's container images: a static busybox (k8sfs images)
-  busybox-static
+  # the lab's container images: a static busybox (k8sfs images); podman
+  # for `k8sfs image push --daemon podman` (its save needs no daemon)
+  busybox-static podman
   # pictures: Graphviz draws the topology and the PKI tree
   graphviz
   # the book's test reads its pages in headless Chromium, as a reader would

@@ -302,7 +302,28 @@ class Cluster:
             if item.action != "keep":
                 self.progress(f"controller: pki: {item.action} {item.name} ({item.reason})")
         built = images.ensure_images(self.cache.root.parent, self._coredns())
+        if self.spec.registries.k8sfs_images:
+            self._publish_images(built)
         return self._context(store, pki_plan, built, encryption_key=self.encryption_key())
+
+    def _publish_images(self, built: list[images.Image]) -> None:
+        """k8sfs's images onto the registry the nodes pull them from
+        (registries.k8sfs_images); one HEAD request each when it holds them."""
+        from k8sfs.images.push import PushError, publish
+
+        registry = self.spec.registries.k8sfs_images
+        ca_file = self.spec.registries.ca_files.get(registry)
+        record = self.cache.root.parent / "images" / f"pushed-{registry}.json"
+        try:
+            pushed = publish(
+                [(i.name, i.path, i.id) for i in built], registry, record, Path(ca_file) if ca_file else None
+            )
+        except PushError as error:
+            raise images.ImageError(
+                f"controller: pushing k8sfs's images to {registry} (registries.k8sfs_images): {error}"
+            ) from None
+        for p in pushed:
+            self.progress(f"controller: images: pushed {p.name} to {registry} ({p.sent} bytes sent)")
 
     def _context(
         self,

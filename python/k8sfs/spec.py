@@ -106,6 +106,20 @@ class RegistryOptions:
     credentials: dict[str, RegistryLogin] = field(default_factory=dict)
     # host[:port] -> a CA certificate file on the controller that its TLS certificate chains to.
     ca_files: dict[str, str] = field(default_factory=dict)
+    # host[:port] of a registry the controller pushes k8sfs's own images to
+    # (pause, busybox, CoreDNS, under k8sfs.local/); nodes pull them from
+    # there instead of getting each archive uploaded (the lab registry).
+    k8sfs_images: str = ""
+
+    def all_mirrors(self) -> dict[str, list[str]]:
+        """The mirrors, with k8sfs.local's on the `k8sfs_images` registry
+        unless the spec names its own."""
+        from k8sfs.images import OWN_REGISTRY
+
+        mirrors = {k: list(v) for k, v in self.mirrors.items()}
+        if self.k8sfs_images and OWN_REGISTRY not in mirrors:
+            mirrors[OWN_REGISTRY] = [f"https://{self.k8sfs_images}/{OWN_REGISTRY}"]
+        return mirrors
 
     def core_options(self) -> _core.RegistriesOptions:
         """The options for the renderers, passwords and CA certificates read
@@ -120,7 +134,7 @@ class RegistryOptions:
 
         o = _core.RegistriesOptions()
         o.offline = self.offline
-        o.mirrors = {k: list(v) for k, v in self.mirrors.items()}
+        o.mirrors = self.all_mirrors()
         o.credentials = {
             host: _core.RegistryCredentials(
                 login.username, read(login.password_file, f"registries.credentials.{host}.password_file").strip()
@@ -419,11 +433,14 @@ def _runtime(data: Any, path: str) -> RuntimeOptions:
     return opts
 
 
+_REGISTRY_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
+
+
 def _registries(data: Any, path: str) -> RegistryOptions:
     from k8sfs import _core
 
     _expect(data, dict, path, "a mapping")
-    _check_keys(data, {"offline", "mirrors", "credentials", "ca_files"}, path + ".")
+    _check_keys(data, {"offline", "mirrors", "credentials", "ca_files", "k8sfs_images"}, path + ".")
     opts = RegistryOptions()
     opts.offline = _expect(data.get("offline", False), bool, f"{path}.offline", "true or false")
     mirrors = _expect(data.get("mirrors", {}), dict, f"{path}.mirrors", "a mapping of registry -> endpoints")
@@ -448,10 +465,19 @@ def _registries(data: Any, path: str) -> RegistryOptions:
     cas = _expect(data.get("ca_files", {}), dict, f"{path}.ca_files", "a mapping of host -> CA file")
     for host, file in cas.items():
         opts.ca_files[str(host)] = _expect(file, str, f"{path}.ca_files.{host}", "a file path on the controller")
+    where = f"{path}.k8sfs_images"
+    opts.k8sfs_images = _expect(data.get("k8sfs_images", ""), str, where, "a registry host[:port]")
+    if opts.k8sfs_images and not _REGISTRY_HOST.fullmatch(opts.k8sfs_images):
+        raise SpecError(f"{where}: {opts.k8sfs_images!r} is not a registry host[:port] like 192.168.50.1:5000")
+    if opts.k8sfs_images and opts.offline:
+        raise SpecError(f"{where}: an offline cluster pulls nothing; leave it out (k8sfs uploads its images)")
+    if opts.k8sfs_images and opts.k8sfs_images in opts.credentials:
+        # ctr and skopeo, which pull them before the kubelet runs, would need the password in argv.
+        raise SpecError(f"{where}: k8sfs pulls its own images without a login, and {opts.k8sfs_images} has one")
     # The renderers' own checks (host names, URLs, offline with mirrors); the
     # files are read at plan, so only their hosts are checked here.
     check = _core.RegistriesOptions()
-    check.offline, check.mirrors = opts.offline, opts.mirrors
+    check.offline, check.mirrors = opts.offline, opts.all_mirrors()
     check.credentials = {h: _core.RegistryCredentials(login.username, "") for h, login in opts.credentials.items()}
     check.ca_certificates = {h: "-----BEGIN CERTIFICATE-----" for h in opts.ca_files}
     try:

@@ -49,6 +49,7 @@ FIELDS = {
     "artifacts.mirror": lambda d, v: d["artifacts"].__setitem__("mirror", "https://" + v),
     "artifacts.source": lambda d, v: d["artifacts"].__setitem__("source", v),
     "host_profile": lambda d, v: d.__setitem__("host_profile", v),
+    "registries.k8sfs_images": lambda d, v: d["registries"].__setitem__("k8sfs_images", v),
 }
 
 

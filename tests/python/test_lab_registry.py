@@ -89,6 +89,51 @@ def test_an_image_pushed_under_a_docker_io_name_runs_on_both_workers_pulled_from
     assert "2 blob(s) already there" in again.stdout  # config and layer: only the manifest is sent
 
 
+def test_k8sfs_own_images_reach_every_node_from_the_lab_registry_not_one_upload_each(lab):
+    """The fixture's apply pushed pause, busybox and CoreDNS once; every
+    node holds what the registry serves (the same manifest digest) and no
+    archive was uploaded to it. Bytes per node: the archives before, the
+    blobs now."""
+    import ssl
+    import urllib.request
+
+    from k8sfs._core import layout
+
+    registry = lab.registry(build=False)
+    context = ssl.create_default_context(cafile=str(registry.ca_file))
+    cache = BUSYBOX.parent
+    coredns = next(cache.glob("coredns-*.tar"))
+    archives = {
+        "k8sfs.local/pause:1.0": cache / "pause.tar",
+        "k8sfs.local/busybox:1.0": BUSYBOX,
+        f"k8sfs.local/coredns:{coredns.stem.removeprefix('coredns-')}": coredns,
+    }
+    pulled = 0
+    for name in archives:
+        repository, tag = name.split(":")
+        request = urllib.request.Request(
+            f"https://{registry.host}/v2/{repository}/manifests/{tag}",
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        with urllib.request.urlopen(request, context=context) as response:
+            body = response.read()
+            digest = response.headers["Docker-Content-Digest"]
+        manifest = json.loads(body)
+        pulled += len(body) + manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+        for host in lab.hosts:
+            with lab.session(host.name) as node:
+                inspected = json.loads(node.exec(["crictl", "inspecti", "-o", "json", name], check=True).stdout)
+            assert f"{repository}@{digest}" in inspected["status"]["repoDigests"], (host.name, name)
+    for host in lab.hosts:
+        with lab.session(host.name) as node:
+            assert node.exec(["ls", "-A", layout.IMAGE_DIR]).stdout.split() == [], host.name
+    before = sum(path.stat().st_size for path in archives.values())
+    measured(
+        "k8sfs's pause, busybox and CoreDNS images, bytes to each node",
+        f"{before} uploaded as archives before; {pulled} pulled from the registry now ({before / pulled:.1f}x less)",
+    )
+
+
 def test_an_oci_layout_pushes_under_the_name_it_records_and_a_node_pulls_it(lab, tmp_path):
     from test_oci_layout import _as_layout
 
@@ -100,6 +145,24 @@ def test_an_oci_layout_pushes_under_the_name_it_records_and_a_node_pulls_it(lab,
         inspected = node.exec(["crictl", "inspecti", "-o", "json", "k8sfs/from-layout:1"]).stdout
     assert pull.exit_code == 0, pull.stderr
     assert f"docker.io/k8sfs/from-layout@{digest}" in json.loads(inspected)["status"]["repoDigests"]
+
+
+def test_an_image_in_podman_pushes_by_its_name_and_a_node_pulls_it(lab):
+    """`--daemon podman` as `kind load docker-image` works: the image is
+    named in the local store, not saved by hand first."""
+    import subprocess
+
+    tag = f"localhost/k8sfs-test:{secrets.token_hex(3)}"
+    subprocess.run(["podman", "load", "-i", str(BUSYBOX)], check=True, capture_output=True)
+    subprocess.run(["podman", "tag", "k8sfs.local/busybox:1.0", tag], check=True)
+    try:
+        pushed = run_k8sfs("image", "push", *LAB, "--daemon", "podman", tag, "docker.io/k8sfs/from-podman:1")
+    finally:
+        subprocess.run(["podman", "rmi", tag], capture_output=True)
+    assert "pushed docker.io/k8sfs/from-podman:1 as " in pushed.stdout
+    with lab.session("node-1") as node:
+        pull = node.exec(["crictl", "pull", "k8sfs/from-podman:1"], timeout=120)
+    assert pull.exit_code == 0, pull.stderr
 
 
 def test_a_name_the_nodes_would_not_ask_the_lab_registry_for_is_refused_before_anything_is_sent(lab):
@@ -227,6 +290,21 @@ def test_image_load_imports_an_archive_on_every_worker_without_a_registry(lab, t
     again = run_k8sfs("image", "load", *LAB, str(image), "k8sfs/loaded:1", "quay.io/k8sfs/loaded:2")
     assert "node-1: already there" in again.stdout and "node-2: already there" in again.stdout
     assert not (lab.registry_dir / "storage/docker/registry/v2/repositories/docker.io/k8sfs/loaded").exists()
+
+
+def test_image_load_takes_an_oci_layout_under_the_name_it_records(lab, tmp_path):
+    from k8sfs.images.oci import read_docker_archive
+    from test_oci_layout import _as_layout
+
+    archive = _archive(tmp_path, secrets.token_bytes(1024))
+    layout, _digest = _as_layout(archive, tmp_path / "layout", name="docker.io/k8sfs/layout-loaded:1")
+    loaded = run_k8sfs("image", "load", *LAB, str(layout))
+    assert "node-1: loaded" in loaded.stdout and "node-2: loaded" in loaded.stdout
+    image_id = read_docker_archive(archive).config.digest
+    for host in ("node-1", "node-2"):
+        with lab.session(host) as node:
+            inspected = json.loads(node.exec(["crictl", "inspecti", "-o", "json", "k8sfs/layout-loaded:1"]).stdout)
+        assert inspected["status"]["id"] == image_id, host
 
 
 def test_the_registry_keeps_its_images_across_lab_down_and_up_and_purge_removes_them(lab, tmp_path):

@@ -113,3 +113,21 @@ def test_an_image_index_is_followed_to_the_linux_amd64_image(tmp_path):
     top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _sha(nested), "size": len(nested)}
     index_path.write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
     assert read_image(layout).digest == digest
+
+
+def test_a_layout_written_back_as_a_docker_archive_is_the_same_image_under_the_names_given(tmp_path):
+    """What `image load` imports for an OCI layout: the same image ID
+    (config digest) and layers, carrying the names asked for."""
+    from k8sfs.images.oci import write_docker_archive
+
+    archive = _docker_archive(tmp_path)
+    layout, _digest = _as_layout(archive, tmp_path / "layout")
+    out = tmp_path / "loaded.tar"
+    write_docker_archive(read_image(layout), ["docker.io/k8sfs/loaded:1"], out)
+    again = read_docker_archive(out)
+    original = read_docker_archive(archive)
+    assert again.config.digest == original.config.digest
+    assert [b.digest for b in again.layers] == [b.digest for b in original.layers]
+    assert again.tags == ["docker.io/k8sfs/loaded:1"]
+    write_docker_archive(read_image(layout), ["docker.io/k8sfs/loaded:1"], tmp_path / "twice.tar")
+    assert (tmp_path / "twice.tar").read_bytes() == out.read_bytes()  # a second load sends nothing new

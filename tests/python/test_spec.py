@@ -105,6 +105,12 @@ BAD = [
         True,
     ),
     (
+        ('k8sfs_images: "" ', "k8sfs_images: https://192.168.50.1:5000 "),
+        "registries.k8sfs_images: 'https://192.168.50.1:5000' is not a registry host[:port] like 192.168.50.1:5000",
+        "k8sfs_images:",
+        True,
+    ),
+    (
         ("host_profile: machine", "host_profile: vm"),
         "host_profile: 'vm' is not one of machine, container",
         "host_profile:",
@@ -198,6 +204,29 @@ def test_a_bad_spec_changes_nothing_on_any_host(lab, tmp_path):
         # (running services write their own state there; k8sfs would write elsewhere too)
         assert changed == "", f"{name}: {changed}"
         s.close()
+
+
+def test_k8sfs_images_gets_a_mirror_and_refuses_offline_and_a_login(tmp_path):
+    """Nodes pull k8sfs.local/... through a mirror on the k8sfs_images
+    registry; the spec's own mirror for k8sfs.local wins."""
+    with_images = GOOD.replace('k8sfs_images: "" ', "k8sfs_images: 192.168.50.1:5000 ")
+    path = tmp_path / "cluster.yaml"
+    path.write_text(with_images)
+    mirrors = load_spec(path).registries.core_options().mirrors
+    assert mirrors == {"k8sfs.local": ["https://192.168.50.1:5000/k8sfs.local"]}
+    path.write_text(with_images.replace("mirrors: {} ", "mirrors: {k8sfs.local: [https://mine.example:443]} "))
+    assert load_spec(path).registries.core_options().mirrors == {"k8sfs.local": ["https://mine.example:443"]}
+    refusals = {
+        ("offline: false", "offline: true"): "an offline cluster pulls nothing",
+        ("credentials: {} ", "credentials: {192.168.50.1:5000: {username: me, password_file: p}} "): (
+            "k8sfs pulls its own images without a login, and 192.168.50.1:5000 has one"
+        ),
+    }
+    for (old, new), said in refusals.items():
+        path.write_text(with_images.replace(old, new))
+        with pytest.raises(SpecError) as caught:
+            load_spec(path)
+        assert "registries.k8sfs_images: " + said in str(caught.value)
 
 
 def test_registry_files_are_read_relative_to_the_spec_and_a_missing_one_names_its_key(tmp_path):

@@ -133,6 +133,46 @@ def image_import_command(runtime: str, archive: str, name: str) -> list[str]:
     return ["skopeo", "copy", f"docker-archive:{archive}", f"containers-storage:{name}"]
 
 
+def image_pull_command(runtime: str, name: str) -> list[str]:
+    """Pulls an image into the runtime's store through the registry
+    configuration k8sfs wrote (mirrors, CA certificates, policy)."""
+    if runtime == "containerd":
+        return ["ctr", "-n", "k8s.io", "images", "pull", "--hosts-dir", _core.CONTAINERD_CERTS_DIR, name]
+    return ["skopeo", "copy", f"docker://{name}", f"containers-storage:{name}"]
+
+
+def own_images_step(ctx: Context, h: HostSpec, runtime: str) -> Step:
+    """k8sfs's own images (pause, busybox, CoreDNS) in the runtime's store
+    before the kubelet needs them: pulled from the registry the controller
+    pushed them to (registries.k8sfs_images), or else each archive
+    uploaded and imported. Pods name them with imagePullPolicy: Never."""
+    names = _image_names(ctx)
+    source = ctx.spec.registries.k8sfs_images
+    by_hand = ["ctr -n k8s.io images ls -q"] if runtime == "containerd" else ["crictl images"]
+    if source:
+        return Step(
+            "images",
+            h.name,
+            f"{', '.join(names)} pulled from {source} (the controller pushed them there)",
+            check=images_present_check(runtime, names),
+            apply=[image_pull_command(runtime, n) for n in names],
+            verify=images_present_check(runtime, names),
+            by_hand=by_hand,
+        )
+    uploads = ctx.image_uploads(IMAGE_DIR)
+    store = "containerd's k8s.io namespace" if runtime == "containerd" else "containers-storage"
+    return Step(
+        "images",
+        h.name,
+        f"{', '.join(names)} uploaded and imported into {store}",
+        uploads=uploads,
+        check=images_present_check(runtime, names),
+        apply=[image_import_command(runtime, u.path, n) for u, n in zip(uploads, names, strict=True)],
+        verify=images_present_check(runtime, names),
+        by_hand=by_hand,
+    )
+
+
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 
 
@@ -231,18 +271,7 @@ def _containerd_steps(ctx: Context, h: HostSpec) -> list[Step]:
         undo=CONTAINERD_UNDO,
         by_hand=["containerd --version", "runc --version", "ctr version"],
     )
-    uploads = ctx.image_uploads(IMAGE_DIR)
-    images = Step(
-        "images",
-        h.name,
-        f"{', '.join(_image_names(ctx))} imported (nothing is pulled)",
-        uploads=uploads,
-        check=images_present_check("containerd", _image_names(ctx)),
-        apply=[image_import_command("containerd", u.path, n) for u, n in zip(uploads, _image_names(ctx), strict=True)],
-        verify=images_present_check("containerd", _image_names(ctx)),
-        by_hand=["ctr -n k8s.io images ls -q"],
-    )
-    return [install, configure, images]
+    return [install, configure, own_images_step(ctx, h, "containerd")]
 
 
 OCI_WRAPPER = layout.script("k8sfs-oci-runtime")
@@ -312,18 +341,7 @@ def _crio_steps(ctx: Context, h: HostSpec) -> list[Step]:
         undo=CRIO_UNDO,
         by_hand=["crio --version", "crio status config | grep -E 'cgroup_manager|pause_image'"],
     )
-    uploads = ctx.image_uploads(IMAGE_DIR)
-    images = Step(
-        "images",
-        h.name,
-        "k8sfs's pause and test images, copied into containers-storage",
-        uploads=uploads,
-        check=images_present_check("crio", _image_names(ctx)),
-        apply=[image_import_command("crio", u.path, n) for u, n in zip(uploads, _image_names(ctx), strict=True)],
-        verify=images_present_check("crio", _image_names(ctx)),
-        by_hand=["crictl images"],
-    )
-    return [install, configure, images]
+    return [install, configure, own_images_step(ctx, h, "crio")]
 
 
 def runtime_steps(ctx: Context) -> list[Step]:

@@ -5,12 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 
+@contextmanager
+def _source(args: argparse.Namespace) -> Iterator[Path]:
+    """The archive or layout to read: the argument itself, or with --daemon
+    the image of that name exported by docker or podman for the while."""
+    if not args.daemon:
+        yield Path(args.source)
+        return
+    from k8sfs.images.daemon import saved_image
+
+    with saved_image(args.daemon, args.source) as archive:
+        yield archive
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from k8sfs.cli.target import _lab, progress
+    from k8sfs.images.daemon import DaemonError
     from k8sfs.images.oci import ArchiveError
     from k8sfs.images.push import PushError, push_archive
     from k8sfs.lab.registry import MIRRORED
@@ -39,8 +55,9 @@ def cmd_push(args: argparse.Namespace) -> int:
         login = (args.username, Path(args.password_file).expanduser().read_text().strip())
     started = time.monotonic()
     try:
-        pushed = push_archive(Path(args.source), args.names, registry_host, ca_file, mirrored, login, progress)
-    except (ArchiveError, ValueError, OSError) as error:
+        with _source(args) as source:
+            pushed = push_archive(source, args.names, registry_host, ca_file, mirrored, login, progress)
+    except (ArchiveError, ValueError, OSError, DaemonError) as error:
         print(f"k8sfs: {error}", file=sys.stderr)
         return 2
     except PushError as error:
@@ -54,14 +71,15 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     from k8sfs.cli.target import open_cluster, progress
+    from k8sfs.images.daemon import DaemonError
     from k8sfs.images.oci import ArchiveError
     from k8sfs.operations.image_load import load_image
 
     started = time.monotonic()
     try:
-        with open_cluster(args, "image load") as cluster, cluster.writing():
-            done = load_image(cluster, Path(args.source), args.names, progress)
-    except (ArchiveError, ValueError) as error:
+        with _source(args) as source, open_cluster(args, "image load") as cluster, cluster.writing():
+            done = load_image(cluster, source, args.names, progress)
+    except (ArchiveError, ValueError, DaemonError) as error:
         print(f"k8sfs: {error}", file=sys.stderr)
         return 2
     for host, what in done.items():
@@ -85,6 +103,7 @@ def add_parsers(sub: Any) -> None:
         "  docker save busybox:1.36 -o busybox.tar\n"
         "  k8sfs image push --lab k8sfs busybox.tar              # under the names it carries\n"
         "  k8sfs image push busybox.tar docker.io/me/tools:1.0    # under names you give\n"
+        "  k8sfs image push --daemon podman localhost/tools:dev docker.io/me/tools:1.0\n"
         "  k8sfs kubectl --lab -- create deployment tools --image=me/tools:1.0",
     )
     actions = p.add_subparsers(dest="image_command", metavar="ACTION")
@@ -95,9 +114,10 @@ def add_parsers(sub: Any) -> None:
         "source",
         metavar="IMAGE",
         help="a docker-archive (docker save), an OCI archive (podman save --format oci-archive) "
-        "or an OCI layout directory (skopeo copy ... oci:DIR)",
+        "or an OCI layout directory (skopeo copy ... oci:DIR); with --daemon, an image name in docker or podman",
     )
     q.add_argument("names", nargs="*", metavar="NAME", help="as pods name it (default: the names the archive carries)")
+    _add_daemon_option(q)
     q.add_argument("--registry", metavar="HOST[:PORT]", help="push to this registry instead of the lab's")
     q.add_argument("--ca-file", metavar="FILE", help="the CA the registry's certificate chains to (--registry)")
     q.add_argument("--username", metavar="USER", help="a login for the registry")
@@ -110,6 +130,20 @@ def add_parsers(sub: Any) -> None:
         help="import an image archive on every worker, for clusters without a registry (like kind load)",
     )
     add_target_options(q)
-    q.add_argument("source", metavar="ARCHIVE", help="a docker-archive (docker save / podman save)")
+    q.add_argument(
+        "source",
+        metavar="ARCHIVE",
+        help="a docker-archive, an OCI archive or an OCI layout directory; "
+        "with --daemon, an image name in docker or podman",
+    )
     q.add_argument("names", nargs="*", metavar="NAME", help="as pods name it (default: the names the archive carries)")
+    _add_daemon_option(q)
     q.set_defaults(func=cmd_load)
+
+
+def _add_daemon_option(q: Any) -> None:
+    q.add_argument(
+        "--daemon",
+        choices=("docker", "podman"),
+        help="IMAGE is a name in this tool's local store, exported with its `save` (as kind load docker-image does)",
+    )

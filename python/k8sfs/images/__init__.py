@@ -22,8 +22,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-PAUSE_IMAGE = "k8sfs.local/pause:1.0"
-TEST_IMAGE = "k8sfs.local/busybox:1.0"
+# The registry name k8sfs's own images carry. No such host answers: nodes
+# get the images imported, or pull them through a mirror of it (the lab
+# registry, spec key registries.k8sfs_images).
+OWN_REGISTRY = "k8sfs.local"
+PAUSE_IMAGE = f"{OWN_REGISTRY}/pause:1.0"
+TEST_IMAGE = f"{OWN_REGISTRY}/busybox:1.0"
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
 PAUSE_SOURCE = Path(__file__).with_name("pause.c")
 
@@ -149,7 +153,7 @@ def busybox_image(cache: Path, busybox: Path = BUSYBOX, name: str = TEST_IMAGE, 
 
 
 def coredns_image_name(version: str) -> str:
-    return f"k8sfs.local/coredns:{version}"
+    return f"{OWN_REGISTRY}/coredns:{version}"
 
 
 def coredns_image(cache: Path, binary: Path, version: str) -> Image:

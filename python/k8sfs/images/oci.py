@@ -107,17 +107,33 @@ def read_docker_archive(path: Path) -> OciImage:
     return OciImage(list(entry.get("RepoTags") or []), Blob(CONFIG_TYPE, config), compressed)
 
 
-def with_names(archive: Path, names: list[str], out: Path) -> None:
-    """A copy of a docker-archive whose image carries `names` (RepoTags), so
-    a runtime's import files it under them; its files are copied as they are."""
-    with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
-        for member in src.getmembers():
-            if member.name.removeprefix("./") == "manifest.json":
-                entries = json.loads(src.extractfile(member).read())  # type: ignore[union-attr]
-                entries = [{**entries[0], "RepoTags": names}]
-                data = json.dumps(entries).encode()
-                info = tarfile.TarInfo("manifest.json")
-                info.size, info.mode = len(data), 0o644
-                dst.addfile(info, io.BytesIO(data))
-            else:
-                dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+UNCOMPRESSED_LAYER_TYPES = ("application/vnd.oci.image.layer.v1.tar", "application/vnd.docker.image.rootfs.diff.tar")
+
+
+def write_docker_archive(image: OciImage, names: list[str], out: Path) -> None:
+    """`image` as a docker-archive carrying `names`, its layers uncompressed
+    (what every runtime's import reads): how an OCI archive or layout is
+    loaded where only docker-archives are imported. A layer whose bytes
+    do not match the config's diff_id is refused before anything is written."""
+    layers = []
+    for blob in image.layers:
+        if blob.media_type.endswith("+gzip"):
+            layers.append(gzip.decompress(blob.data))
+        elif blob.media_type in UNCOMPRESSED_LAYER_TYPES:
+            layers.append(blob.data)
+        else:
+            raise ArchiveError(f"a layer of type {blob.media_type}: k8sfs loads gzip and plain tar layers")
+    diff_ids = json.loads(image.config.data).get("rootfs", {}).get("diff_ids", [])
+    if diff_ids != [digest_of(layer) for layer in layers]:
+        raise ArchiveError("the layers do not match the diff_ids in the image config (a damaged image?)")
+    config_name = image.config.digest.removeprefix("sha256:") + ".json"
+    layer_names = [f"{digest_of(layer).removeprefix('sha256:')}/layer.tar" for layer in layers]
+    manifest = json.dumps([{"Config": config_name, "RepoTags": names, "Layers": layer_names}]).encode()
+    with tarfile.open(out, "w") as tar:
+        for name, data in [(config_name, image.config.data), *zip(layer_names, layers, strict=True)]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("manifest.json")
+        info.size, info.mode = len(manifest), 0o644
+        tar.addfile(info, io.BytesIO(manifest))

@@ -69,6 +69,16 @@ class Registry:
             reason = getattr(error, "reason", error)
             raise PushError(f"{self.registry}: {what}: {reason}") from None
 
+    def manifest_digest(self, reference: Reference) -> str | None:
+        """The digest the registry holds under `reference`'s tag; None when it holds none."""
+        status, headers = self._request(
+            "HEAD",
+            f"/v2/{reference.repository}/manifests/{reference.tag}",
+            f"checking {reference}",
+            headers={"Accept": MANIFEST_TYPE},
+        )
+        return headers.get("Docker-Content-Digest") if status == 200 else None
+
     def _has_blob(self, repository: str, blob: Blob) -> bool:
         status, _ = self._request("HEAD", f"/v2/{repository}/blobs/{blob.digest}", f"checking {blob.digest}")
         return status == 200
@@ -145,4 +155,40 @@ def push_archive(
         pushed = client.push(image, target, progress)
         pushed.name = str(Reference.parse(name))
         done.append(pushed)
+    return done
+
+
+def publish(
+    archives: list[tuple[str, Path, str]],
+    registry: str,
+    record: Path,
+    ca_file: Path | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> list[Pushed]:
+    """Puts each (name, docker-archive, image ID) on `registry`, which
+    mirrors the name's registry under its own namespace, unless it holds
+    it already. `record` keeps the manifest digest each image ID was pushed
+    as, so an unchanged image costs one HEAD request, not a gzip of its
+    layers. Returns what was pushed."""
+    import json
+
+    from k8sfs.images.oci_layout import read_image
+
+    known = json.loads(record.read_text()) if record.exists() else {}
+    client = Registry(registry, ca_file)
+    done = []
+    for name, archive, image_id in archives:
+        reference = Reference.parse(name)
+        target = reference.in_mirror(registry, (reference.registry,))
+        if known.get(image_id) and client.manifest_digest(target) == known[image_id]:
+            continue
+        pushed = client.push(read_image(archive), target, progress)
+        pushed.name = name
+        known[image_id] = pushed.digest
+        done.append(pushed)
+    if done:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        staged = record.with_suffix(".tmp")
+        staged.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+        staged.replace(record)
     return done

@@ -243,4 +243,6 @@ def with_lab_registry(options: RegistryOptions, registry: LabRegistry) -> Regist
         return options
     mirrors = {**registry.mirrors(), **options.mirrors}
     ca_files = {registry.host: str(registry.ca_file), **options.ca_files}
-    return dataclasses.replace(options, mirrors=mirrors, ca_files=ca_files)
+    # k8sfs's own images go there once and every node pulls them, not one upload per node.
+    own = options.k8sfs_images or registry.host
+    return dataclasses.replace(options, mirrors=mirrors, ca_files=ca_files, k8sfs_images=own)

@@ -1,5 +1,5 @@
-"""`k8sfs image load`: an image archive onto every worker and into its
-runtime, for a cluster that pulls from no registry (what `kind load` does).
+"""`k8sfs image load`: an image (docker-archive, OCI archive or layout)
+onto every worker and into its runtime, for a cluster that pulls from no registry (what `kind load` does).
 The archive goes where k8sfs keeps its own images and is imported under
 each name as runtimes read it (busybox:1.36 is docker.io/library/busybox:1.36);
 a worker that has it already under those names is left alone."""
@@ -13,7 +13,8 @@ from pathlib import Path
 from k8sfs.artifacts import sha256_file
 from k8sfs.chapters.node import IMAGE_DIR, images_present_check
 from k8sfs.cluster import Cluster
-from k8sfs.images.oci import read_docker_archive, with_names
+from k8sfs.images.oci import write_docker_archive
+from k8sfs.images.oci_layout import read_image
 from k8sfs.images.reference import Reference
 
 
@@ -21,9 +22,9 @@ def load_image(
     cluster: Cluster, archive: Path, names: list[str], progress: Callable[[str], None] = print
 ) -> dict[str, str]:
     """Returns per worker what was done: "loaded" or "already there". The
-    archive is read (and its layers checked) before anything is sent. The
-    caller holds `cluster.writing()`."""
-    image = read_docker_archive(archive)
+    image (a docker-archive, an OCI archive or layout) is read and its
+    layers checked before anything is sent. The caller holds `cluster.writing()`."""
+    image = read_image(archive)
     names = [str(Reference.parse(n)) for n in (names or [t for t in image.tags if t])]
     if not names:
         raise ValueError(f"{archive} carries no name (RepoTags): give one, e.g. docker.io/library/app:1.0")
@@ -31,7 +32,7 @@ def load_image(
     done = {}
     with tempfile.TemporaryDirectory(prefix="k8sfs-load-") as tmp:
         named = Path(tmp) / "image.tar"
-        with_names(archive, names, named)
+        write_docker_archive(image, names, named)  # one kind to import, under these names
         remote = f"{IMAGE_DIR}/loaded-{sha256_file(named)[:16]}.tar"
         for host in [h.name for h in cluster.spec.hosts if h.worker]:
             session = cluster.session(host)
