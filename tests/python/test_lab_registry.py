@@ -120,11 +120,12 @@ def test_k8sfs_own_images_reach_every_node_from_the_lab_registry_not_one_upload_
             digest = response.headers["Docker-Content-Digest"]
         manifest = json.loads(body)
         pulled += len(body) + manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
-        for host in lab.hosts:
+        for host in lab.hosts[1:]:  # the workers: the control plane runs no container runtime
             with lab.session(host.name) as node:
-                inspected = json.loads(node.exec(["crictl", "inspecti", "-o", "json", name], check=True).stdout)
-            assert f"{repository}@{digest}" in inspected["status"]["repoDigests"], (host.name, name)
-    for host in lab.hosts:
+                listed = node.exec(["ctr", "-n", "k8s.io", "images", "ls"], check=True).stdout.splitlines()
+            # REF TYPE DIGEST ...: an imported archive would show the digest of a manifest ctr made up.
+            assert [line.split()[2] for line in listed if line.split()[0] == name] == [digest], (host.name, listed)
+    for host in lab.hosts[1:]:
         with lab.session(host.name) as node:
             assert node.exec(["ls", "-A", layout.IMAGE_DIR]).stdout.split() == [], host.name
     before = sum(path.stat().st_size for path in archives.values())
