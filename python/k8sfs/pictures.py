@@ -20,6 +20,7 @@ from k8sfs.spec import ClusterSpec
 from k8sfs.state_paths import StateLayout
 
 CONTROL, WORKER, CA, LEAF, FILE = "#dbe8f7", "#e3f1df", "#f7e3c6", "#f4f4f4", "#ffffff"
+EXPIRING = "#f4b6b6"  # a certificate within pki.expiry_warning_days of expiry
 
 
 @dataclass
@@ -99,14 +100,21 @@ def topology(spec: ClusterSpec, states: dict[str, str] | None = None) -> Picture
     return Picture(f"Topology of {spec.cluster_name}", _svg(g))
 
 
-def pki_tree(spec: ClusterSpec) -> Picture:
-    """CA → what it signs → which host holds which file."""
+def pki_tree(spec: ClusterSpec, days_left: dict[str, int] | None = None) -> Picture:
+    """CA → what it signs → which host holds which file. With `days_left`
+    (pki.days_left: an issued PKI), each certificate shows its days left
+    and those within pki.expiry_warning_days of expiry are red."""
     g = _graph(f"PKI of {spec.cluster_name}", rankdir="LR")
     materials = list(_core.cluster_materials(spec.pki_spec()))
     for m in materials:
         kind = str(m.kind)
         color = CA if "CertificateAuthority" in kind or m.name.endswith("ca") else LEAF
-        g.node(f"m-{m.name}", m.name + (f"\nCN={m.common_name}" if m.common_name else ""), fillcolor=color)
+        label = m.name + (f"\nCN={m.common_name}" if m.common_name else "")
+        if days_left is not None and m.name in days_left:
+            label += f"\n{days_left[m.name]} days left"
+            if days_left[m.name] < spec.pki.expiry_warning_days:
+                color = EXPIRING
+        g.node(f"m-{m.name}", label, fillcolor=color)
         if m.ca:
             g.edge(f"m-{m.ca}", f"m-{m.name}")
     for h in spec.hosts:

@@ -54,13 +54,17 @@ def describe_distribution(files: list[_core.FileStep]) -> list[str]:
     return lines
 
 
-WARN_DAYS = 30  # as kubeadm's certs check-expiration
+WARN_DAYS = 30  # as kubeadm's certs check-expiration; the spec's pki.expiry_warning_days
 
 
-def expiring(spec: ClusterSpec, directory: str | Path, within: int = WARN_DAYS) -> list[str]:
-    """Certificates that expire within `within` days, as lines a user can act on."""
-    found = []
-    for s in store(spec, directory).check(spec.pki_spec()):
-        if s.not_after and s.days_left < within:
-            found.append(f"{s.name} expires in {s.days_left} days: k8sfs pki renew {s.name}, then k8sfs apply")
-    return found
+def days_left(spec: ClusterSpec, directory: str | Path) -> dict[str, int]:
+    """Each issued certificate's whole days until it expires."""
+    return {s.name: s.days_left for s in store(spec, directory).check(spec.pki_spec()) if s.not_after}
+
+
+def expiring(spec: ClusterSpec, directory: str | Path, within: int | None = None) -> list[str]:
+    """Certificates that expire within `within` days (default: the spec's
+    pki.expiry_warning_days), soonest first, as lines a user can act on."""
+    within = spec.pki.expiry_warning_days if within is None else within
+    soon = sorted((days, name) for name, days in days_left(spec, directory).items() if days < within)
+    return [f"{name} expires in {days} days: k8sfs pki renew {name}, then k8sfs apply" for days, name in soon]

@@ -70,6 +70,8 @@ class PkiOptions:
     key_type: str = "ecdsa-p256"
     ca_validity_days: int = 3650
     leaf_validity_days: int = 365
+    # plan, status and pki check warn about a certificate this close to expiry (kubeadm: 30).
+    expiry_warning_days: int = 30
     ca_key_on_control_plane: bool = False
     apiserver_extra_sans: list[str] = field(default_factory=list)
     api_server_url: str = ""
@@ -381,11 +383,11 @@ def _pki(data: Any, path: str) -> PkiOptions:
         if data["key_type"] not in KEY_TYPES:
             raise SpecError(f"{path}.key_type: {data['key_type']!r} is not one of {', '.join(KEY_TYPES)}")
         opts.key_type = data["key_type"]
-    for key in ("ca_validity_days", "leaf_validity_days"):
+    for key in ("ca_validity_days", "leaf_validity_days", "expiry_warning_days"):
         if key in data:
             value = _expect(data[key], int, f"{path}.{key}", "a number of days")
-            if value < 1:
-                raise SpecError(f"{path}.{key}: must be at least 1")
+            if value < (0 if key == "expiry_warning_days" else 1):
+                raise SpecError(f"{path}.{key}: must be at least {0 if key == 'expiry_warning_days' else 1}")
             setattr(opts, key, value)
     if "ca_key_on_control_plane" in data:
         opts.ca_key_on_control_plane = _expect(

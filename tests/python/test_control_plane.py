@@ -241,6 +241,31 @@ def test_renewed_kubelet_certificate_reaches_the_node_and_restarts_kubelet(clust
     assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
 
 
+def test_certificates_near_expiry_are_warned_about_with_an_exit_code_of_their_own(cluster, lab, tmp_path):
+    """Nothing to change, but with pki.expiry_warning_days: 400 every leaf
+    (issued for 365 days) is near its end: plan and status say which,
+    soonest first, and plan --detailed-exitcode gives 4."""
+    import yaml
+
+    from k8sfs.spec import spec_to_dict
+
+    data = spec_to_dict(lab.cluster_spec(None))
+    data["pki"]["expiry_warning_days"] = 400
+    spec = tmp_path / "cluster.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    plan = k8sfs("plan", "--lab", TEST_LAB, "--spec", str(spec), "--detailed-exitcode", check=False)
+    assert plan.returncode == 4, plan.stdout[-2000:] + plan.stderr[-2000:]
+    warnings = [line for line in plan.stderr.splitlines() if line.startswith("warning: ")]
+    assert any(line.startswith("warning: apiserver expires in 36") for line in warnings), warnings
+    assert not any(line.startswith("warning: ca expires") for line in warnings)  # the CA has ten years
+    days = [int(line.split(" expires in ")[1].split()[0]) for line in warnings]
+    assert days == sorted(days)
+    status = k8sfs("status", "--lab", TEST_LAB, "--spec", str(spec), check=False)
+    assert [line for line in status.stderr.splitlines() if line.startswith("warning: ")] == warnings
+    # The spec's default (30 days) finds nothing to say on a cluster made today.
+    assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
+
+
 def test_killed_apply_resumes_and_completes(cluster, lab, kubectl):
     # Work for the next apply: the apiserver's binary and unit gone, crictl gone from node-2.
     with lab.session("k8s-master") as master:

@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from k8sfs import chapters as chapters_mod
 from k8sfs.cli.target import (
@@ -23,14 +23,30 @@ from k8sfs.cli.target import (
 from k8sfs.spec import WALKTHROUGH_SUBNET
 from k8sfs.table import render_table
 
+if TYPE_CHECKING:
+    from k8sfs.cluster import Cluster
+
 
 def cmd_plan(args: argparse.Namespace) -> int:
     with open_cluster(args, "plan") as cluster:
         plan = cluster.plan(args.only, args.until, args.limit, args.exclude, args.allow_downgrade)
     print(plan.render(diff=args.diff, explain=args.explain))
+    soon = _warn_expiring(cluster)
     if plan.unreachable:
         return 1
-    return 2 if args.detailed_exitcode and plan.changes else 0
+    if not args.detailed_exitcode:
+        return 0
+    return (2 if plan.changes else 0) | (4 if soon else 0)
+
+
+def _warn_expiring(cluster: Cluster) -> list[str]:
+    """Certificates within pki.expiry_warning_days of expiry, said on stderr."""
+    from k8sfs import pki
+
+    soon = pki.expiring(cluster.spec, cluster.pki_dir) if cluster.pki_dir.exists() else []
+    for line in soon:
+        print(f"warning: {line}", file=sys.stderr)
+    return soon
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -126,11 +142,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(render_table(["CHAPTER", "HOST", "STEP", "STATE"], rows))
     for host, why in plan.unreachable.items():
         print(f"{host}: unreachable: {why}", file=sys.stderr)
-    from k8sfs import pki
-
-    if cluster.pki_dir.exists():
-        for line in pki.expiring(cluster.spec, cluster.pki_dir):
-            print(f"warning: {line}", file=sys.stderr)
+    _warn_expiring(cluster)
     return 1 if plan.unreachable else 0
 
 
@@ -244,7 +256,11 @@ def cmd_picture(args: argparse.Namespace) -> int:
             states = {r["host"]: r["state"] for r in _lab(args, quiet=True).status()}
         picture = pictures.topology(target_spec(args), states)
     elif args.what == "pki":
-        picture = pictures.pki_tree(target_spec(args))
+        from k8sfs import pki
+        from k8sfs.state_paths import pki_dir
+
+        spec, directory = target_spec(args), pki_dir(state_dir(args))
+        picture = pictures.pki_tree(spec, pki.days_left(spec, directory) if directory.exists() else None)
     else:
         picture = pictures.timeline(pictures.last_apply(state_dir(args)))
     written = [picture.save(Path(p)) for p in (args.svg, args.html) if p]
@@ -402,7 +418,8 @@ def add_parsers(sub: Any) -> None:
         "--detailed-exitcode",
         action="store_true",
         help="exit 0 when nothing would change, 2 when something would, 1 when a host is unreachable "
-        "(as terraform plan)",
+        "(as terraform plan); 4 is added when a certificate is within pki.expiry_warning_days of expiry "
+        "(4: only that, 6: that and changes)",
     )
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser(

@@ -96,10 +96,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     spec, store = _context(args)
     rows, bad = [], 0
-    for s in store.check(spec.pki_spec()):
+    warn = spec.pki.expiry_warning_days
+    # Soonest to expire first; what is missing or wrong before everything.
+    for s in sorted(store.check(spec.pki_spec()), key=lambda s: (not s.problem, s.days_left if s.not_after else -1)):
         expires = datetime.fromtimestamp(s.not_after, UTC).strftime("%Y-%m-%d %H:%M") if s.not_after else "-"
         status = s.problem or (
-            f"expires in {s.days_left} days: renew it" if s.not_after and s.days_left < pki.WARN_DAYS else "ok"
+            f"expires in {s.days_left} days: renew it" if s.not_after and s.days_left < warn else "ok"
         )
         bad += bool(s.problem)
         rows.append(
