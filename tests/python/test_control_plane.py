@@ -266,6 +266,29 @@ def test_certificates_near_expiry_are_warned_about_with_an_exit_code_of_their_ow
     assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
 
 
+def test_renew_expiring_with_apply_renews_only_what_is_near_its_end_and_rolls_it_out(cluster, lab):
+    """What a daily timer runs. Today nothing is within 10 days (nothing
+    changes); every leaf is within 400 days (each is reissued, the
+    apiserver's reaches its host, and the cluster needs nothing more)."""
+
+    def on_master() -> str:
+        with lab.session("k8s-master") as master:
+            return master.exec(["cat", "/etc/kubernetes/pki/apiserver.crt"], check=True).stdout
+
+    before = on_master()
+    quiet = k8sfs("pki", "renew", "--expiring", "10d", "--apply", *LAB_ARGS)
+    assert quiet.stdout.strip() == "nothing expires within 10 days: nothing renewed"
+    assert on_master() == before
+    renewed = k8sfs("pki", "renew", "--expiring", "400", "--apply", *LAB_ARGS, timeout=900)
+    first = renewed.stdout.splitlines()[0]
+    assert first.startswith("renewed ") and "apiserver" in first and "kubelet.conf@node-1" in first, first
+    assert "applied: " in renewed.stdout
+    after = on_master()
+    assert after != before and after == (cluster.pki_dir / "pki" / "apiserver.crt").read_text()
+    assert k8sfs("plan", *LAB_ARGS, "--detailed-exitcode", check=False).returncode == 0
+    assert k8sfs("pki", "renew", "--expiring", "x", *LAB_ARGS, check=False).returncode == 2
+
+
 def test_killed_apply_resumes_and_completes(cluster, lab, kubectl):
     # Work for the next apply: the apiserver's binary and unit gone, crictl gone from node-2.
     with lab.session("k8s-master") as master:

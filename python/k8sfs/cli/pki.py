@@ -28,6 +28,8 @@ examples:
   k8sfs pki check                        every certificate: subject, issuer, SANs, days left
   k8sfs pki renew apiserver              new certificate, same key, same CA
   k8sfs pki renew --all --new-key
+  k8sfs pki renew --expiring 30 --apply --lab
+                                         what expires within 30 days, renewed and rolled out
   k8sfs pki import ca --cert my-ca.crt --key my-ca.key
   k8sfs pki init --lab k8sfs && k8sfs pki push --lab k8sfs
                                          the lab's hosts: certificates, then copy them over SSH
@@ -123,15 +125,33 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
-    if not args.names and not args.all:
-        print("k8sfs pki renew: name the certificates to renew, or --all", file=sys.stderr)
+    chosen = bool(args.names) + args.all + (args.expiring is not None)
+    if chosen != 1:
+        print("k8sfs pki renew: name the certificates to renew, or --all, or --expiring DAYS", file=sys.stderr)
+        return 2
+    if args.apply and args.dir:
+        print("k8sfs pki renew: --apply uses the cluster's own PKI; leave out --dir", file=sys.stderr)
         return 2
     spec, store = _context(args)
+    names = [] if args.all else args.names
+    if args.expiring is not None:
+        names = sorted(n for n, days in pki.days_left(spec, store.dir).items() if days < args.expiring)
+        if not names:
+            print(f"nothing expires within {args.expiring} days: nothing renewed")
+            return 0
     with _lock(args, "renew"):
-        done = store.renew(spec.pki_spec(), [] if args.all else args.names, args.new_key)
+        done = store.renew(spec.pki_spec(), names, args.new_key)
     key = "new keys" if args.new_key else "same keys"
     print(f"renewed {len(done)} ({key}, CAs kept): {', '.join(done)}")
-    print("push them to the hosts with: k8sfs pki push", file=sys.stderr)
+    if not args.apply:
+        print("roll them out to the hosts with: k8sfs apply (or k8sfs pki push)", file=sys.stderr)
+        return 0
+    from k8sfs.cli.target import open_cluster
+
+    # The same apply a person would run next: each file to its host, each reader restarted once.
+    with open_cluster(args, "pki renew --apply") as cluster:
+        applied = cluster.apply()
+    print(f"applied: {applied.changes} of {len(applied.steps)} steps changed something")
     return 0
 
 
@@ -160,6 +180,13 @@ def cmd_push(args: argparse.Namespace) -> int:
     rows = [[sp.step.host, len(sp.changes), len(sp.step.files) - len(sp.changes)] for sp in done.steps]
     print(render_table(["HOST", "WRITTEN", "CURRENT"], rows))
     return 0
+
+
+def _days(text: str) -> int:
+    value = text.removesuffix("d")
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days like 30 or 30d")
+    return int(value)
 
 
 def add_parsers(sub: Any) -> None:
@@ -213,6 +240,18 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("names", nargs="*", metavar="NAME", help="e.g. apiserver, admin.conf, kubelet@node-1")
     q.add_argument("--all", action="store_true", help="every leaf certificate and kubeconfig")
     q.add_argument("--new-key", action="store_true", help="generate new keys instead of keeping them")
+    q.add_argument(
+        "--expiring",
+        type=_days,
+        metavar="DAYS",
+        help="the leaves that expire within DAYS (30 or 30d); nothing, and exit 0, when none do",
+    )
+    q.add_argument(
+        "--apply",
+        action="store_true",
+        help="then apply, as `k8sfs apply` would: the files to their hosts, each reader restarted once "
+        "(for a daily timer: k8sfs pki renew --expiring 30 --apply --spec FILE)",
+    )
     q.set_defaults(func=cmd_renew)
     q = actions.add_parser("import", help="bring your own CA (the key must match the certificate)")
     common(q)
