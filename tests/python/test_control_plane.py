@@ -332,6 +332,24 @@ def test_etcd_snapshot_is_saved_on_the_controller(cluster, tmp_path):
     assert len(data) > 16 * 4096 and (0xED0CDAED).to_bytes(4, "little") in data[: 4096 * 2]
 
 
+def test_etcd_snapshot_keep_leaves_the_newest_n_in_the_backups_folder(cluster, tmp_path):
+    from k8sfs.state_paths import StateLayout
+
+    backups = StateLayout(cluster.state_dir).backups
+    mine = backups / "etcd-before-upgrade.db"  # a file of the user's own there is never touched
+    backups.mkdir(parents=True, exist_ok=True)
+    mine.write_bytes(b"mine")
+    made = []
+    for _ in range(3):
+        done = k8sfs("etcd", "snapshot", *LAB_ARGS, "--keep", "2")
+        made.append(Path(done.stdout.split(": ", 1)[1].split(" (")[0]))
+        time.sleep(1.1)  # names carry the second
+    assert sorted(p.name for p in backups.glob("etcd-*.db")) == sorted([made[1].name, made[2].name, mine.name])
+    assert not any(p.name.endswith(".partial") for p in backups.iterdir())
+    refused = k8sfs("etcd", "snapshot", *LAB_ARGS, "--keep", "2", "-o", str(tmp_path / "x.db"), check=False)
+    assert refused.returncode != 0 and "--keep needs" in refused.stderr and not (tmp_path / "x.db").exists()
+
+
 def test_etcd_restore_of_one_member_brings_a_deleted_configmap_back(cluster, kubectl, tmp_path):
     admin = cluster.pki_dir / "admin.conf"
     assert (

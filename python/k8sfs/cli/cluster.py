@@ -157,8 +157,10 @@ def cmd_etcd_snapshot(args: argparse.Namespace) -> int:
     from k8sfs.operations.etcd_snapshot import etcd_snapshot
 
     with open_cluster(args, "etcd snapshot") as cluster:
-        got = etcd_snapshot(cluster, Path(args.output) if args.output else None)
+        got = etcd_snapshot(cluster, Path(args.output) if args.output else None, args.keep)
     print(f"etcd snapshot from {got.host}: {got.path} ({got.size} bytes)")
+    if args.keep is not None:
+        print(f"kept the newest {args.keep} in {got.path.parent}")
     return 0
 
 
@@ -593,6 +595,12 @@ def add_parsers(sub: Any) -> None:
     q = actions.add_parser("snapshot", help="save a snapshot of etcd to the controller (0600)")
     add_target_options(q)
     q.add_argument("-o", "--output", metavar="FILE", help="default: <state>/backups/etcd-<time>.db")
+    q.add_argument(
+        "--keep",
+        type=int,
+        metavar="N",
+        help="then remove all but the newest N snapshots in <state>/backups (for a timer, as RKE2 keeps 5)",
+    )
     q.set_defaults(func=cmd_etcd_snapshot)
     q = actions.add_parser(
         "restore",
