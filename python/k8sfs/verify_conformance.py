@@ -132,6 +132,41 @@ def _workers(cluster: Cluster) -> list[str]:
     return [h.name for h in cluster.spec.hosts if h.worker]
 
 
+def served_by_registry(cluster: Cluster, images: list[Image]) -> tuple[list[Image], list[Image]]:
+    """The images the nodes can pull from the registries.k8sfs_images
+    registry (their registry is mirrored there, as the lab mirrors
+    registry.k8s.io), and the rest. None are served without that key."""
+    from k8sfs.images.reference import Reference
+
+    host = cluster.spec.registries.k8sfs_images
+    if not host:
+        return [], images
+    mirrors = cluster.spec.registries.all_mirrors()
+
+    def mirrored(image: Image) -> bool:
+        registry = Reference.parse(image.name).registry
+        return f"https://{host}/{registry}" in mirrors.get(registry, [])
+
+    return [i for i in images if mirrored(i)], [i for i in images if not mirrored(i)]
+
+
+def publish_images(cluster: Cluster, images: list[Image], progress: Progress) -> None:
+    """The images onto the registry the nodes pull from, each under its own
+    name's namespace there; one HEAD request each when it holds them."""
+    from k8sfs.images import ImageError
+    from k8sfs.images.push import PushError, publish
+
+    host = cluster.spec.registries.k8sfs_images
+    ca_file = cluster.spec.registries.ca_files.get(host)
+    record = cluster.cache.root.parent / "images" / f"pushed-{host}.json"
+    try:
+        pushed = publish([(i.name, i.path, i.id) for i in images], host, record, Path(ca_file) if ca_file else None)
+    except PushError as error:
+        raise ImageError(f"conformance: pushing the suite's images to {host}: {error}") from None
+    for p in pushed:
+        progress(f"conformance: pushed {p.name} to {host} ({p.sent} bytes sent)")
+
+
 def import_images(cluster: Cluster, images: list[Image], progress: Progress) -> None:
     """Each image onto every worker and into its runtime, unless the same
     archive was imported there before."""
@@ -168,7 +203,12 @@ def prepare(cluster: Cluster, progress: Progress = print, parallel: bool = False
     work = cluster.cache.root.parent / "build" / f"kubernetes-tests-{version}"
     source = module_source_dir("k8s.io/kubernetes", version, work)
     images = conformance_images(cluster.cache.root.parent, got, names, source)
-    import_images(cluster, images, progress)
+    # Pulled on demand from the lab registry where a mirror covers them (the
+    # suite's pods say IfNotPresent); uploaded to each worker otherwise.
+    served, imported = served_by_registry(cluster, images)
+    if served:
+        publish_images(cluster, served, progress)
+    import_images(cluster, imported, progress)
     return got
 
 

@@ -269,3 +269,31 @@ def test_the_aggregator_specs_pod_finds_its_programs_where_it_runs_them(tmp_path
     etcd = etcd_image(tmp_path, program, "registry.k8s.io/etcd:3.6.4-0")
     member = _layer_of(etcd.path).getmember("usr/local/bin/etcd")
     assert member.isfile() and member.mode & 0o111
+
+
+def test_images_a_mirror_on_the_k8sfs_images_registry_covers_are_pulled_and_the_rest_imported():
+    """On the lab (registries.k8sfs_images and its mirrors) the suite's
+    registry.k8s.io images are served by the lab registry; an image from a
+    registry it does not mirror, or any image without that key, is imported."""
+    from types import SimpleNamespace
+
+    from k8sfs.images import Image
+    from k8sfs.spec import ClusterSpec, RegistryOptions
+
+    images = [
+        Image("registry.k8s.io/e2e-test-images/agnhost:2.53", Path("/nonexistent/a.tar"), "a"),
+        Image("gcr.io/authenticated-image-pulling/alpine:3.7", Path("/nonexistent/b.tar"), "b"),
+    ]
+    lab = RegistryOptions(
+        mirrors={"registry.k8s.io": ["https://192.168.50.1:5000/registry.k8s.io"]}, k8sfs_images="192.168.50.1:5000"
+    )
+    served, imported = verify_conformance.served_by_registry(SimpleNamespace(spec=ClusterSpec(registries=lab)), images)
+    assert [i.name for i in served] == ["registry.k8s.io/e2e-test-images/agnhost:2.53"]
+    assert [i.name for i in imported] == ["gcr.io/authenticated-image-pulling/alpine:3.7"]
+    elsewhere = RegistryOptions(
+        mirrors={"registry.k8s.io": ["https://mirror.example"]}, k8sfs_images="192.168.50.1:5000"
+    )
+    assert (
+        verify_conformance.served_by_registry(SimpleNamespace(spec=ClusterSpec(registries=elsewhere)), images)[0] == []
+    )
+    assert verify_conformance.served_by_registry(SimpleNamespace(spec=ClusterSpec()), images) == ([], images)
