@@ -175,6 +175,7 @@ class LabRegistry:
         if self.pid() is not None and self.answers():
             return
         self.stop()
+        rotate_log(self.log_file)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
                 [str(self.binary), "serve", str(self._config)],
@@ -224,6 +225,22 @@ class LabRegistry:
             if Path(f"/proc/{pid}").exists():
                 os.kill(pid, signal.SIGKILL)
         self.progress(f"lab registry: stopped (pid {pid})")
+
+
+LOG_LIMIT = 20 * 1024 * 1024
+
+
+def rotate_log(path: Path, limit: int = LOG_LIMIT) -> bool:
+    """A log over `limit` bytes becomes path.1 (replacing the one before),
+    so each start begins a new one and two at most are kept: the registry
+    logs every request, and a lab can live for months."""
+    try:
+        if path.stat().st_size <= limit:
+            return False
+    except FileNotFoundError:
+        return False
+    path.replace(path.with_name(path.name + ".1"))
+    return True
 
 
 def _write_secret(path: Path, text: str) -> None:
