@@ -101,12 +101,15 @@ def test_k8sfs_own_images_reach_every_node_from_the_lab_registry_not_one_upload_
 
     registry = lab.registry(build=False)
     context = ssl.create_default_context(cafile=str(registry.ca_file))
+    from k8sfs.artifacts import versions_for
+    from k8sfs.versions import LAB_KUBERNETES_VERSION
+
     cache = BUSYBOX.parent
-    coredns = next(cache.glob("coredns-*.tar"))
+    coredns = versions_for(LAB_KUBERNETES_VERSION)["coredns"]  # the cache may hold other versions' too
     archives = {
         "k8sfs.local/pause:1.0": cache / "pause.tar",
         "k8sfs.local/busybox:1.0": BUSYBOX,
-        f"k8sfs.local/coredns:{coredns.stem.removeprefix('coredns-')}": coredns,
+        f"k8sfs.local/coredns:{coredns}": cache / f"coredns-{coredns}.tar",
     }
     pulled = 0
     for name in archives:
