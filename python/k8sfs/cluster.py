@@ -303,12 +303,13 @@ class Cluster:
                 self.progress(f"controller: pki: {item.action} {item.name} ({item.reason})")
         built = images.ensure_images(self.cache.root.parent, self._coredns())
         if self.spec.registries.k8sfs_images:
-            self._publish_images(built)
+            self.publish_images(built)
         return self._context(store, pki_plan, built, encryption_key=self.encryption_key())
 
-    def _publish_images(self, built: list[images.Image]) -> None:
-        """k8sfs's images onto the registry the nodes pull them from
-        (registries.k8sfs_images); one HEAD request each when it holds them."""
+    def publish_images(self, built: list[images.Image], whose: str = "k8sfs's images") -> None:
+        """Images onto the registry the nodes pull them from
+        (registries.k8sfs_images), each under its own name's namespace
+        there; one HEAD request each when it holds them already."""
         from k8sfs.images.push import PushError, publish
 
         registry = self.spec.registries.k8sfs_images
@@ -320,7 +321,7 @@ class Cluster:
             )
         except PushError as error:
             raise images.ImageError(
-                f"controller: pushing k8sfs's images to {registry} (registries.k8sfs_images): {error}"
+                f"controller: pushing {whose} to {registry} (registries.k8sfs_images): {error}"
             ) from None
         for p in pushed:
             self.progress(f"controller: images: pushed {p.name} to {registry} ({p.sent} bytes sent)")

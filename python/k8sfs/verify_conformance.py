@@ -150,23 +150,6 @@ def served_by_registry(cluster: Cluster, images: list[Image]) -> tuple[list[Imag
     return [i for i in images if mirrored(i)], [i for i in images if not mirrored(i)]
 
 
-def publish_images(cluster: Cluster, images: list[Image], progress: Progress) -> None:
-    """The images onto the registry the nodes pull from, each under its own
-    name's namespace there; one HEAD request each when it holds them."""
-    from k8sfs.images import ImageError
-    from k8sfs.images.push import PushError, publish
-
-    host = cluster.spec.registries.k8sfs_images
-    ca_file = cluster.spec.registries.ca_files.get(host)
-    record = cluster.cache.root.parent / "images" / f"pushed-{host}.json"
-    try:
-        pushed = publish([(i.name, i.path, i.id) for i in images], host, record, Path(ca_file) if ca_file else None)
-    except PushError as error:
-        raise ImageError(f"conformance: pushing the suite's images to {host}: {error}") from None
-    for p in pushed:
-        progress(f"conformance: pushed {p.name} to {host} ({p.sent} bytes sent)")
-
-
 def import_images(cluster: Cluster, images: list[Image], progress: Progress) -> None:
     """Each image onto every worker and into its runtime, unless the same
     archive was imported there before."""
@@ -207,7 +190,7 @@ def prepare(cluster: Cluster, progress: Progress = print, parallel: bool = False
     # suite's pods say IfNotPresent); uploaded to each worker otherwise.
     served, imported = served_by_registry(cluster, images)
     if served:
-        publish_images(cluster, served, progress)
+        cluster.publish_images(served, "the suite's images")
     import_images(cluster, imported, progress)
     return got
 

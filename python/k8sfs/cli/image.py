@@ -132,7 +132,7 @@ def add_parsers(sub: Any) -> None:
     add_target_options(q)
     q.add_argument(
         "source",
-        metavar="ARCHIVE",
+        metavar="IMAGE",
         help="a docker-archive, an OCI archive or an OCI layout directory; "
         "with --daemon, an image name in docker or podman",
     )
