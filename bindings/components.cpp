@@ -68,6 +68,7 @@ void bind_layout(py::module_& m) {
       {"KUBELET_PKI_DIR", &l::kKubeletPkiDir},
       {"KUBE_PROXY_DIR", &l::kKubeProxyDir},
       {"KUBE_PROXY_CONFIG", &l::kKubeProxyConfig},
+      {"LOCAL_VOLUMES_DIR", &l::kLocalVolumesDir},
       {"CONTAINERD_CONFIG", &l::kContainerdConfig},
       {"CRIO_CONFIG", &l::kCrioConfig},
       {"CNI_BIN_DIR", &l::kCniBinDir},

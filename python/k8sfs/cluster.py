@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from k8sfs import ExecResult, _core, images, join_command, upgrade
 from k8sfs import chapters as chapters_mod
 from k8sfs import explain as explain_mod
+from k8sfs.addons import ADDONS
 from k8sfs.artifacts import ArtifactCache, versions_for
 from k8sfs.chapters import Chapter, Context
 from k8sfs.engine import facts as facts_mod
@@ -245,9 +246,18 @@ class Cluster:
         return {h: self._unreachable[h] for h in hosts if h in self._unreachable}
 
     # ----- the controller's part ------------------------------------------------
-    def _coredns(self) -> tuple[Path, str, str] | None:
-        found = self.cache.lookup("coredns", versions_for(self.spec.kubernetes_version)["coredns"])
-        return (found.path, found.version, found.sha256) if found else None
+    def _programs(self) -> tuple[list[images.Program], list[tuple[str, str]]]:
+        """The binaries that become images (CoreDNS, the spec's add-ons):
+        those cached, and (artifact, version) of those that are not."""
+        wanted = versions_for(self.spec.kubernetes_version)
+        cached, missing = [], []
+        for artifact in ["coredns", *(ADDONS[a] for a in self.spec.addons)]:
+            found = self.cache.lookup(artifact, wanted[artifact])
+            if found:
+                cached.append(images.Program(artifact, found.version, found.path, found.sha256))
+            else:
+                missing.append((artifact, wanted[artifact]))
+        return cached, missing
 
     def _encryption_key_path(self) -> Path:
         return StateLayout(self.state_dir).encryption_key
@@ -269,20 +279,19 @@ class Cluster:
         encryption_key = key.read_text().strip() if key.exists() else None
         if encryption_key is None:
             lines.append(f"secrets: create the secrets-at-rest key in {key}")
-        coredns = self._coredns()
-        built = images.current_images(self.cache.root.parent, coredns)
+        programs, missing = self._programs()
+        built = images.current_images(self.cache.root.parent, programs)
         images_pending = "apply builds the image (a deterministic docker-archive)"
         if built is None:
-            built = images.planned_images(self.cache.root.parent, coredns)
+            built = images.planned_images(self.cache.root.parent, programs)
             lines.append("images: build " + ", ".join(i.name for i in built))
-        if coredns is None:  # shown as pending; apply stops at the dns chapter and says what to build
-            version = versions_for(self.spec.kubernetes_version)["coredns"]
-            built.append(
-                images.Image(
-                    images.coredns_image_name(version), self.cache.root.parent / "images" / f"coredns-{version}.tar", ""
-                )
+        # shown as pending; apply stops at the chapter that runs it and says what to build
+        built += [images.pending_program_image(self.cache.root.parent, a, v) for a, v in missing]
+        if missing:
+            images_pending = (
+                f"{', '.join(f'{a} {v}' for a, v in missing)} not in the artifact cache: "
+                f"k8sfs artifacts build {' '.join(a for a, _v in missing)}"
             )
-            images_pending = f"CoreDNS {version} is not in the artifact cache: k8sfs artifacts build"
         ctx = self._context(
             store,
             pki_plan,
@@ -301,7 +310,7 @@ class Cluster:
         for item in pki_plan.items:
             if item.action != "keep":
                 self.progress(f"controller: pki: {item.action} {item.name} ({item.reason})")
-        built = images.ensure_images(self.cache.root.parent, self._coredns())
+        built = images.ensure_images(self.cache.root.parent, self._programs()[0])
         if self.spec.registries.k8sfs_images:
             self.publish_images(built)
         return self._context(store, pki_plan, built, encryption_key=self.encryption_key())

@@ -70,6 +70,7 @@ def k8sfs_cluster(request: pytest.FixtureRequest) -> Iterator[LabCluster]:
         mirror=wanted.artifacts.mirror,
         progress=say,
         runtime=wanted.runtime.name,
+        addons=wanted.addons,
     )
     try:
         lab.up(spec)

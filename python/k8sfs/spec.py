@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from k8sfs import _core
 
+from k8sfs.addons import ADDONS
 from k8sfs.versions import VERSION
 
 ROLES = ("control-plane", "etcd", "worker")
@@ -234,6 +235,10 @@ class ClusterSpec:
     kubelet: KubeletOptions = field(default_factory=KubeletOptions)
     artifacts: ArtifactOptions = field(default_factory=ArtifactOptions)
     registries: RegistryOptions = field(default_factory=RegistryOptions)
+    # What a workload needs beyond the walkthrough, each a chapter of its
+    # own (artifacts.catalog.ADDONS): local-path, dynamic PersistentVolumes
+    # on each node's disk behind the default StorageClass. None by default.
+    addons: list[str] = field(default_factory=list)
     # machine: real hosts or VMs. container: hosts that are containers (the
     # lab): no swapoff (swap is the machine's), a cgroup root per node, the
     # runtime may not lower OOM scores, kubelet never evicts.
@@ -438,6 +443,16 @@ def _runtime(data: Any, path: str) -> RuntimeOptions:
 _REGISTRY_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?")
 
 
+def _addons(data: Any, path: str) -> list[str]:
+    chosen = _expect(data, list, path, f"a list of add-ons ({', '.join(ADDONS)})")
+    for i, addon in enumerate(chosen):
+        if addon not in ADDONS:
+            raise SpecError(f"{path}[{i}]: {addon!r} is not an add-on k8sfs knows ({', '.join(ADDONS)})")
+        if addon in chosen[:i]:
+            raise SpecError(f"{path}[{i}]: {addon!r} is listed twice")
+    return list(chosen)
+
+
 def _registries(data: Any, path: str) -> RegistryOptions:
     from k8sfs import _core
 
@@ -538,6 +553,8 @@ def spec_from_dict(data: Any) -> ClusterSpec:
             spec.artifacts.mirror = mirror
     if "registries" in data:
         spec.registries = _registries(data["registries"], "registries")
+    if "addons" in data:
+        spec.addons = _addons(data["addons"], "addons")
     if "control_plane_endpoint" in data:
         endpoint = _expect(data["control_plane_endpoint"], str, "control_plane_endpoint", "an IP address")
         if endpoint:

@@ -21,6 +21,11 @@ LAB_KUBERNETES_VERSION = "v1.34.4"
 KUBE_BENCH_VERSION = "v0.14.0"
 # The lab's image registry (CNCF distribution, github.com/distribution/distribution/v3).
 REGISTRY_VERSION = "v3.1.2"
+# The storage add-on: rancher's local-path-provisioner. v0.0.30 (client-go
+# v0.30, stable APIs only: PersistentVolumes, StorageClasses, Pods) serves
+# every minor k8sfs builds; it is also the only version the Go module proxy
+# here serves, so the pin is one for all minors until a minor needs another.
+LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30"
 
 # etcd as kubeadm pins it per minor (cmd/kubeadm/app/constants), nearest lower
 # wins; for 1.21 the walkthrough's 3.5.1 instead of kubeadm's 3.4.13.

@@ -122,21 +122,23 @@ def run_k8sfs(
     return proc
 
 
-def artifacts_missing(version: str | None = None, runtime: str = "containerd") -> list[str]:
+def artifacts_missing(
+    version: str | None = None, runtime: str = "containerd", addons: tuple[str, ...] = ()
+) -> list[str]:
     from k8sfs.artifacts import ArtifactCache, names_for, versions_for
     from k8sfs.versions import LAB_KUBERNETES_VERSION
 
     version = version or LAB_KUBERNETES_VERSION
     wanted = versions_for(version)
-    return [n for n in names_for(runtime, version) if ArtifactCache().lookup(n, wanted[n]) is None]
+    return [n for n in names_for(runtime, version, addons) if ArtifactCache().lookup(n, wanted[n]) is None]
 
 
-def require_lab_and_artifacts(runtime: str = "containerd") -> None:
+def require_lab_and_artifacts(runtime: str = "containerd", addons: tuple[str, ...] = ()) -> None:
     """Skips (saying why) where a lab cannot run or the binaries are not built."""
     reason = lab_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    missing = artifacts_missing(runtime=runtime)
+    missing = artifacts_missing(runtime=runtime, addons=addons)
     if missing:
         pytest.skip(f"{', '.join(missing)} not in the artifact cache; `make test` builds them (k8sfs artifacts build)")
 

@@ -44,3 +44,9 @@ def test_containerd_binaries_are_needed_from_1_36_and_only_with_containerd():
     assert not containerd & set(names_for("crio", "v1.37.2"))
     assert {"crio", "pinns"} <= set(names_for("crio", "v1.21.6"))
     assert not {"crio", "pinns"} & set(names_for("containerd", "v1.21.6"))
+
+
+def test_an_add_ons_binary_is_needed_only_by_a_spec_that_lists_it():
+    assert "local-path-provisioner" not in names_for("containerd", "v1.34.4")
+    assert "local-path-provisioner" in names_for("containerd", "v1.34.4", ["local-path"])
+    assert "local-path-provisioner" in names_for("crio", "v1.21.6", ["local-path"])

@@ -8,11 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from k8sfs import manifests
-from k8sfs.chapters import cluster_services, control_plane, node
+from k8sfs.chapters import addons, cluster_services, control_plane, node
 from k8sfs.chapters.context import Context
-from k8sfs.images import Image
+from k8sfs.images import TEST_IMAGE, Image
 from k8sfs.spec import ClusterSpec, RuntimeOptions
 
 FIXTURES = Path(__file__).parent / "fixtures" / "manifests"
@@ -21,7 +22,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "manifests"
 def context(minor: int = 34, **kwargs) -> Context:
     spec = ClusterSpec(kubernetes_version=f"v1.{minor}.4" if minor == 34 else f"v1.{minor}.0", **kwargs)
     coredns = Image("k8sfs.local/coredns:v1.12.1", Path("/nonexistent/coredns.tar"), "")
-    return Context(spec, {}, images=[coredns], cgroup_root_template="/k8sfs-k8sfs-{host}", planning=True)
+    local_path = Image("k8sfs.local/local-path-provisioner:v0.0.30", Path("/nonexistent/local-path.tar"), "")
+    return Context(spec, {}, images=[coredns, local_path], cgroup_root_template="/k8sfs-k8sfs-{host}", planning=True)
 
 
 def file_of(steps, host: str, path: str) -> str:
@@ -59,6 +61,12 @@ def file_of(steps, host: str, path: str) -> str:
         ),
         ("static-pod.yaml", lambda: file_of(node.static_pod_steps(context()), "node-1", node.STATIC_POD)),
         (
+            "local-path-storage.yaml",
+            lambda: file_of(
+                addons.storage_steps(context(addons=["local-path"])), "k8s-master", addons.LOCAL_PATH_MANIFEST
+            ),
+        ),
+        (
             "pod-routes.sh",
             lambda: file_of(cluster_services.pod_network_steps(context()), "node-1", cluster_services.ROUTES_SCRIPT),
         ),
@@ -72,6 +80,20 @@ def file_of(steps, host: str, path: str) -> str:
 )
 def test_rendered_files_match_their_reviewed_fixtures(fixture, render):
     assert render() == (FIXTURES / fixture).read_text()
+
+
+def test_the_storage_add_on_is_a_chapter_only_for_a_spec_that_lists_it():
+    assert addons.storage_steps(context()) == []
+    (step,) = addons.storage_steps(context(addons=["local-path"]))
+    docs = {d["kind"]: d for d in yaml.safe_load_all(step.files[0].content)}
+    default_class = docs["StorageClass"]
+    assert default_class["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert default_class["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert default_class["reclaimPolicy"] == "Delete"
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "k8sfs.local/local-path-provisioner:v0.0.30"
+    helper = yaml.safe_load(docs["ConfigMap"]["data"]["helperPod.yaml"])
+    assert helper["spec"]["containers"][0]["image"] == TEST_IMAGE  # a shell every node already has
 
 
 def test_container_host_files_match_their_fixtures():

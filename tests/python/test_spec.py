@@ -6,6 +6,7 @@ changes nothing on any host."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from importlib import resources
@@ -247,3 +248,19 @@ def test_registry_files_are_read_relative_to_the_spec_and_a_missing_one_names_it
         spec.registries.core_options()
     assert str(caught.value).startswith("registries.credentials.other.example.org.password_file: ")
     assert "s3cret" not in str(caught.value)
+
+
+def test_addons_are_a_list_of_known_names(tmp_path):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(GOOD.replace("addons: []", "addons: [local-path]"))
+    assert load_spec(path).addons == ["local-path"]
+    for bad, message in (
+        ("addons: [nfs]", "addons[0]: 'nfs' is not an add-on k8sfs knows (local-path)"),
+        ("addons: [local-path, local-path]", "addons[1]: 'local-path' is listed twice"),
+        ("addons: local-path", "addons: 'local-path' is not a list of add-ons"),
+    ):
+        path.write_text(GOOD.replace("addons: []", bad))
+        with pytest.raises(SpecError, match=re.escape(message)):
+            load_spec(path)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(yaml.safe_load(path.read_text()), SCHEMA)

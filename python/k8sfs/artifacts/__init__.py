@@ -41,6 +41,7 @@ MODULES = {
     "kube-bench": "github.com/aquasecurity/kube-bench",
     "kube-bench-cfg": "github.com/aquasecurity/kube-bench",
     "registry": "github.com/distribution/distribution/v3",
+    "local-path-provisioner": "github.com/rancher/local-path-provisioner",
 }
 
 
@@ -55,6 +56,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
         out[name] = versions.CONTAINERD_2
     out["kube-bench"] = out["kube-bench-cfg"] = versions.KUBE_BENCH_VERSION
     out["registry"] = versions.REGISTRY_VERSION
+    out["local-path-provisioner"] = versions.LOCAL_PATH_PROVISIONER_VERSION
     # ginkgo: the CLI at the version this Kubernetes requires (gobuild.build_ginkgo)
     for name in (*CONFORMANCE_TOOLS, PARALLEL_TOOL):
         out[name] = kubernetes_version
@@ -76,13 +78,19 @@ VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg", *CONFORMANCE_TOOLS, PARALLEL_TOO
 LAB_TOOLS = ("registry",)
 
 
-def names_for(runtime: str = "containerd", kubernetes_version: str = versions.LAB_KUBERNETES_VERSION) -> list[str]:
-    """What a cluster on `runtime` at `kubernetes_version` needs: the default
-    set of get and build, so a containerd cluster never waits on (or fails
-    at) building CRI-O, nor one on the host's containerd 1.x at containerd 2."""
+def names_for(
+    runtime: str = "containerd",
+    kubernetes_version: str = versions.LAB_KUBERNETES_VERSION,
+    addons: Iterable[str] = (),
+) -> list[str]:
+    """What a cluster on `runtime` at `kubernetes_version` with `addons`
+    needs: the default set of get and build, so a containerd cluster never
+    waits on (or fails at) building CRI-O, nor one on the host's containerd
+    1.x at containerd 2, nor one without an add-on at building it."""
     other = {n for r, ns in RUNTIME_ONLY.items() if r != runtime for n in ns}
     if not versions.containerd_from_artifacts(kubernetes_version):
         other.update(catalog.CONTAINERD)
+    other.update(n for addon, n in catalog.ADDONS.items() if addon not in addons)
     return [n for n in catalog.known_names() if n not in other and n not in (*VERIFY_TOOLS, *LAB_TOOLS)]
 
 
@@ -92,11 +100,12 @@ def build(
     cache: ArtifactCache | None = None,
     progress: Callable[[str], None] = print,
     runtime: str = "containerd",
+    addons: Iterable[str] = (),
 ) -> list[Artifact]:
     """Build what is not cached yet from Go modules; cached ones are kept."""
     cache = cache or ArtifactCache()
     wanted = versions_for(kubernetes_version)
-    names = list(names) if names else names_for(runtime, kubernetes_version)
+    names = list(names) if names else names_for(runtime, kubernetes_version, addons)
     for n in names:
         if n not in wanted:
             raise ArtifactError(f"unknown artifact {n!r}; known: {', '.join(wanted)}")
@@ -172,6 +181,23 @@ def build(
         groups.append(
             (["registry"], functools.partial(gobuild.build_registry, v, staging, work / f"registry-{v}", progress))
         )
+    if "local-path-provisioner" in missing:
+        module, v = MODULES["local-path-provisioner"], wanted["local-path-provisioner"]
+        groups.append(
+            (
+                ["local-path-provisioner"],
+                functools.partial(
+                    gobuild.build_module,
+                    module,
+                    v,
+                    [module],
+                    staging,
+                    work / f"local-path-provisioner-{v}",
+                    progress=progress,
+                    upstream_sums=True,
+                ),
+            )
+        )
     if "crictl" in missing:
         v = wanted["crictl"]
         groups.append(
@@ -221,14 +247,24 @@ def obtain(
     mirror: str = "",
     progress: Callable[[str], None] = print,
     runtime: str = "containerd",
+    addons: Iterable[str] = (),
 ) -> list[Artifact]:
     """What is not cached yet, from where `source` says: `fetch` the official
     releases (checked against their published sha256), `build` from Go
     modules, or `auto`: fetch when the release site answers, else build. A
-    download whose digest does not match is refused, never replaced by a build."""
+    download whose digest does not match is refused, never replaced by a
+    build. What has no release to fetch (the add-ons) is always built."""
     cache = cache or ArtifactCache()
     wanted = versions_for(kubernetes_version)
-    names = list(names) if names else names_for(runtime, kubernetes_version)
+    names = list(names) if names else names_for(runtime, kubernetes_version, addons)
+    built_only = [n for n in names if not catalog.fetchable(n)]
+    if built_only and source != "build":
+        build(kubernetes_version, built_only, cache, progress, runtime)
+        names_left = [n for n in names if n not in built_only]
+        if not names_left:
+            return [cache.require(n, wanted[n]) for n in names]
+        obtain(kubernetes_version, names_left, cache, source, mirror, progress, runtime)
+        return [cache.require(n, wanted[n]) for n in names]
     missing = [n for n in names if n in wanted and cache.lookup(n, wanted[n]) is None]
     if missing and source == "auto":
         why = release_site_answers(missing[0], wanted[missing[0]], mirror)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from k8sfs.addons import ADDONS  # built only for a spec that lists the add-on
+
 # The commands of k8s.io/kubernetes k8sfs uses (kubeadm only as a reference for tests).
 KUBERNETES = (
     "kube-apiserver",
@@ -92,6 +94,8 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         raise KeyError("registry (the lab's, github.com/distribution/distribution/v3) is built, not fetched")
     if name == "kube-bench-cfg":
         raise KeyError("kube-bench-cfg (the cfg/ of kube-bench's module) is built, not fetched: k8sfs artifacts build")
+    if name in ADDONS.values():
+        raise KeyError(f"{name} (an add-on) is built from its Go module, not fetched: k8sfs artifacts build {name}")
     if name == "coredns":
         bare = version.lstrip("v")
         url = f"https://github.com/coredns/coredns/releases/download/{version}/coredns_{bare}_{os_name}_{arch}.tgz"
@@ -119,4 +123,14 @@ def known_names() -> list[str]:
         "sample-apiserver",
         "ginkgo",
         "registry",
+        *ADDONS.values(),
     ]
+
+
+def fetchable(name: str) -> bool:
+    """Whether `name` has an official release to fetch (else it is built)."""
+    try:
+        release(name, "v0")
+    except KeyError:
+        return False
+    return True

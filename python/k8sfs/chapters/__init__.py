@@ -4,7 +4,7 @@ engine's runner does. The engine stamps each chapter's name on its steps."""
 
 from __future__ import annotations
 
-from k8sfs.chapters import cluster_services, control_plane, node
+from k8sfs.chapters import addons, cluster_services, control_plane, node
 from k8sfs.chapters.context import Context
 from k8sfs.engine.chapter import Chapter, Rollout
 from k8sfs.engine.chapter import select as _select
@@ -118,6 +118,13 @@ CHAPTERS: tuple[Chapter[Context], ...] = (
         "Deployment over both nodes, pod to pod, Service, DNS, logs, exec",
         cluster_services.smoke_test_steps,
         upgrade_turn=16,
+    ),
+    # The add-ons the spec lists (spec.addons); a chapter without its add-on has no steps.
+    Chapter(
+        "storage",
+        "local-path-provisioner: the default StorageClass, volumes on the nodes' disks (addons: local-path)",
+        addons.storage_steps,
+        upgrade_turn=17,
     ),
 )
 ORDER = [c.name for c in CHAPTERS]

@@ -23,7 +23,7 @@ def _kubectl(*args: str) -> list[str]:
     return kubectl_with(ADMIN_CONF, *args)
 
 
-def _replicas_available(namespace: str, deployment: str, at_least: int) -> list[str]:
+def replicas_available(namespace: str, deployment: str, at_least: int) -> list[str]:
     """Exit 0 when the Deployment has at least that many available replicas."""
     count = join_command(
         _kubectl("-n", namespace, "get", "deployment", deployment, "-o", "jsonpath={.status.availableReplicas}")
@@ -209,7 +209,7 @@ def dns_steps(ctx: Context) -> list[Step]:
             f"the CoreDNS image for {version} was not built; is the artifact cached? (k8sfs artifacts build)"
         )
     ip = cluster_dns_ip(ctx.spec.service_cidr)
-    available = _replicas_available("kube-system", "coredns", 1)
+    available = replicas_available("kube-system", "coredns", 1)
     manifest = manifests.render(
         "coredns.yaml",
         cluster=ctx.spec.cluster_name,
@@ -218,22 +218,38 @@ def dns_steps(ctx: Context) -> list[Step]:
         domain=ctx.spec.cluster_domain,
     )
     return [
-        Step(
+        applied_manifest_step(
+            ctx,
             "coredns",
-            ctx.control_plane[0].name,
             f"CoreDNS {version} at {ip} (kube-dns)",
-            files=[File(COREDNS_MANIFEST, manifest)],
-            check=available,
-            apply=[_kubectl("apply", "-f", COREDNS_MANIFEST)],
-            verify=available,
-            verify_timeout=180,
-            scope=CLUSTER,
+            File(COREDNS_MANIFEST, manifest),
+            available,
             by_hand=[
                 join_command(_kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "wide")),
                 join_command(_kubectl("-n", "kube-system", "get", "service", "kube-dns")),
             ],
         )
     ]
+
+
+def applied_manifest_step(
+    ctx: Context, name: str, description: str, manifest: File, ready: list[str], by_hand: list[str]
+) -> Step:
+    """A manifest the first control plane applies with kubectl (cluster DNS,
+    the add-ons): applied when it changed or `ready` fails, then waited for
+    until `ready` passes."""
+    return Step(
+        name,
+        ctx.control_plane[0].name,
+        description,
+        files=[manifest],
+        check=ready,
+        apply=[_kubectl("apply", "-f", manifest.path)],
+        verify=ready,
+        verify_timeout=180,
+        scope=CLUSTER,
+        by_hand=by_hand,
+    )
 
 
 def smoke_test_steps(ctx: Context) -> list[Step]:
@@ -259,7 +275,7 @@ def smoke_test_steps(ctx: Context) -> list[Step]:
             ],
             # The whole smoke test runs as the verification after a change; an
             # unchanged cluster only needs its Deployment still available.
-            check=_replicas_available("k8sfs-smoke", "hello", 2),
+            check=replicas_available("k8sfs-smoke", "hello", 2),
             apply=[_kubectl("apply", "-f", SMOKE_MANIFEST)],
             verify=[SMOKE_SCRIPT],
             verify_timeout=180,

@@ -219,6 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             mirror=spec.artifacts.mirror,
             progress=say,
             runtime=spec.runtime.name,
+            addons=spec.addons,
         )
         lab.up(spec)
         say(f"lab up: {', '.join(f'{h.name} {h.address}' for h in lab.hosts)}")

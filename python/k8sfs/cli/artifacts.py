@@ -25,6 +25,7 @@ examples:
   k8sfs artifacts get --source fetch        releases only (no Go needed)
   k8sfs artifacts build                     everything for the lab's Kubernetes version
   k8sfs artifacts build kubelet crictl --version v1.34.4
+  k8sfs artifacts build --addons local-path the default set and the storage add-on's provisioner
   k8sfs artifacts fetch --version v1.34.4   official releases (internet)
   k8sfs artifacts import kubelet ./kubelet --version v1.34.4 --sha256 <hex>
   k8sfs artifacts list
@@ -45,10 +46,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _addons(args: argparse.Namespace) -> list[str]:
+    from k8sfs.addons import ADDONS
+
+    chosen = [a for a in args.addons.split(",") if a]
+    for addon in chosen:
+        if addon not in ADDONS:
+            raise artifacts.ArtifactError(f"--addons: unknown add-on {addon!r}; known: {', '.join(ADDONS)}")
+    return chosen
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
     built = artifacts.build(
-        args.version, args.names or None, artifacts.ArtifactCache(args.cache), _progress, args.runtime
+        args.version, args.names or None, artifacts.ArtifactCache(args.cache), _progress, args.runtime, _addons(args)
     )
     print(
         render_table(
@@ -69,6 +80,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         args.mirror,
         _progress,
         args.runtime,
+        _addons(args),
     )
     print(
         render_table(
@@ -82,7 +94,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     cache = artifacts.ArtifactCache(args.cache)
     wanted = artifacts.versions_for(args.version)
-    for name in args.names or artifacts.names_for(args.runtime, args.version):
+    for name in args.names or artifacts.names_for(args.runtime, args.version, _addons(args)):
         if name not in wanted:
             raise artifacts.ArtifactError(f"unknown artifact {name!r}; known: {', '.join(wanted)}")
         if cache.lookup(name, wanted[name]) is None:
@@ -125,6 +137,12 @@ def add_parsers(sub: Any) -> None:
                 choices=RUNTIMES,
                 default="containerd",
                 help="with crio, CRI-O's crio and pinns are in the default set too (default: %(default)s)",
+            )
+            q.add_argument(
+                "--addons",
+                default="",
+                metavar="LIST",
+                help="add-ons (comma-separated, e.g. local-path) whose binaries join the default set",
             )
 
     q = actions.add_parser(

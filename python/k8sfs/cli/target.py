@@ -1,7 +1,7 @@
 """The CLI's target options, defined once: which cluster a command works
 on (a spec's hosts, or a lab's), where its controller state lives, and the
 shorthands that write a spec (--control-planes, --workers, --version,
---runtime) for a lab cluster.
+--runtime, --addons) for a lab cluster.
 
     --spec FILE          the cluster spec (default: the walkthrough's)
     --lab [NAME]         the hosts of a local lab (NAME: $K8SFS_LAB or k8sfs)
@@ -90,6 +90,11 @@ def add_spec_shorthands(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="M", help="M workers (node-1..M)")
     parser.add_argument("--version", dest="kubernetes_version", metavar="V", help="Kubernetes version, e.g. v1.34.4")
     parser.add_argument("--runtime", choices=["containerd", "crio"], help="container runtime")
+    parser.add_argument(
+        "--addons",
+        metavar="LIST",
+        help="add-ons, comma-separated (local-path: a default StorageClass on node disks); '' for none",
+    )
     parser.add_argument("--print-spec", action="store_true", help="print the spec these options give and stop")
 
 
@@ -111,6 +116,8 @@ def spec_from_args(args: argparse.Namespace, base: ClusterSpec | None = None) ->
         spec = dataclasses.replace(spec, kubernetes_version=args.kubernetes_version)
     if getattr(args, "runtime", None):
         spec = dataclasses.replace(spec, runtime=RuntimeOptions(args.runtime, spec.runtime.cgroup_driver))
+    if getattr(args, "addons", None) is not None:
+        spec = dataclasses.replace(spec, addons=[a for a in args.addons.split(",") if a])
     try:
         return spec_from_dict(spec_to_dict(spec))  # every check a file gets
     except SpecError as error:

@@ -110,6 +110,7 @@ def doc_values(kubernetes_version: str, runtime: str = "containerd") -> dict[str
         "etcd": "v" + ".".join(etcd.lstrip("v").split(".")[:2]),
         "containerd": containerd,
         "crio": versions.crio_version(kubernetes_version),
+        "local_path": versions.LOCAL_PATH_PROVISIONER_VERSION,
         "runtime": runtime,
     }
 

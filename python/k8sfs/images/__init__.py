@@ -1,12 +1,13 @@
-"""Container images for clusters without a registry: k8sfs's own pause
-image and a small busybox test image, written as docker-archive tarballs
-that `ctr images import` (containerd) and `skopeo copy` (into CRI-O's
-containers-storage) accept.
+"""k8sfs's own container images: its pause image, a small busybox test
+image, and one image per static program it runs in pods (CoreDNS, the
+add-ons), written as docker-archive tarballs.
 
-Nothing is pulled: the runtime's sandbox image setting names PAUSE_IMAGE
-and pods use TEST_IMAGE with imagePullPolicy IfNotPresent (or Never).
-Builds are deterministic (fixed mtimes and owners), so the same inputs
-give the same image digest.
+Nodes get them from the registry of registries.k8sfs_images (the lab's) or,
+without one, imported from these files (`ctr images import`, or `skopeo
+copy` into CRI-O's containers-storage). The runtime's sandbox image setting
+names PAUSE_IMAGE; pods name the others with imagePullPolicy Never or
+IfNotPresent. Builds are deterministic (fixed mtimes and owners), so the
+same inputs give the same image digest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -152,72 +153,117 @@ def busybox_image(cache: Path, busybox: Path = BUSYBOX, name: str = TEST_IMAGE, 
     return write_archive(cache / "images" / file, name, _layer(fill), config)
 
 
+@dataclass(frozen=True)
+class Program:
+    """A cached static binary that becomes a one-layer image: CoreDNS, the add-ons."""
+
+    artifact: str  # its name in the artifact cache, e.g. coredns
+    version: str
+    path: Path
+    sha256: str
+
+
+# Each program's image: where the binary lands, the passwd it carries (its
+# users) and the image config. The binary is the entrypoint.
+_RECIPES: dict[str, tuple[bytes, dict]] = {
+    "coredns": (
+        b"root:x:0:0:root:/:/coredns\nnonroot:x:65532:65532::/:/coredns\n",
+        {"ExposedPorts": {"53/tcp": {}, "53/udp": {}}},
+    ),
+    "local-path-provisioner": (b"root:x:0:0:root:/:/local-path-provisioner\n", {}),
+}
+
+
+def program_image_name(artifact: str, version: str) -> str:
+    return f"{OWN_REGISTRY}/{artifact}:{version}"
+
+
 def coredns_image_name(version: str) -> str:
-    return f"{OWN_REGISTRY}/coredns:{version}"
+    return program_image_name("coredns", version)
 
 
-def coredns_image(cache: Path, binary: Path, version: str) -> Image:
-    """CoreDNS's static binary as an image (the cluster DNS chapter)."""
-    data = binary.read_bytes()
+def _program_file(cache: Path, artifact: str, version: str) -> Path:
+    return cache / "images" / f"{artifact}-{version}.tar"
+
+
+def program_image(cache: Path, program: Program) -> Image:
+    """The program's static binary at /<artifact>, its entrypoint."""
+    if program.artifact not in _RECIPES:
+        raise ImageError(f"no image recipe for {program.artifact!r}; known: {', '.join(_RECIPES)}")
+    passwd, extra = _RECIPES[program.artifact]
+    data = program.path.read_bytes()
 
     def fill(tar: tarfile.TarFile) -> None:
-        _add_file(tar, "coredns", data)
+        _add_file(tar, program.artifact, data)
         _add_dir(tar, "etc")
-        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/:/coredns\nnonroot:x:65532:65532::/:/coredns\n", 0o644)
+        _add_file(tar, "etc/passwd", passwd, 0o644)
+        _add_dir(tar, "tmp", 0o1777)
 
-    config = {"config": {"Entrypoint": ["/coredns"], "ExposedPorts": {"53/tcp": {}, "53/udp": {}}}}
-    return write_archive(cache / "images" / f"coredns-{version}.tar", coredns_image_name(version), _layer(fill), config)
+    config = {"config": {"Entrypoint": [f"/{program.artifact}"], **extra}}
+    return write_archive(
+        _program_file(cache, program.artifact, program.version),
+        program_image_name(program.artifact, program.version),
+        _layer(fill),
+        config,
+    )
 
 
-def _inputs_digest(extra: bytes = b"") -> str:
+def _inputs_digest(programs: Sequence[Program]) -> str:
     digest = hashlib.sha256(PAUSE_SOURCE.read_bytes())
     digest.update(BUSYBOX.read_bytes() if BUSYBOX.exists() else b"")
-    digest.update(PAUSE_IMAGE.encode() + TEST_IMAGE.encode() + extra)
+    digest.update(PAUSE_IMAGE.encode() + TEST_IMAGE.encode())
+    for p in programs:  # the binary and how it is wrapped
+        digest.update(f"{p.artifact}:{p.version}:{p.sha256}".encode())
+        digest.update(repr(_RECIPES.get(p.artifact)).encode())
     return digest.hexdigest()
 
 
-def _planned(cache: Path, coredns: tuple[Path, str, str] | None) -> list[tuple[str, Path]]:
+def _planned(cache: Path, programs: Sequence[Program]) -> list[tuple[str, Path]]:
     images = [(PAUSE_IMAGE, cache / "images" / "pause.tar"), (TEST_IMAGE, cache / "images" / "busybox.tar")]
-    if coredns:
-        images.append((coredns_image_name(coredns[1]), cache / "images" / f"coredns-{coredns[1]}.tar"))
+    images += [
+        (program_image_name(p.artifact, p.version), _program_file(cache, p.artifact, p.version)) for p in programs
+    ]
     return images
 
 
-def _stamp(cache: Path, coredns: tuple[Path, str, str] | None) -> Path:
-    """Where the inputs of one set of images are recorded: one per CoreDNS
-    version, so clusters of different versions on one controller do not
-    take each other's images for stale."""
-    return cache / "images" / f"inputs-{coredns[1] if coredns else 'no-coredns'}.sha256"
+def _stamp(cache: Path, programs: Sequence[Program]) -> Path:
+    """Where the inputs of one set of images are recorded: one per set of
+    programs and versions, so clusters of different versions (another
+    CoreDNS) or add-ons on one controller do not take each other's images
+    for stale."""
+    name = "-".join(f"{p.artifact}-{p.version}" for p in programs) or "no-programs"
+    return cache / "images" / f"inputs-{name}.sha256"
 
 
-def current_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image] | None:
+def current_images(cache: Path, programs: Sequence[Program] = ()) -> list[Image] | None:
     """The built images when they match their inputs; None when a build is due. Reads only."""
-    stamp = _stamp(cache, coredns)
-    wanted = _inputs_digest(f"{coredns[1]}:{coredns[2]}".encode() if coredns else b"")
-    paths = [path for _name, path in _planned(cache, coredns)]
-    if stamp.exists() and stamp.read_text() == wanted and all(p.exists() for p in paths):
+    stamp = _stamp(cache, programs)
+    paths = [path for _name, path in _planned(cache, programs)]
+    if stamp.exists() and stamp.read_text() == _inputs_digest(programs) and all(p.exists() for p in paths):
         return [_read_archive(p) for p in paths]
     return None
 
 
-def planned_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image]:
+def planned_images(cache: Path, programs: Sequence[Program] = ()) -> list[Image]:
     """The images apply would build, by name and file (their digests are not known yet)."""
-    return [Image(name, path, "") for name, path in _planned(cache, coredns)]
+    return [Image(name, path, "") for name, path in _planned(cache, programs)]
 
 
-def ensure_images(cache: Path, coredns: tuple[Path, str, str] | None = None) -> list[Image]:
+def pending_program_image(cache: Path, artifact: str, version: str) -> Image:
+    """A program's image by name and file while its binary is not cached (a plan shows it pending)."""
+    return Image(program_image_name(artifact, version), _program_file(cache, artifact, version), "")
+
+
+def ensure_images(cache: Path, programs: Sequence[Program] = ()) -> list[Image]:
     """The images, rebuilt only when their inputs changed (builds are deterministic).
 
-    `coredns` is (binary, version, sha256) when the CoreDNS artifact is cached."""
-    current = current_images(cache, coredns)
+    `programs`: the cached binaries that become images (CoreDNS, add-ons)."""
+    current = current_images(cache, programs)
     if current is not None:
         return current
-    stamp = _stamp(cache, coredns)
-    wanted = _inputs_digest(f"{coredns[1]}:{coredns[2]}".encode() if coredns else b"")
     images = [pause_image(cache), busybox_image(cache)]
-    if coredns:
-        images.append(coredns_image(cache, coredns[0], coredns[1]))
-    stamp.write_text(wanted)
+    images += [program_image(cache, p) for p in programs]
+    _stamp(cache, programs).write_text(_inputs_digest(programs))
     return images
 
 

@@ -44,6 +44,8 @@ inline const std::string kKubeletConfig = kKubeletDir + "/config.yaml";
 inline const std::string kKubeletPkiDir = kKubeletDir + "/pki";
 inline const std::string kKubeProxyDir = "/var/lib/kube-proxy";
 inline const std::string kKubeProxyConfig = kKubeProxyDir + "/config.yaml";
+// The storage add-on's volumes: one directory per PersistentVolume (local-path).
+inline const std::string kLocalVolumesDir = "/opt/local-path-provisioner";
 
 // The container runtimes' configuration (what k8sfs writes of it).
 inline const std::string kContainerdConfig = "/etc/containerd/config.toml";

@@ -1,0 +1,72 @@
+"""The add-ons: what a workload needs beyond the walkthrough, each a chapter
+after the smoke test, run only for a spec that lists it under `addons:`.
+
+storage (local-path): rancher's local-path-provisioner, built from its Go
+module and run from k8sfs's own image, behind the default StorageClass.
+A claim gets a directory on the node its first pod is scheduled to. It
+was chosen over a provisioner of k8sfs's own because it is what k3s and
+kubespray ship, it needs nothing from the hosts but a directory, and its
+helper pods reuse the busybox image every node already has."""
+
+from __future__ import annotations
+
+from k8sfs import join_command, manifests
+from k8sfs._core import layout
+from k8sfs.chapters.cluster_services import applied_manifest_step, replicas_available
+from k8sfs.chapters.context import Context
+from k8sfs.chapters.control_plane import ADMIN_CONF, kubectl_with
+from k8sfs.engine.step import File, Step
+from k8sfs.images import TEST_IMAGE, program_image_name
+
+LOCAL_PATH_MANIFEST = f"{layout.ADDONS_DIR}/local-path-storage.yaml"
+STORAGE_NAMESPACE = "local-path-storage"
+STORAGE_CLASS = "local-path"
+
+
+def _kubectl(*args: str) -> list[str]:
+    return kubectl_with(ADMIN_CONF, *args)
+
+
+def storage_steps(ctx: Context) -> list[Step]:
+    if "local-path" not in ctx.spec.addons or not ctx.control_plane or not ctx.workers:
+        return []
+    version = ctx.version("local-path-provisioner")
+    image = program_image_name("local-path-provisioner", version)
+    if image not in [i.name for i in ctx.images if i.config_digest or ctx.planning]:
+        raise ValueError(
+            f"the local-path-provisioner image for {version} was not built; is the artifact cached? "
+            "(k8sfs artifacts build local-path-provisioner)"
+        )
+    manifest = manifests.render(
+        "local-path-storage.yaml",
+        cluster=ctx.spec.cluster_name,
+        version=version,
+        image=image,
+        helper_image=TEST_IMAGE,
+        path=layout.LOCAL_VOLUMES_DIR,
+    )
+    class_is_default = join_command(
+        _kubectl(
+            "get",
+            "storageclass",
+            STORAGE_CLASS,
+            "-o",
+            "jsonpath={.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}",
+        )
+    )
+    available = replicas_available(STORAGE_NAMESPACE, "local-path-provisioner", 1)
+    ready = ["sh", "-c", f'{available[2]} && test "$({class_is_default})" = true']
+    return [
+        applied_manifest_step(
+            ctx,
+            "local-path",
+            f"local-path-provisioner {version}: the default StorageClass, volumes in {layout.LOCAL_VOLUMES_DIR}",
+            File(LOCAL_PATH_MANIFEST, manifest),
+            ready,
+            by_hand=[
+                join_command(_kubectl("get", "storageclass")),
+                join_command(_kubectl("-n", STORAGE_NAMESPACE, "get", "pods", "-o", "wide")),
+                join_command(_kubectl("-n", STORAGE_NAMESPACE, "logs", "deploy/local-path-provisioner", "--tail=5")),
+            ],
+        )
+    ]
