@@ -27,7 +27,7 @@ import time
 
 import k8sfs
 from k8sfs._core import layout
-from k8sfs.cli.target import _lab, add_lab_options, add_spec_shorthands, print_spec
+from k8sfs.cli.target import _lab, add_lab_options, add_spec_shorthands, print_spec, shorthands_given
 from k8sfs.table import render_table
 
 EPILOG = """\
@@ -58,11 +58,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
 
     lab = _lab(args)
     spec = None
-    if (
-        args.spec
-        or args.print_spec
-        or any(getattr(args, k) is not None for k in ("control_planes", "workers", "kubernetes_version", "runtime"))
-    ):
+    if args.spec or args.print_spec or shorthands_given(args):
         spec = spec_from_args(args, lab.saved_spec())
         if args.print_spec:
             print_spec(spec)

@@ -16,6 +16,7 @@ from k8sfs.cli.target import (
     add_target_options,
     open_cluster,
     print_spec,
+    shorthands_given,
     spec_from_args,
     state_dir,
     target_spec,
@@ -223,9 +224,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.file)
     if target.exists() and not args.force:
         raise ValueError(f"{target} exists; add --force to overwrite it")
-    shorthands = any(
-        getattr(args, k) is not None for k in ("control_planes", "workers", "kubernetes_version", "runtime")
-    )
+    shorthands = shorthands_given(args)
     if shorthands or args.print_spec:
         spec = spec_from_args(args)
         if args.print_spec:

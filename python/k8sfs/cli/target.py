@@ -79,6 +79,14 @@ def add_target_options(parser: argparse.ArgumentParser, state: bool = True) -> N
         )
 
 
+# The attributes the shorthands set; any of them given means a new spec.
+SHORTHANDS = ("control_planes", "workers", "kubernetes_version", "runtime", "addons")
+
+
+def shorthands_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, k, None) is not None for k in SHORTHANDS)
+
+
 def add_spec_shorthands(parser: argparse.ArgumentParser) -> None:
     """Flags that produce a spec, shown with --print-spec."""
     parser.add_argument(
