@@ -5,4 +5,4 @@ apart so that reading a spec imports nothing heavy."""
 from __future__ import annotations
 
 # add-on -> the artifact it needs (built from its Go module, never fetched)
-ADDONS = {"local-path": "local-path-provisioner"}
+ADDONS = {"local-path": "local-path-provisioner", "metrics": "metrics-server"}

@@ -236,8 +236,9 @@ class ClusterSpec:
     artifacts: ArtifactOptions = field(default_factory=ArtifactOptions)
     registries: RegistryOptions = field(default_factory=RegistryOptions)
     # What a workload needs beyond the walkthrough, each a chapter of its
-    # own (artifacts.catalog.ADDONS): local-path, dynamic PersistentVolumes
-    # on each node's disk behind the default StorageClass. None by default.
+    # own (k8sfs.addons): local-path, dynamic PersistentVolumes on each
+    # node's disk behind the default StorageClass; metrics, metrics-server
+    # for kubectl top and autoscaling. None by default.
     addons: list[str] = field(default_factory=list)
     # machine: real hosts or VMs. container: hosts that are containers (the
     # lab): no swapoff (swap is the machine's), a cgroup root per node, the

@@ -278,10 +278,12 @@ def run(
     junit: Path | None = None,
     progress: Progress = print,
     parallel: int = 1,
+    storage: bool = False,
 ) -> Report:
     """Runs the specs `focus` selects and `skip` leaves; with `parallel` > 1
     in that many e2e.test processes under Ginkgo's CLI ([Serial] specs
-    still run one at a time, at the end)."""
+    still run one at a time, at the end). With `storage`, e2e.test also
+    knows the spec's storage add-on as an external driver (verify_storage)."""
     if parallel < 1:
         raise ValueError(f"--parallel must be 1 or more, not {parallel}")
     admin = cluster.pki_dir / "admin.conf"
@@ -299,6 +301,12 @@ def run(
         f"--kubectl-path={kubectl}",  # the cluster's own, not whatever kubectl is on PATH
         "--provider=skeleton",
     ]
+    if storage:
+        from k8sfs.verify_storage import driver_definition
+
+        driver = reports / "storage-driver.json"
+        driver.write_text(driver_definition(cluster.spec))
+        suite.append(f"--storage.testdriver={driver}")
     selection = [f"--focus={focus}", *([f"--skip={skip}"] if skip else [])]
     dry_run = [
         str(e2e),

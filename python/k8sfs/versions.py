@@ -26,6 +26,9 @@ REGISTRY_VERSION = "v3.1.2"
 # every minor k8sfs builds; it is also the only version the Go module proxy
 # here serves, so the pin is one for all minors until a minor needs another.
 LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30"
+# The metrics add-on: metrics-server v0.8.0 (client-go v0.33; the Metrics
+# API v1beta1 it serves is the same for every minor k8sfs builds).
+METRICS_SERVER_VERSION = "v0.8.0"
 
 # etcd as kubeadm pins it per minor (cmd/kubeadm/app/constants), nearest lower
 # wins; for 1.21 the walkthrough's 3.5.1 instead of kubeadm's 3.4.13.

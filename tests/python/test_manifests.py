@@ -23,7 +23,10 @@ def context(minor: int = 34, **kwargs) -> Context:
     spec = ClusterSpec(kubernetes_version=f"v1.{minor}.4" if minor == 34 else f"v1.{minor}.0", **kwargs)
     coredns = Image("k8sfs.local/coredns:v1.12.1", Path("/nonexistent/coredns.tar"), "")
     local_path = Image("k8sfs.local/local-path-provisioner:v0.0.30", Path("/nonexistent/local-path.tar"), "")
-    return Context(spec, {}, images=[coredns, local_path], cgroup_root_template="/k8sfs-k8sfs-{host}", planning=True)
+    metrics = Image("k8sfs.local/metrics-server:v0.8.0", Path("/nonexistent/metrics-server.tar"), "")
+    return Context(
+        spec, {}, images=[coredns, local_path, metrics], cgroup_root_template="/k8sfs-k8sfs-{host}", planning=True
+    )
 
 
 def file_of(steps, host: str, path: str) -> str:
@@ -67,6 +70,10 @@ def file_of(steps, host: str, path: str) -> str:
             ),
         ),
         (
+            "metrics-server.yaml",
+            lambda: file_of(addons.metrics_steps(context(addons=["metrics"])), "k8s-master", addons.METRICS_MANIFEST),
+        ),
+        (
             "pod-routes.sh",
             lambda: file_of(cluster_services.pod_network_steps(context()), "node-1", cluster_services.ROUTES_SCRIPT),
         ),
@@ -94,6 +101,20 @@ def test_the_storage_add_on_is_a_chapter_only_for_a_spec_that_lists_it():
     assert pod["containers"][0]["image"] == "k8sfs.local/local-path-provisioner:v0.0.30"
     helper = yaml.safe_load(docs["ConfigMap"]["data"]["helperPod.yaml"])
     assert helper["spec"]["containers"][0]["image"] == TEST_IMAGE  # a shell every node already has
+
+
+def test_metrics_server_verifies_the_kubelets_with_the_cluster_ca():
+    assert addons.metrics_steps(context(addons=["local-path"])) == []
+    (step,) = addons.metrics_steps(context(addons=["metrics"]))
+    docs = {d["kind"]: d for d in yaml.safe_load_all(step.files[0].content)}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "--kubelet-insecure-tls" not in args
+    (ca_flag,) = [a for a in args if a.startswith("--kubelet-certificate-authority=")]
+    mounted = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    ca_volume = next(n for n, path in mounted.items() if ca_flag.split("=", 1)[1].startswith(path + "/"))
+    assert volumes[ca_volume]["configMap"]["name"] == "kube-root-ca.crt"
 
 
 def test_container_host_files_match_their_fixtures():

@@ -255,7 +255,7 @@ def test_addons_are_a_list_of_known_names(tmp_path):
     path.write_text(GOOD.replace("addons: []", "addons: [local-path]"))
     assert load_spec(path).addons == ["local-path"]
     for bad, message in (
-        ("addons: [nfs]", "addons[0]: 'nfs' is not an add-on k8sfs knows (local-path)"),
+        ("addons: [nfs]", "addons[0]: 'nfs' is not an add-on k8sfs knows (local-path, metrics)"),
         ("addons: [local-path, local-path]", "addons[1]: 'local-path' is listed twice"),
         ("addons: local-path", "addons: 'local-path' is not a list of add-ons"),
     ):

@@ -42,6 +42,12 @@ MODULES = {
     "kube-bench-cfg": "github.com/aquasecurity/kube-bench",
     "registry": "github.com/distribution/distribution/v3",
     "local-path-provisioner": "github.com/rancher/local-path-provisioner",
+    "metrics-server": "sigs.k8s.io/metrics-server",
+}
+# The package each add-on's binary is built from, within its module.
+ADDON_PACKAGES = {
+    "local-path-provisioner": "github.com/rancher/local-path-provisioner",
+    "metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server",
 }
 
 
@@ -57,6 +63,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out["kube-bench"] = out["kube-bench-cfg"] = versions.KUBE_BENCH_VERSION
     out["registry"] = versions.REGISTRY_VERSION
     out["local-path-provisioner"] = versions.LOCAL_PATH_PROVISIONER_VERSION
+    out["metrics-server"] = versions.METRICS_SERVER_VERSION
     # ginkgo: the CLI at the version this Kubernetes requires (gobuild.build_ginkgo)
     for name in (*CONFORMANCE_TOOLS, PARALLEL_TOOL):
         out[name] = kubernetes_version
@@ -181,18 +188,18 @@ def build(
         groups.append(
             (["registry"], functools.partial(gobuild.build_registry, v, staging, work / f"registry-{v}", progress))
         )
-    if "local-path-provisioner" in missing:
-        module, v = MODULES["local-path-provisioner"], wanted["local-path-provisioner"]
+    for addon in (n for n in ADDON_PACKAGES if n in missing):
+        module, v = MODULES[addon], wanted[addon]
         groups.append(
             (
-                ["local-path-provisioner"],
+                [addon],
                 functools.partial(
                     gobuild.build_module,
                     module,
                     v,
-                    [module],
+                    [ADDON_PACKAGES[addon]],
                     staging,
-                    work / f"local-path-provisioner-{v}",
+                    work / f"{addon}-{v}",
                     progress=progress,
                     upstream_sums=True,
                 ),

@@ -126,6 +126,12 @@ CHAPTERS: tuple[Chapter[Context], ...] = (
         addons.storage_steps,
         upgrade_turn=17,
     ),
+    Chapter(
+        "metrics",
+        "metrics-server: the Metrics API for kubectl top and autoscaling (addons: metrics)",
+        addons.metrics_steps,
+        upgrade_turn=18,
+    ),
 )
 ORDER = [c.name for c in CHAPTERS]
 

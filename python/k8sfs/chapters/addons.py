@@ -1,12 +1,17 @@
 """The add-ons: what a workload needs beyond the walkthrough, each a chapter
 after the smoke test, run only for a spec that lists it under `addons:`.
+Each runs a binary built from its Go module, from k8sfs's own image.
 
 storage (local-path): rancher's local-path-provisioner, built from its Go
 module and run from k8sfs's own image, behind the default StorageClass.
 A claim gets a directory on the node its first pod is scheduled to. It
 was chosen over a provisioner of k8sfs's own because it is what k3s and
 kubespray ship, it needs nothing from the hosts but a directory, and its
-helper pods reuse the busybox image every node already has."""
+helper pods reuse the busybox image every node already has.
+
+metrics (metrics): metrics-server, the Metrics API behind the aggregation
+layer for kubectl top and the HorizontalPodAutoscaler. It verifies each
+kubelet's serving certificate with the cluster CA."""
 
 from __future__ import annotations
 
@@ -27,16 +32,26 @@ def _kubectl(*args: str) -> list[str]:
     return kubectl_with(ADMIN_CONF, *args)
 
 
-def storage_steps(ctx: Context) -> list[Step]:
-    if "local-path" not in ctx.spec.addons or not ctx.control_plane or not ctx.workers:
-        return []
-    version = ctx.version("local-path-provisioner")
-    image = program_image_name("local-path-provisioner", version)
+def _image(ctx: Context, artifact: str) -> tuple[str, str]:
+    """The add-on's version and image name; an error saying what to build when it is missing."""
+    version = ctx.version(artifact)
+    image = program_image_name(artifact, version)
     if image not in [i.name for i in ctx.images if i.config_digest or ctx.planning]:
         raise ValueError(
-            f"the local-path-provisioner image for {version} was not built; is the artifact cached? "
-            "(k8sfs artifacts build local-path-provisioner)"
+            f"the {artifact} image for {version} was not built; is the artifact cached? "
+            f"(k8sfs artifacts build {artifact})"
         )
+    return version, image
+
+
+def _wanted(ctx: Context, addon: str) -> bool:
+    return addon in ctx.spec.addons and bool(ctx.control_plane) and bool(ctx.workers)
+
+
+def storage_steps(ctx: Context) -> list[Step]:
+    if not _wanted(ctx, "local-path"):
+        return []
+    version, image = _image(ctx, "local-path-provisioner")
     manifest = manifests.render(
         "local-path-storage.yaml",
         cluster=ctx.spec.cluster_name,
@@ -67,6 +82,37 @@ def storage_steps(ctx: Context) -> list[Step]:
                 join_command(_kubectl("get", "storageclass")),
                 join_command(_kubectl("-n", STORAGE_NAMESPACE, "get", "pods", "-o", "wide")),
                 join_command(_kubectl("-n", STORAGE_NAMESPACE, "logs", "deploy/local-path-provisioner", "--tail=5")),
+            ],
+        )
+    ]
+
+
+METRICS_MANIFEST = f"{layout.ADDONS_DIR}/metrics-server.yaml"
+METRICS_API = "v1beta1.metrics.k8s.io"
+
+
+def metrics_steps(ctx: Context) -> list[Step]:
+    if not _wanted(ctx, "metrics"):
+        return []
+    version, image = _image(ctx, "metrics-server")
+    manifest = manifests.render("metrics-server.yaml", cluster=ctx.spec.cluster_name, version=version, image=image)
+    # Available: the apiserver reached metrics-server through its Service
+    # and metrics-server is ready, which it is once it has scraped the kubelets.
+    available = join_command(
+        _kubectl("get", "apiservice", METRICS_API, "-o", 'jsonpath={.status.conditions[?(@.type=="Available")].status}')
+    )
+    ready = ["sh", "-c", f'test "$({available})" = True']
+    return [
+        applied_manifest_step(
+            ctx,
+            "metrics-server",
+            f"metrics-server {version}: the Metrics API ({METRICS_API}) for kubectl top and autoscaling",
+            File(METRICS_MANIFEST, manifest),
+            ready,
+            by_hand=[
+                join_command(_kubectl("get", "apiservice", METRICS_API)),
+                join_command(_kubectl("top", "nodes")),
+                join_command(_kubectl("top", "pods", "-A")),
             ],
         )
     ]

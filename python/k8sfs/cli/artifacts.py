@@ -142,7 +142,7 @@ def add_parsers(sub: Any) -> None:
                 "--addons",
                 default="",
                 metavar="LIST",
-                help="add-ons (comma-separated, e.g. local-path) whose binaries join the default set",
+                help="add-ons (comma-separated: local-path, metrics) whose binaries join the default set",
             )
 
     q = actions.add_parser(

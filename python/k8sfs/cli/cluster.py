@@ -290,17 +290,25 @@ def cmd_verify_conformance(args: argparse.Namespace) -> int:
     from k8sfs.cli.target import progress
 
     focus = conformance.slice_focus() if args.slice else args.focus
+    skip = args.skip
+    if args.storage:
+        from k8sfs import verify_storage
+
+        if args.focus == conformance.CONFORMANCE:  # not chosen: the add-on's specs
+            focus = verify_storage.FOCUS
+            skip = skip or verify_storage.SKIP
     # The cluster's lock: an apply during the run would restart what the
     # specs are testing, and a run during an apply would fail for that.
     with open_cluster(args, "verify conformance") as cluster, cluster.lock.held(progress=progress):
         report = conformance.run(
             cluster,
             focus=focus,
-            skip=args.skip,
+            skip=skip,
             timeout=args.timeout,
             junit=Path(args.junit) if args.junit else None,
             progress=progress,
             parallel=args.parallel,
+            storage=args.storage,
         )
     print(conformance.render(report))
     if args.json:
@@ -534,6 +542,12 @@ def add_parsers(sub: Any) -> None:
     q.add_argument("--focus", default=r"\[Conformance\]", help="regular expression of the specs to run")
     q.add_argument("--skip", default="", metavar="RE", help="regular expression of specs to leave out")
     q.add_argument("--slice", action="store_true", help="the fixed slice make test runs (a few minutes)")
+    q.add_argument(
+        "--storage",
+        action="store_true",
+        help="upstream's storage suites against the spec's storage add-on as an external driver; "
+        "without --focus only those (docs/addons.md)",
+    )
     q.add_argument(
         "--parallel",
         type=int,

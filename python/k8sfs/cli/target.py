@@ -101,7 +101,8 @@ def add_spec_shorthands(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--addons",
         metavar="LIST",
-        help="add-ons, comma-separated (local-path: a default StorageClass on node disks); '' for none",
+        help="add-ons, comma-separated: local-path (a default StorageClass on node disks), "
+        "metrics (metrics-server); '' for none",
     )
     parser.add_argument("--print-spec", action="store_true", help="print the spec these options give and stop")
 

@@ -111,6 +111,7 @@ def doc_values(kubernetes_version: str, runtime: str = "containerd") -> dict[str
         "containerd": containerd,
         "crio": versions.crio_version(kubernetes_version),
         "local_path": versions.LOCAL_PATH_PROVISIONER_VERSION,
+        "metrics_server": versions.METRICS_SERVER_VERSION,
         "runtime": runtime,
     }
 

@@ -171,6 +171,7 @@ _RECIPES: dict[str, tuple[bytes, dict]] = {
         {"ExposedPorts": {"53/tcp": {}, "53/udp": {}}},
     ),
     "local-path-provisioner": (b"root:x:0:0:root:/:/local-path-provisioner\n", {}),
+    "metrics-server": (b"root:x:0:0:root:/:/metrics-server\nmetrics:x:1000:1000::/:/metrics-server\n", {}),
 }
 
 

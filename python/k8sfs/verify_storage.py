@@ -1,0 +1,55 @@
+"""The storage add-on under upstream's storage e2e suites: e2e.test loads a
+driver definition (`--storage.testdriver`) for a provisioner that is
+already installed and runs `test/e2e/storage/testsuites` against it as
+"External Storage [Driver: NAME]" specs. `k8sfs verify conformance
+--storage` writes the definition for the spec's add-on and selects them.
+
+The capabilities say what local-path-provisioner gives: data that outlives
+its pod, files that can be executed, several pods of one node on one
+volume, every volume on one node. Left out: block volumes, fsGroup (a
+directory's owner is not changed), expansion, snapshots, clones, RWX."""
+
+from __future__ import annotations
+
+import json
+
+from k8sfs.spec import ClusterSpec
+
+DRIVER = "rancher.io/local-path"
+FOCUS = r"External.Storage \[Driver: rancher.io/local-path\]"
+# Optional features, disruptive specs (they restart the kubelet) and the
+# ones that need more than one node per volume or a second class.
+SKIP = r"\[Feature:|\[Disruptive\]|\[Serial\]"
+
+
+def driver_definition(spec: ClusterSpec) -> str:
+    """The driver file for e2e.test (JSON, which it reads as YAML)."""
+    if "local-path" not in spec.addons:
+        raise ValueError(
+            "--storage: the spec has no storage add-on (addons: [local-path]; k8sfs lab up --addons local-path)"
+        )
+    return json.dumps(
+        {
+            "StorageClass": {"FromExistingClassName": "local-path"},
+            "DriverInfo": {
+                "Name": DRIVER,
+                "SupportedFsType": {"": {}},
+                "SupportedSizeRange": {"Min": "1Mi"},
+                "Capabilities": {
+                    "persistence": True,
+                    "exec": True,
+                    "multipods": True,
+                    "singleNodeVolume": True,
+                    "block": False,
+                    "fsGroup": False,
+                    "RWX": False,
+                    "controllerExpansion": False,
+                    "nodeExpansion": False,
+                    "snapshotDataSource": False,
+                    "pvcDataSource": False,
+                    "topology": False,
+                },
+            },
+        },
+        indent=2,
+    )
