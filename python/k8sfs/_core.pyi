@@ -550,6 +550,7 @@ class layout:
     KUBE_PROXY_CONF: typing.ClassVar[str] = '/etc/kubernetes/kube-proxy.conf'
     KUBE_PROXY_CONFIG: typing.ClassVar[str] = '/var/lib/kube-proxy/config.yaml'
     KUBE_PROXY_DIR: typing.ClassVar[str] = '/var/lib/kube-proxy'
+    LOCAL_VOLUMES_DIR: typing.ClassVar[str] = '/opt/local-path-provisioner'
     LOG_DIR: typing.ClassVar[str] = '/var/log/kubernetes'
     MANIFESTS_DIR: typing.ClassVar[str] = '/etc/kubernetes/manifests'
     PKI_DIR: typing.ClassVar[str] = '/etc/kubernetes/pki'
