@@ -225,25 +225,32 @@ class ProgressReader:
         self._pending = ""  # a verdict reported before its spec's text
 
     def feed(self, line: str) -> str | None:
-        """The verdict ("passed", "failed") once `line` ends a spec and
-        `current` names it."""
+        """The verdict ("passed", "failed", "skipped") once `line` ends a
+        spec and `current` names it."""
         if line == self.SEPARATOR:
             self._after_separator = True
             return None
         after, self._after_separator = self._after_separator, False
-        if line.startswith("•"):
-            verdict = "failed" if re.match(r"^• \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED)\]", line) else "passed"
+        if line.startswith(("•", "S [SKIPPED]")):
+            verdict = "passed"
+            if line.startswith("S "):
+                verdict = "skipped"
+            elif re.match(r"^• \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED)\]", line):
+                verdict = "failed"
             if after:
                 self._pending = verdict
                 return None
             self.done += 1
             return verdict
-        if self._pending and line.startswith("["):
+        # A spec's text: most start with their SIG's label, the storage
+        # suites' with "External Storage"; runs of S are skipped specs.
+        is_name = bool(line.strip()) and not line.startswith(self.SUITE_NODES) and not re.fullmatch(r"S+", line)
+        if self._pending and is_name:
             verdict, self._pending = self._pending, ""
             self.current = self._name(line)
             self.done += 1
             return verdict
-        if after and line.startswith("[") and not line.startswith(self.SUITE_NODES):
+        if after and is_name:
             self.current = self._name(line)
         return None
 

@@ -214,6 +214,20 @@ k8s.io/kubernetes@v1.34.4/test/e2e/common/node/pods.go:205
 k8s.io/kubernetes@v1.34.4/test/e2e/apps/job.go:798
 • [FAILED] [12.084 seconds]
 """
+# The storage suites' specs carry no SIG label; a spec skipped in its
+# BeforeEach is reported at length.
+STORAGE_OUTPUT = """------------------------------
+SS
+------------------------------
+External Storage [Driver: local-path] [Testpattern: Dynamic PV (default fs)] fsgroupchangepolicy (OnRootMismatch)
+k8s.io/kubernetes@v1.34.4/test/e2e/storage/testsuites/fsgroupchangepolicy.go:222
+  [SKIPPED] in [BeforeEach] - k8s.io/kubernetes@v1.34.4/test/e2e/storage/testsuites/fsgroupchangepolicy.go:81
+S [SKIPPED] [0.000 seconds]
+------------------------------
+External Storage [Driver: local-path] [Testpattern: Dynamic PV (default fs)] provisioning should provision storage
+k8s.io/kubernetes@v1.34.4/test/e2e/storage/testsuites/provisioning.go:190
+• [15.201 seconds]
+"""
 PARALLEL_OUTPUT = """SSSSSSSS
 ------------------------------
 • [6.091 seconds]
@@ -244,6 +258,18 @@ def test_progress_names_each_spec_with_its_verdict_serially_and_in_parallel():
     assert _verdicts(SERIAL_OUTPUT) == [
         ("passed", "[sig-node] Pods should get a host IP [NodeConformance] [Conformance]"),
         ("failed", "[sig-apps] Job should run a job to completion [Conformance]"),
+    ]
+    assert _verdicts(STORAGE_OUTPUT) == [
+        (
+            "skipped",
+            "External Storage [Driver: local-path] [Testpattern: Dynamic PV (default fs)] fsgroupchangepolicy "
+            "(OnRootMismatch)",
+        ),
+        (
+            "passed",
+            "External Storage [Driver: local-path] [Testpattern: Dynamic PV (default fs)] provisioning should "
+            "provision storage",
+        ),
     ]
     assert _verdicts(PARALLEL_OUTPUT) == [
         ("passed", "[sig-node] Secrets should be consumable via the environment [NodeConformance] [Conformance]"),

@@ -55,3 +55,26 @@ def cpu_seconds(name: str) -> float | None:
                 if key == "usage_usec":
                     return int(value) / 1e6
     return None
+
+
+def rss_bytes(name: str) -> int | None:
+    """Resident memory of every process in the cgroup `name` and below (a
+    lab host: its systemd, kubelet, runtime and pods), summed from
+    /proc/PID/status; pages two processes share count twice. None where
+    the cgroup is missing."""
+    for hierarchy in _hierarchies():
+        root = hierarchy / name
+        if not root.is_dir():
+            continue
+        pids = {pid for procs in root.rglob("cgroup.procs") for pid in procs.read_text().split()}
+        total = 0
+        for pid in pids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+    return None

@@ -180,6 +180,12 @@ class Lab:
         (cgroups.supervisor_cgroups)."""
         return f"k8sfs-{self.name}-"
 
+    def rss_bytes(self) -> dict[str, int]:
+        """Each running host's resident memory (its cgroup's processes, pods
+        included); hosts whose cgroup cannot be read are left out."""
+        used = {h.name: cgroups.rss_bytes(f"{self.cgroup_prefix}{h.name}") for h in self.hosts}
+        return {name: n for name, n in used.items() if n is not None}
+
     def cpu_seconds(self) -> dict[str, float]:
         """Each running host's CPU time so far (its cgroup, commands over SSH
         included); hosts whose cgroup cannot be read are left out."""
