@@ -37,7 +37,8 @@ void bind_cluster_pki(py::module_& m) {
           [](pki::ClusterPkiSpec& s, const std::string& t) { s.key_type = pki::parse_key_type(t); })
       .def_readwrite("ca_validity_days", &pki::ClusterPkiSpec::ca_validity_days)
       .def_readwrite("leaf_validity_days", &pki::ClusterPkiSpec::leaf_validity_days)
-      .def_readwrite("ca_key_on_control_plane", &pki::ClusterPkiSpec::ca_key_on_control_plane);
+      .def_readwrite("ca_key_on_control_plane", &pki::ClusterPkiSpec::ca_key_on_control_plane)
+      .def_readwrite("metrics_server", &pki::ClusterPkiSpec::metrics_server);
 
   py::class_<pki::FileStep>(m, "FileStep")
       .def_readonly("host", &pki::FileStep::host)

@@ -347,6 +347,7 @@ class ClusterPkiSpec:
     cluster_name: str
     dns_domain: str
     key_type: str
+    metrics_server: bool
     service_cidr: str
     def __init__(self) -> None:
         ...

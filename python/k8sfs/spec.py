@@ -313,6 +313,7 @@ class ClusterSpec:
         s.ca_validity_days = self.pki.ca_validity_days
         s.leaf_validity_days = self.pki.leaf_validity_days
         s.ca_key_on_control_plane = self.pki.ca_key_on_control_plane
+        s.metrics_server = "metrics" in self.addons
         return s
 
 

@@ -4,13 +4,14 @@ walkthrough's cluster, byte for byte against reviewed fixtures
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from k8sfs import manifests
+from k8sfs import _core, manifests
 from k8sfs.chapters import addons, cluster_services, control_plane, node
 from k8sfs.chapters.context import Context
 from k8sfs.images import TEST_IMAGE, Image
@@ -70,10 +71,6 @@ def file_of(steps, host: str, path: str) -> str:
             ),
         ),
         (
-            "metrics-server.yaml",
-            lambda: file_of(addons.metrics_steps(context(addons=["metrics"])), "k8s-master", addons.METRICS_MANIFEST),
-        ),
-        (
             "pod-routes.sh",
             lambda: file_of(cluster_services.pod_network_steps(context()), "node-1", cluster_services.ROUTES_SCRIPT),
         ),
@@ -103,10 +100,35 @@ def test_the_storage_add_on_is_a_chapter_only_for_a_spec_that_lists_it():
     assert helper["spec"]["containers"][0]["image"] == TEST_IMAGE  # a shell every node already has
 
 
-def test_metrics_server_verifies_the_kubelets_with_the_cluster_ca():
+def metrics_context(tmp_path: Path) -> Context:
+    """The metrics add-on's context with a real PKI (its certificate is issued)."""
+    ctx = context(addons=["metrics"])
+    ctx.pki = _core.PkiStore(str(tmp_path))
+    ctx.pki.apply(ctx.spec.pki_spec())
+    ctx.planning = False  # an apply's context: the image is built (a digest stands in)
+    ctx.images = [Image(i.name, i.path, "0" * 64) for i in ctx.images]
+    return ctx
+
+
+def test_metrics_server_matches_its_fixture_with_its_secrets_in_their_places(tmp_path):
+    ctx = metrics_context(tmp_path)
+    (step,) = addons.metrics_steps(ctx)
+    (manifest,) = step.files
+    assert manifest.secret and manifest.mode == 0o600  # it holds a private key
+    docs = {d["kind"]: d for d in yaml.safe_load_all(manifest.content)}
+    text = manifest.content.decode()
+    for key, token in (("tls.crt", "TLS_CRT"), ("tls.key", "TLS_KEY")):
+        text = text.replace(docs["Secret"]["data"][key], token)
+    text = text.replace(docs["APIService"]["spec"]["caBundle"], "CA_BUNDLE")
+    assert text == (FIXTURES / "metrics-server.yaml").read_text()
+
+
+def test_metrics_server_is_verified_both_ways_with_the_cluster_ca(tmp_path):
+    ctx = metrics_context(tmp_path)
     assert addons.metrics_steps(context(addons=["local-path"])) == []
-    (step,) = addons.metrics_steps(context(addons=["metrics"]))
+    (step,) = addons.metrics_steps(ctx)
     docs = {d["kind"]: d for d in yaml.safe_load_all(step.files[0].content)}
+    # metrics-server -> kubelets: the cluster CA, never --kubelet-insecure-tls
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]
     assert "--kubelet-insecure-tls" not in args
@@ -115,6 +137,15 @@ def test_metrics_server_verifies_the_kubelets_with_the_cluster_ca():
     volumes = {v["name"]: v for v in pod["volumes"]}
     ca_volume = next(n for n, path in mounted.items() if ca_flag.split("=", 1)[1].startswith(path + "/"))
     assert volumes[ca_volume]["configMap"]["name"] == "kube-root-ca.crt"
+    # apiserver -> metrics-server: a certificate for the Service's name, signed by the CA in caBundle
+    api = docs["APIService"]["spec"]
+    assert "insecureSkipTLSVerify" not in api
+    ca = _core.Certificate.from_pem(base64.b64decode(api["caBundle"]).decode())
+    served = _core.Certificate.from_pem(base64.b64decode(docs["Secret"]["data"]["tls.crt"]).decode())
+    assert served.is_signed_by(ca)
+    assert "metrics-server.kube-system.svc" in served.dns_names
+    without = [m.name for m in _core.cluster_materials(ClusterSpec().pki_spec())]
+    assert "metrics-server" not in without  # a row of the PKI only with the add-on
 
 
 def test_container_host_files_match_their_fixtures():

@@ -257,6 +257,21 @@ std::vector<Material> cluster_materials(const ClusterPkiSpec& spec) {
     b.send(fp_client, h, layout::kPkiDir + "/front-proxy-client", true, "aggregation layer client");
   }
 
+  // --- The metrics add-on's serving certificate, for the name the apiserver's
+  // aggregation layer dials (<service>.<namespace>.svc). The first control
+  // plane gets it; the add-on's chapter hands it to the pod as a Secret.
+  if (spec.metrics_server) {
+    auto& metrics = b.add("metrics-server", MaterialKind::Leaf, "pki/metrics-server", "ca");
+    metrics.leaf = b.leaf("metrics-server", {}, server);
+    add_san(metrics.leaf, "metrics-server.kube-system.svc");
+    add_san(metrics.leaf, "metrics-server.kube-system.svc." + spec.dns_domain);
+    for (const auto& h : spec.hosts) {
+      if (!h.control_plane) continue;
+      b.send(metrics, h, layout::kPkiDir + "/metrics-server", true, "the metrics add-on's Secret");
+      break;
+    }
+  }
+
   // --- Per node: kubelet serving certificate (k8sfs issues it instead of
   // letting the kubelet self-sign, so the apiserver can verify kubelets).
   for (const auto& h : spec.hosts) {

@@ -15,6 +15,8 @@ kubelet's serving certificate with the cluster CA."""
 
 from __future__ import annotations
 
+import base64
+
 from k8sfs import join_command, manifests
 from k8sfs._core import layout
 from k8sfs.chapters.cluster_services import applied_manifest_step, replicas_available
@@ -95,7 +97,7 @@ def metrics_steps(ctx: Context) -> list[Step]:
     if not _wanted(ctx, "metrics"):
         return []
     version, image = _image(ctx, "metrics-server")
-    manifest = manifests.render("metrics-server.yaml", cluster=ctx.spec.cluster_name, version=version, image=image)
+    manifest = _metrics_manifest(ctx, version, image)
     # Available: the apiserver reached metrics-server through its Service
     # and metrics-server is ready, which it is once it has scraped the kubelets.
     available = join_command(
@@ -107,7 +109,7 @@ def metrics_steps(ctx: Context) -> list[Step]:
             ctx,
             "metrics-server",
             f"metrics-server {version}: the Metrics API ({METRICS_API}) for kubectl top and autoscaling",
-            File(METRICS_MANIFEST, manifest),
+            manifest,
             ready,
             by_hand=[
                 join_command(_kubectl("get", "apiservice", METRICS_API)),
@@ -116,3 +118,21 @@ def metrics_steps(ctx: Context) -> list[Step]:
             ],
         )
     ]
+
+
+def _metrics_manifest(ctx: Context, version: str, image: str) -> File:
+    """The manifest with the serving certificate and key (pki/metrics-server)
+    and the CA that verifies it; pending in a plan before apply issues them."""
+    parts = {
+        "tls_crt": ctx.pki_file("pki/metrics-server.crt", METRICS_MANIFEST),
+        "tls_key": ctx.pki_file("pki/metrics-server.key", METRICS_MANIFEST),
+        "ca_bundle": ctx.pki_file("pki/ca.crt", METRICS_MANIFEST),
+    }
+    pending = next((f.pending for f in parts.values() if f.content is None), "")
+    if pending:
+        return File(METRICS_MANIFEST, None, 0o600, secret=True, pending=pending)
+    encoded = {k: base64.b64encode(f.content or b"").decode() for k, f in parts.items()}
+    text = manifests.render(
+        "metrics-server.yaml", cluster=ctx.spec.cluster_name, version=version, image=image, **encoded
+    )
+    return File(METRICS_MANIFEST, text, 0o600, secret=True)

@@ -25,7 +25,8 @@ examples:
   k8sfs artifacts get --source fetch        releases only (no Go needed)
   k8sfs artifacts build                     everything for the lab's Kubernetes version
   k8sfs artifacts build kubelet crictl --version v1.34.4
-  k8sfs artifacts build --addons local-path the default set and the storage add-on's provisioner
+  k8sfs artifacts build --addons local-path,metrics
+                                            the default set and the add-ons' binaries (always built)
   k8sfs artifacts fetch --version v1.34.4   official releases (internet)
   k8sfs artifacts import kubelet ./kubelet --version v1.34.4 --sha256 <hex>
   k8sfs artifacts list

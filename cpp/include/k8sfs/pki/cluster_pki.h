@@ -36,6 +36,9 @@ struct ClusterPkiSpec {
   // kube-controller-manager's CSR signer needs ca.key on the control plane;
   // off by default so the CA key never leaves the controller.
   bool ca_key_on_control_plane = false;
+  // The metrics add-on (spec addons: metrics): metrics-server's serving
+  // certificate, so the apiserver verifies the aggregated Metrics API.
+  bool metrics_server = false;
 };
 
 // One file that goes to one host.
