@@ -165,6 +165,11 @@ def test_reset_follows_what_the_steps_declare(tmp_path, monkeypatch):
         assert path in removed, path
     assert not any(p.startswith(("/etc/ssh", "/root/.ssh")) for p in removed)
     assert "systemctl stop kubelet" in script and "systemctl disable k8sfs-pod-routes" in script
+    assert "/opt/local-path-provisioner" not in removed
+    ctx.spec.addons = ["local-path"]  # the storage add-on's volumes are the node's data too
+    kubelet = [s for s in chapters_mod.build_steps(ctx, chapters_mod.select(only=["kubelet"])) if s.host == "node-1"]
+    removing = next(line for line in reset_script(kubelet).splitlines() if line.startswith("rm -rf "))
+    assert "/opt/local-path-provisioner" in removing.split()
 
 
 def test_a_plans_repr_shows_no_files_content_so_a_key_never_lands_in_a_notebook():

@@ -489,7 +489,9 @@ def kubelet_steps(ctx: Context) -> list[Step]:
                 prepare=[["mkdir", "-p", MANIFESTS]],
                 verify=KUBELET_HEALTHY,
                 verify_timeout=90,
-                data=[layout.KUBELET_DIR, layout.KUBERNETES_DIR],
+                # With the storage add-on, its volumes are the node's pods' data too.
+                data=[layout.KUBELET_DIR, layout.KUBERNETES_DIR]
+                + ([layout.LOCAL_VOLUMES_DIR] if "local-path" in ctx.spec.addons else []),
                 undo=KUBELET_UNDO,
                 by_hand=["curl -s http://127.0.0.1:10248/healthz"],
             )
