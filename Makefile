@@ -27,7 +27,7 @@ build: deps
 
 # Kubernetes, etcd, crictl, CoreDNS (and for the CRI-O test crio and pinns;
 # for verify cis kube-bench; for verify conformance e2e.test and agnhost;
-# for the add-ons local-path-provisioner and metrics-server)
+# for the add-ons local-path-provisioner and metrics-server; helm)
 # binaries into ~/.cache/k8sfs/artifacts:
 # the official releases when their site answers, else built from Go modules
 # (about 7-20 minutes cold on 2 cores; cached afterwards). K8SFS_ARTIFACT_SOURCE
@@ -39,7 +39,7 @@ artifacts: build
 	k8sfs artifacts get --runtime crio
 	k8sfs artifacts get --version $(UPGRADE_FROM)
 	k8sfs artifacts build kube-bench kube-bench-cfg e2e.test agnhost nnp e2e-images sample-apiserver ginkgo registry \
-		local-path-provisioner metrics-server
+		local-path-provisioner metrics-server helm
 
 cpp-test: deps
 	cmake -S . -B $(CPP_BUILD) -G Ninja -DK8SFS_BUILD_TESTS=ON -DK8SFS_BUILD_PYTHON=OFF -DK8SFS_WERROR=ON >/dev/null

@@ -29,6 +29,9 @@ LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30"
 # The metrics add-on: metrics-server v0.8.0 (client-go v0.33; the Metrics
 # API v1beta1 it serves is the same for every minor k8sfs builds).
 METRICS_SERVER_VERSION = "v0.8.0"
+# The helm CLI on the controller (helm.sh/helm/v4; it talks to the cluster
+# through client-go v0.36, within the skew of every minor k8sfs builds).
+HELM_VERSION = "v4.3.2"
 
 # etcd as kubeadm pins it per minor (cmd/kubeadm/app/constants), nearest lower
 # wins; for 1.21 the walkthrough's 3.5.1 instead of kubeadm's 3.4.13.

@@ -50,3 +50,12 @@ def test_an_add_ons_binary_is_needed_only_by_a_spec_that_lists_it():
     assert "local-path-provisioner" not in names_for("containerd", "v1.34.4")
     assert "local-path-provisioner" in names_for("containerd", "v1.34.4", ["local-path"])
     assert "local-path-provisioner" in names_for("crio", "v1.21.6", ["local-path"])
+
+
+def test_what_has_no_official_release_is_built_even_when_fetching():
+    from k8sfs.artifacts import catalog
+
+    assert catalog.fetchable("kubelet") and catalog.fetchable("etcd")
+    for built_only in ("local-path-provisioner", "metrics-server", "helm", "registry"):
+        assert not catalog.fetchable(built_only), built_only
+    assert "helm" not in names_for("containerd", "v1.34.4", ["local-path", "metrics"])  # a client, asked for by name

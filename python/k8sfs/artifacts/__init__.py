@@ -43,11 +43,17 @@ MODULES = {
     "registry": "github.com/distribution/distribution/v3",
     "local-path-provisioner": "github.com/rancher/local-path-provisioner",
     "metrics-server": "sigs.k8s.io/metrics-server",
+    "helm": "helm.sh/helm/v4",
 }
-# The package each add-on's binary is built from, within its module.
-ADDON_PACKAGES = {
-    "local-path-provisioner": "github.com/rancher/local-path-provisioner",
-    "metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server",
+# Single-binary programs: the package each is built from within its module,
+# and the version stamped in (the add-ons' binaries, the helm CLI).
+PROGRAM_PACKAGES = {
+    "local-path-provisioner": ("github.com/rancher/local-path-provisioner", ""),
+    "metrics-server": (
+        "sigs.k8s.io/metrics-server/cmd/metrics-server",
+        "k8s.io/client-go/pkg/version.gitVersion",
+    ),
+    "helm": ("helm.sh/helm/v4/cmd/helm", "helm.sh/helm/v4/internal/version.version"),
 }
 
 
@@ -64,6 +70,7 @@ def versions_for(kubernetes_version: str) -> dict[str, str]:
     out["registry"] = versions.REGISTRY_VERSION
     out["local-path-provisioner"] = versions.LOCAL_PATH_PROVISIONER_VERSION
     out["metrics-server"] = versions.METRICS_SERVER_VERSION
+    out["helm"] = versions.HELM_VERSION
     # ginkgo: the CLI at the version this Kubernetes requires (gobuild.build_ginkgo)
     for name in (*CONFORMANCE_TOOLS, PARALLEL_TOOL):
         out[name] = kubernetes_version
@@ -83,6 +90,8 @@ PARALLEL_TOOL = "ginkgo"  # runs e2e.test in parallel processes (--parallel)
 VERIFY_TOOLS = ("kube-bench", "kube-bench-cfg", *CONFORMANCE_TOOLS, PARALLEL_TOOL)
 # What the lab runs on the controller's side: its image registry (lab/registry.py).
 LAB_TOOLS = ("registry",)
+# What a person runs on the controller against the cluster: `k8sfs helm`.
+CLIENT_TOOLS = ("helm",)
 
 
 def names_for(
@@ -98,7 +107,7 @@ def names_for(
     if not versions.containerd_from_artifacts(kubernetes_version):
         other.update(catalog.CONTAINERD)
     other.update(n for addon, n in catalog.ADDONS.items() if addon not in addons)
-    return [n for n in catalog.known_names() if n not in other and n not in (*VERIFY_TOOLS, *LAB_TOOLS)]
+    return [n for n in catalog.known_names() if n not in other and n not in (*VERIFY_TOOLS, *LAB_TOOLS, *CLIENT_TOOLS)]
 
 
 def build(
@@ -188,18 +197,20 @@ def build(
         groups.append(
             (["registry"], functools.partial(gobuild.build_registry, v, staging, work / f"registry-{v}", progress))
         )
-    for addon in (n for n in ADDON_PACKAGES if n in missing):
-        module, v = MODULES[addon], wanted[addon]
+    for program in (n for n in PROGRAM_PACKAGES if n in missing):
+        module, v = MODULES[program], wanted[program]
+        package, version_var = PROGRAM_PACKAGES[program]
         groups.append(
             (
-                [addon],
+                [program],
                 functools.partial(
                     gobuild.build_module,
                     module,
                     v,
-                    [ADDON_PACKAGES[addon]],
+                    [package],
                     staging,
-                    work / f"{addon}-{v}",
+                    work / f"{program}-{v}",
+                    "-s -w" + (f" -X {version_var}={v}" if version_var else ""),
                     progress=progress,
                     upstream_sums=True,
                 ),

@@ -94,6 +94,8 @@ def release(name: str, version: str, os_name: str = "linux", arch: str = "amd64"
         raise KeyError("registry (the lab's, github.com/distribution/distribution/v3) is built, not fetched")
     if name == "kube-bench-cfg":
         raise KeyError("kube-bench-cfg (the cfg/ of kube-bench's module) is built, not fetched: k8sfs artifacts build")
+    if name == "helm":
+        raise KeyError("helm (helm.sh/helm/v4) is built from its Go module, not fetched: k8sfs artifacts build helm")
     if name in ADDONS.values():
         raise KeyError(f"{name} (an add-on) is built from its Go module, not fetched: k8sfs artifacts build {name}")
     if name == "coredns":
@@ -124,6 +126,7 @@ def known_names() -> list[str]:
         "ginkgo",
         "registry",
         *ADDONS.values(),
+        "helm",
     ]
 
 

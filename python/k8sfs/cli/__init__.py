@@ -10,7 +10,7 @@ k8sfs init FILE | spec | spec-schema          write, show, or describe a cluster
 k8sfs plan|apply [--until CHAPTER]            the main workflow (plan --explain: each file's reasons)
 k8sfs status | picture | verify               how the cluster stands: per host, drawn, CIS or conformance
 k8sfs chapters | explain [CHAPTER...]         the chapters; what each writes, every flag's reason, its checks
-k8sfs kubectl ... | kubeconfig                the cluster's API with the admin identity
+k8sfs kubectl ... | helm ... | kubeconfig     the cluster's API with the admin identity
 k8sfs etcd snapshot|restore | node remove | reset   day-two operations
 k8sfs pki init|plan|check|renew|import|push   the cluster's certificates
 k8sfs artifacts list|build|fetch|import       the binaries, in a verified cache
@@ -274,6 +274,7 @@ COMMAND_MODULES = {
         "verify",
         "spec",
         "kubectl",
+        "helm",
         "kubeconfig",
         "status",
         "etcd",

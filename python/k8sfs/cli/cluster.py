@@ -111,6 +111,21 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
     return 1  # not reached
 
 
+def cmd_helm(args: argparse.Namespace) -> int:
+    import os
+
+    from k8sfs.artifacts import ArtifactCache, versions_for
+    from k8sfs.state_paths import pki_dir
+
+    version = versions_for(target_spec(args).kubernetes_version)["helm"]
+    helm = ArtifactCache().require("helm", version)
+    kubeconfig = pki_dir(state_dir(args)) / "admin.conf"
+    if not kubeconfig.exists():
+        raise ValueError(f"{kubeconfig} does not exist yet: run k8sfs apply first")
+    os.execve(str(helm.path), [str(helm.path), *(args.command or [])], {**os.environ, "KUBECONFIG": str(kubeconfig)})
+    return 1  # not reached
+
+
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from k8sfs import kubeconfig
     from k8sfs.state_paths import pki_dir
@@ -586,6 +601,16 @@ def add_parsers(sub: Any) -> None:
     add_target_options(p)
     p.add_argument("command", nargs="*", metavar="-- ARGS", help="kubectl arguments")
     p.set_defaults(func=cmd_kubectl)
+    p = sub.add_parser(
+        "helm",
+        help="helm with the admin kubeconfig (k8sfs helm --lab -- install web ./chart)",
+        description="Runs the helm CLI (built from helm.sh/helm/v4: k8sfs artifacts build helm) "
+        "against the cluster with its admin kubeconfig. After `k8sfs kubeconfig --merge`, "
+        "helm finds the cluster in ~/.kube/config by itself.",
+    )
+    add_target_options(p)
+    p.add_argument("command", nargs="*", metavar="-- ARGS", help="helm arguments")
+    p.set_defaults(func=cmd_helm)
     p = sub.add_parser(
         "kubeconfig",
         help="write the admin kubeconfig for your own kubectl, k9s or helm",
