@@ -110,24 +110,25 @@ def metrics_context(tmp_path: Path) -> Context:
     return ctx
 
 
-def test_metrics_server_matches_its_fixture_with_its_secrets_in_their_places(tmp_path):
+def test_metrics_server_matches_its_fixtures_with_its_secrets_in_their_places(tmp_path):
     ctx = metrics_context(tmp_path)
     (step,) = addons.metrics_steps(ctx)
-    (manifest,) = step.files
-    assert manifest.secret and manifest.mode == 0o600  # it holds a private key
-    docs = {d["kind"]: d for d in yaml.safe_load_all(manifest.content)}
-    text = manifest.content.decode()
-    for key, token in (("tls.crt", "TLS_CRT"), ("tls.key", "TLS_KEY")):
-        text = text.replace(docs["Secret"]["data"][key], token)
-    text = text.replace(docs["APIService"]["spec"]["caBundle"], "CA_BUNDLE")
-    assert text == (FIXTURES / "metrics-server.yaml").read_text()
+    secret, rest = step.files
+    assert step.apply[0][-4:] == ["-f", secret.path, "-f", rest.path]  # the Secret first
+    assert secret.secret and secret.mode == 0o600  # a private key: never shown
+    assert not rest.secret  # the rest is shown in full: flags, RBAC, the CA
+    key_pair = yaml.safe_load(secret.content)["data"]
+    text = secret.content.decode().replace(key_pair["tls.crt"], "TLS_CRT").replace(key_pair["tls.key"], "TLS_KEY")
+    assert text == (FIXTURES / "metrics-server-tls.yaml").read_text()
+    ca = {d["kind"]: d for d in yaml.safe_load_all(rest.content)}["APIService"]["spec"]["caBundle"]
+    assert rest.content.decode().replace(ca, "CA_BUNDLE") == (FIXTURES / "metrics-server.yaml").read_text()
 
 
 def test_metrics_server_is_verified_both_ways_with_the_cluster_ca(tmp_path):
     ctx = metrics_context(tmp_path)
     assert addons.metrics_steps(context(addons=["local-path"])) == []
     (step,) = addons.metrics_steps(ctx)
-    docs = {d["kind"]: d for d in yaml.safe_load_all(step.files[0].content)}
+    docs = {d["kind"]: d for f in step.files for d in yaml.safe_load_all(f.content)}
     # metrics-server -> kubelets: the cluster CA, never --kubelet-insecure-tls
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]

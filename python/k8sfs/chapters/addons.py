@@ -90,6 +90,7 @@ def storage_steps(ctx: Context) -> list[Step]:
 
 
 METRICS_MANIFEST = f"{layout.ADDONS_DIR}/metrics-server.yaml"
+METRICS_SECRET = f"{layout.ADDONS_DIR}/metrics-server-tls.yaml"
 METRICS_API = "v1beta1.metrics.k8s.io"
 
 
@@ -97,7 +98,7 @@ def metrics_steps(ctx: Context) -> list[Step]:
     if not _wanted(ctx, "metrics"):
         return []
     version, image = _image(ctx, "metrics-server")
-    manifest = _metrics_manifest(ctx, version, image)
+    files = _metrics_manifests(ctx, version, image)
     # Available: the apiserver reached metrics-server through its Service
     # and metrics-server is ready, which it is once it has scraped the kubelets.
     available = join_command(
@@ -109,7 +110,7 @@ def metrics_steps(ctx: Context) -> list[Step]:
             ctx,
             "metrics-server",
             f"metrics-server {version}: the Metrics API ({METRICS_API}) for kubectl top and autoscaling",
-            manifest,
+            files,
             ready,
             by_hand=[
                 join_command(_kubectl("get", "apiservice", METRICS_API)),
@@ -120,19 +121,27 @@ def metrics_steps(ctx: Context) -> list[Step]:
     ]
 
 
-def _metrics_manifest(ctx: Context, version: str, image: str) -> File:
-    """The manifest with the serving certificate and key (pki/metrics-server)
-    and the CA that verifies it; pending in a plan before apply issues them."""
-    parts = {
-        "tls_crt": ctx.pki_file("pki/metrics-server.crt", METRICS_MANIFEST),
-        "tls_key": ctx.pki_file("pki/metrics-server.key", METRICS_MANIFEST),
-        "ca_bundle": ctx.pki_file("pki/ca.crt", METRICS_MANIFEST),
-    }
+def _rendered(path: str, template: str, parts: dict[str, File], secret: bool = False, **values: str) -> File:
+    """`template` filled with `values` and each part's content in base64;
+    pending while a part is (a certificate apply has not issued yet)."""
     pending = next((f.pending for f in parts.values() if f.content is None), "")
     if pending:
-        return File(METRICS_MANIFEST, None, 0o600, secret=True, pending=pending)
-    encoded = {k: base64.b64encode(f.content or b"").decode() for k, f in parts.items()}
-    text = manifests.render(
-        "metrics-server.yaml", cluster=ctx.spec.cluster_name, version=version, image=image, **encoded
-    )
-    return File(METRICS_MANIFEST, text, 0o600, secret=True)
+        return File(path, None, 0o600, secret=secret, pending=pending)
+    encoded = {name: base64.b64encode(f.content or b"").decode() for name, f in parts.items()}
+    return File(path, manifests.render(template, **values, **encoded), 0o600, secret=secret)
+
+
+def _metrics_manifests(ctx: Context, version: str, image: str) -> list[File]:
+    """The Secret with the serving certificate and key (pki/metrics-server),
+    then the rest with the CA that verifies it (caBundle). Only the
+    Secret's file is secret: the rest is shown in full."""
+    cluster = ctx.spec.cluster_name
+    key_pair = {
+        "tls_crt": ctx.pki_file("pki/metrics-server.crt", METRICS_SECRET),
+        "tls_key": ctx.pki_file("pki/metrics-server.key", METRICS_SECRET),
+    }
+    ca = {"ca_bundle": ctx.pki_file("pki/ca.crt", METRICS_MANIFEST)}
+    return [
+        _rendered(METRICS_SECRET, "metrics-server-tls.yaml", key_pair, secret=True, cluster=cluster),
+        _rendered(METRICS_MANIFEST, "metrics-server.yaml", ca, cluster=cluster, version=version, image=image),
+    ]

@@ -233,18 +233,19 @@ def dns_steps(ctx: Context) -> list[Step]:
 
 
 def applied_manifest_step(
-    ctx: Context, name: str, description: str, manifest: File, ready: list[str], by_hand: list[str]
+    ctx: Context, name: str, description: str, manifest: File | list[File], ready: list[str], by_hand: list[str]
 ) -> Step:
-    """A manifest the first control plane applies with kubectl (cluster DNS,
-    the add-ons): applied when it changed or `ready` fails, then waited for
-    until `ready` passes."""
+    """Manifests the first control plane applies with kubectl, in order
+    (cluster DNS, the add-ons): applied when one changed or `ready` fails,
+    then waited for until `ready` passes."""
+    files = manifest if isinstance(manifest, list) else [manifest]
     return Step(
         name,
         ctx.control_plane[0].name,
         description,
-        files=[manifest],
+        files=files,
         check=ready,
-        apply=[_kubectl("apply", "-f", manifest.path)],
+        apply=[_kubectl("apply", *(arg for f in files for arg in ("-f", f.path)))],
         verify=ready,
         verify_timeout=180,
         scope=CLUSTER,
