@@ -127,7 +127,10 @@ def _rendered(path: str, template: str, parts: dict[str, File], secret: bool = F
     pending = next((f.pending for f in parts.values() if f.content is None), "")
     if pending:
         return File(path, None, 0o600, secret=secret, pending=pending)
-    encoded = {name: base64.b64encode(f.content or b"").decode() for name, f in parts.items()}
+    # File keeps content as bytes (str is encoded when it is made)
+    encoded = {
+        name: base64.b64encode(f.content if isinstance(f.content, bytes) else b"").decode() for name, f in parts.items()
+    }
     return File(path, manifests.render(template, **values, **encoded), 0o600, secret=secret)
 
 
