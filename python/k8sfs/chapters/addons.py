@@ -2,14 +2,14 @@
 after the smoke test, run only for a spec that lists it under `addons:`.
 Each runs a binary built from its Go module, from k8sfs's own image.
 
-storage (local-path): rancher's local-path-provisioner, built from its Go
+local-path (the storage chapter): rancher's local-path-provisioner, built from its Go
 module and run from k8sfs's own image, behind the default StorageClass.
 A claim gets a directory on the node its first pod is scheduled to. It
 was chosen over a provisioner of k8sfs's own because it is what k3s and
 kubespray ship, it needs nothing from the hosts but a directory, and its
 helper pods reuse the busybox image every node already has.
 
-metrics (metrics): metrics-server, the Metrics API behind the aggregation
+metrics (the metrics chapter): metrics-server, the Metrics API behind the aggregation
 layer for kubectl top and the HorizontalPodAutoscaler. It verifies each
 kubelet's serving certificate with the cluster CA."""
 
@@ -72,7 +72,7 @@ def storage_steps(ctx: Context) -> list[Step]:
         )
     )
     available = replicas_available(STORAGE_NAMESPACE, "local-path-provisioner", 1)
-    ready = ["sh", "-c", f'{available[2]} && test "$({class_is_default})" = true']
+    ready = ["sh", "-c", f'{join_command(available)} && test "$({class_is_default})" = true']
     return [
         applied_manifest_step(
             ctx,
