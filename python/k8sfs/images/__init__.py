@@ -163,8 +163,9 @@ class Program:
     sha256: str
 
 
-# Each program's image: where the binary lands, the passwd it carries (its
-# users) and the image config. The binary is the entrypoint.
+# Each program's image: the /etc/passwd it carries (its users) and the image
+# config beyond the entrypoint; the binary lands at /<artifact> and is the
+# entrypoint.
 _RECIPES: dict[str, tuple[bytes, dict]] = {
     "coredns": (
         b"root:x:0:0:root:/:/coredns\nnonroot:x:65532:65532::/:/coredns\n",
